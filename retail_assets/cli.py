@@ -1,0 +1,48 @@
+"""``retail-assets`` command line: a thin dispatcher.
+
+Each domain registers its own sub-commands (``register(subparsers)``) so that this file never
+grows with domain logic, and heavy imports stay inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module path -> has a ``register(subparsers)`` function
+COMMAND_MODULES = (
+    "retail_assets.streaming.cli",
+    "retail_assets.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retail-assets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a domain not built yet must not break the others
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line message for known, user-fixable failures
+        if getattr(exc, "user_facing", False) or type(exc).__name__.endswith("Error") and "retail_assets" in type(exc).__module__:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

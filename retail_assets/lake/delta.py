@@ -1,0 +1,185 @@
+"""Delta Lake I/O through ``deltalake`` (delta-rs): the only place that touches table files.
+
+Why one module: every write in the project is one of three idempotent shapes — replace one
+partition (facts, state, manifest, Silver), replace a whole table (dimensions), or append
+(event landing, rejects) — and every read goes through the Delta log, never through globbing
+parquet files (stale files from overwrites stay on disk). Table locations are URIs, so the lake
+root may be a local path or ``abfss://`` / ``s3://`` with storage options from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+
+class LakeError(RuntimeError):
+    """A lake operation failed; the message names the table and what to do about it."""
+
+
+class MissingTableError(LakeError):
+    """A table that a step needs does not exist yet."""
+
+
+def storage_options() -> dict[str, str] | None:
+    """deltalake storage options from ``RETAIL_ASSETS_STORAGE_OPTION_<KEY>`` variables (cloud roots)."""
+    prefix = "RETAIL_ASSETS_STORAGE_OPTION_"
+    opts = {k[len(prefix) :].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
+    return opts or None
+
+
+def table_uri(root: str, schema: str, table: str) -> str:
+    """``{root}/{schema}/{table}`` (contract §2)."""
+    return f"{str(root).rstrip('/')}/{schema}/{table}"
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def table_exists(uri: str) -> bool:
+    if _is_local(uri):
+        return (Path(uri.removeprefix("file://")) / "_delta_log").is_dir()
+    try:
+        DeltaTable(uri, storage_options=storage_options())
+        return True
+    except TableNotFoundError:
+        return False
+
+
+def open_table(uri: str) -> DeltaTable:
+    try:
+        return DeltaTable(uri, storage_options=storage_options())
+    except TableNotFoundError:
+        raise MissingTableError(
+            f"Delta table {uri} does not exist yet; materialize the asset that writes it first."
+        ) from None
+
+
+def _conform(data: pa.Table, schema: pa.Schema, uri: str) -> pa.Table:
+    """Cast to the declared schema (same names and order); refuse drift with a clear message."""
+    if data.schema.names != schema.names:
+        missing = [n for n in schema.names if n not in data.schema.names]
+        extra = [n for n in data.schema.names if n not in schema.names]
+        raise LakeError(
+            f"refusing to write {uri}: columns differ from the contract "
+            f"(missing {missing}, unexpected {extra}, order {data.schema.names})."
+        )
+    if data.schema.equals(schema):
+        return data
+    try:
+        return data.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise LakeError(f"refusing to write {uri}: types differ from the contract: {exc}") from None
+
+
+def _ensure_writable(uri: str) -> None:
+    if not _is_local(uri):
+        return
+    path = Path(uri.removeprefix("file://"))
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise LakeError(
+            f"the lake path {path} is not writable (checked {probe}); point RETAIL_ASSETS_HOME or "
+            "RETAIL_ASSETS_LAKE_ROOT at a writable directory."
+        )
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def replace_partition(
+    uri: str, data: pa.Table, schema: pa.Schema, partition_value: date, partition_col: str = "event_date"
+) -> None:
+    """Atomically replace one partition (one Delta commit); other partitions are untouched.
+
+    Rows outside the partition are refused, so a bug can never leak rows into another day.
+    """
+    data = _conform(data, schema, uri)
+    if data.num_rows:
+        col = data.column(partition_col)
+        import pyarrow.compute as pc
+
+        if not pc.all(pc.equal(col, pa.scalar(partition_value, col.type))).as_py():
+            raise LakeError(f"refusing to write {uri}: rows outside {partition_col}={partition_value}.")
+    _ensure_writable(uri)
+    try:
+        write_deltalake(
+            uri,
+            data,
+            mode="overwrite",
+            partition_by=[partition_col],
+            predicate=f"{partition_col} = '{partition_value.isoformat()}'",
+            storage_options=storage_options(),
+        )
+    except OSError as exc:
+        raise LakeError(f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable.") from exc
+
+
+def replace_table(uri: str, data: pa.Table, schema: pa.Schema) -> None:
+    """Replace a whole unpartitioned table (dimensions) in one commit."""
+    data = _conform(data, schema, uri)
+    _ensure_writable(uri)
+    write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite", storage_options=storage_options())
+
+
+def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | None = "event_date") -> None:
+    """Append rows in one commit (event landing, rejected events)."""
+    data = _conform(data, schema, uri)
+    _ensure_writable(uri)
+    write_deltalake(
+        uri,
+        data,
+        mode="append",
+        partition_by=[partition_col] if partition_col else None,
+        storage_options=storage_options(),
+    )
+
+
+def dataset(uri: str) -> pads.Dataset:
+    """The current snapshot as a pyarrow dataset (what DuckDB queries)."""
+    return open_table(uri).to_pyarrow_dataset()
+
+
+def read_table(
+    uri: str,
+    schema: pa.Schema | None = None,
+    partition_value: date | None = None,
+    partition_col: str = "event_date",
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """Read a table (or one partition). With ``schema`` given, a missing table reads as empty."""
+    if not table_exists(uri):
+        if schema is None:
+            raise MissingTableError(
+                f"Delta table {uri} does not exist yet; materialize the asset that writes it first."
+            )
+        empty = schema.empty_table()
+        return empty.select(columns) if columns else empty
+    ds = dataset(uri)
+    flt = None
+    if partition_value is not None:
+        flt = pads.field(partition_col) == pa.scalar(partition_value, pa.date32())
+    table = ds.to_table(columns=columns, filter=flt)
+    if schema is not None and columns is None:
+        table = table.select(schema.names).cast(schema)
+    return table
+
+
+def partition_row_counts(uri: str, partition_col: str = "event_date") -> dict[date, int]:
+    """Rows per partition value, from the Delta log's file statistics-free path (a scan of one column)."""
+    if not table_exists(uri):
+        return {}
+    t = dataset(uri).to_table(columns=[partition_col])
+    if t.num_rows == 0:
+        return {}
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(t.column(partition_col))
+    return {v["values"].as_py(): v["counts"].as_py() for v in vc}
