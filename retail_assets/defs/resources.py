@@ -1,0 +1,66 @@
+"""Shared resources: the settings of the dataset and of the home, read from the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from retail_assets.config import (
+    DEFAULT_SCALE_FACTOR,
+    DEFAULT_SEED,
+    DEFAULT_START_DATE,
+    DatasetSettings,
+    HomeSettings,
+    parse_scale_factor,
+    parse_seed,
+    parse_start_date,
+)
+
+
+class RetailSettings(dg.ConfigurableResource):
+    """Seed, scale factor, start date, home and lake root; each field falls back to its env var.
+
+    Values are validated when first used so that a bad variable fails the run with a message
+    naming the variable and the fix, rather than failing code-location load for everyone.
+    """
+
+    seed: str = str(DEFAULT_SEED)
+    scale_factor: str = str(DEFAULT_SCALE_FACTOR)
+    start_date: str = DEFAULT_START_DATE.isoformat()
+    home: str = ""
+    lake_root: str = ""
+
+    def dataset(self) -> DatasetSettings:
+        return DatasetSettings(
+            seed=parse_seed(self.seed),
+            scale_factor=parse_scale_factor(self.scale_factor),
+            start_date=parse_start_date(self.start_date),
+        )
+
+    def home_settings(self) -> HomeSettings:
+        env: dict[str, str] = {}
+        if self.home:
+            env["RETAIL_ASSETS_HOME"] = self.home
+        if self.lake_root:
+            env["RETAIL_ASSETS_LAKE_ROOT"] = self.lake_root
+        import os
+
+        merged = {**os.environ, **env}
+        return HomeSettings.from_env(merged)
+
+
+def settings_from_env() -> RetailSettings:
+    """The resource as configured by the environment (evaluated when definitions load)."""
+    import os
+
+    return RetailSettings(
+        seed=os.environ.get("RETAIL_ASSETS_SEED", str(DEFAULT_SEED)),
+        scale_factor=os.environ.get("RETAIL_ASSETS_SCALE_FACTOR", str(DEFAULT_SCALE_FACTOR)),
+        start_date=os.environ.get("RETAIL_ASSETS_START_DATE", DEFAULT_START_DATE.isoformat()),
+        home=os.environ.get("RETAIL_ASSETS_HOME", ""),
+        lake_root=os.environ.get("RETAIL_ASSETS_LAKE_ROOT", ""),
+    )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"retail_settings": settings_from_env()})
