@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = (
     "retail_assets.streaming.cli",
     "retail_assets.demo",
+    "retail_assets.lake.ledger_cli",
 )
 
 
@@ -38,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear one-line message for known, user-fixable failures
-        if getattr(exc, "user_facing", False) or type(exc).__name__.endswith("Error") and "retail_assets" in type(exc).__module__:
+        if getattr(exc, "user_facing", False) or (
+            type(exc).__name__.endswith("Error") and "retail_assets" in type(exc).__module__
+        ):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from retail_assets.config import (
     DEFAULT_SCALE_FACTOR,
@@ -14,6 +15,7 @@ from retail_assets.config import (
     parse_seed,
     parse_start_date,
 )
+from retail_assets.lake.ledger import ledger_path
 
 
 class RetailSettings(dg.ConfigurableResource):
@@ -61,6 +63,11 @@ def settings_from_env() -> RetailSettings:
     )
 
 
+def ledger_from_env() -> DuckDBResource:
+    """The generation ledger's DuckDB file under ``RETAIL_ASSETS_HOME/state`` (see lake/ledger.py)."""
+    return DuckDBResource(database=str(ledger_path(HomeSettings.from_env().state_dir)))
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"retail_settings": settings_from_env()})
+    return dg.Definitions(resources={"retail_settings": settings_from_env(), "ledger_duckdb": ledger_from_env()})

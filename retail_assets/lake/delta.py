@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 
@@ -79,19 +79,50 @@ def _conform(data: pa.Table, schema: pa.Schema, uri: str) -> pa.Table:
         raise LakeError(f"refusing to write {uri}: types differ from the contract: {exc}") from None
 
 
-def _ensure_writable(uri: str) -> None:
+def check_writable(uri: str) -> None:
+    """Refuse early, before any commit, when a local table location cannot be written.
+
+    Runs as a pre-flight over every table a step will write, so that an unwritable lake fails the
+    step with every table as it was instead of after half of a day's tables were replaced. (Root
+    ignores permission bits, so a path blocked by a *file* is the case that matters in tests.)
+    """
     if not _is_local(uri):
         return
     path = Path(uri.removeprefix("file://"))
     probe = path
-    while not probe.exists():
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    if not probe.is_dir():
+        raise LakeError(
+            f"the lake path {path} is not writable: {probe} is a file, not a directory; point "
+            "RETAIL_ASSETS_HOME or RETAIL_ASSETS_LAKE_ROOT at a writable directory (or move that file away)."
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise LakeError(
             f"the lake path {path} is not writable (checked {probe}); point RETAIL_ASSETS_HOME or "
             "RETAIL_ASSETS_LAKE_ROOT at a writable directory."
         )
-    path.mkdir(parents=True, exist_ok=True)
+
+
+def _ensure_writable(uri: str) -> None:
+    check_writable(uri)
+    if not _is_local(uri):
+        return
+    path = Path(uri.removeprefix("file://"))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LakeError(
+            f"cannot create the table directory {path} ({exc}); point RETAIL_ASSETS_HOME or "
+            "RETAIL_ASSETS_LAKE_ROOT at a writable directory."
+        ) from exc
+
+
+def table_version(uri: str) -> int | None:
+    """The table's current Delta version (None when it does not exist): tests compare it before/after."""
+    if not table_exists(uri):
+        return None
+    return open_table(uri).version()
 
 
 def replace_partition(
@@ -122,11 +153,36 @@ def replace_partition(
         raise LakeError(f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable.") from exc
 
 
-def replace_table(uri: str, data: pa.Table, schema: pa.Schema) -> None:
-    """Replace a whole unpartitioned table (dimensions) in one commit."""
+def replace_table(
+    uri: str, data: pa.Table, schema: pa.Schema, commit_metadata: dict[str, str] | None = None
+) -> None:
+    """Replace a whole unpartitioned table (dimensions) in one commit.
+
+    ``commit_metadata`` lands in the commit info (e.g. the dataset_id the dimensions were built
+    for) so readers can refuse to mix datasets; see :func:`last_commit_metadata`.
+    """
     data = _conform(data, schema, uri)
     _ensure_writable(uri)
-    write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite", storage_options=storage_options())
+    props = CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None
+    try:
+        write_deltalake(
+            uri,
+            data,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=storage_options(),
+            commit_properties=props,
+        )
+    except OSError as exc:
+        raise LakeError(f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable.") from exc
+
+
+def last_commit_metadata(uri: str) -> dict[str, str]:
+    """String-valued entries of the latest commit info (custom metadata among them)."""
+    history = open_table(uri).history(1)
+    if not history:
+        return {}
+    return {k: v for k, v in history[0].items() if isinstance(v, str)}
 
 
 def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | None = "event_date") -> None:

@@ -1,0 +1,149 @@
+"""Dimension assets (``cusn/dim_*``) and the 18 Bronze batch assets (``cusn/fact_*``).
+
+Shell only: the work is ``retail_assets.pipeline``. Why one ``multi_asset`` for the 18 facts: a day
+is generated as a whole (the tables share visits, baskets, stock and trucks), so its 18 partitions
+are produced together or not at all. Each spec depends on its own previous partition, which shows
+the D−1 → D state chain in the graph; Dagster does not enforce it, the pipeline does (missing D−1
+state -> ``dg.Failure`` naming the backfill to run). Backfills run as one run over the range
+(``BackfillPolicy.single_run``) in date order; each finished day is reported at once as an
+``AssetMaterialization`` (specs are ``skippable``), so a failure on day k keeps days < k recorded.
+"""
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from retail_assets import pipeline
+from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.contract.dimensions import DIMENSION_TABLES
+from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.generation.metadata import table_metadata, table_schema
+from retail_assets.defs.partitions import daily_partitions
+from retail_assets.defs.resources import RetailSettings
+from retail_assets.lake import delta
+from retail_assets.lake.ledger import Ledger, ledger_path
+
+SCHEMA = "cusn"
+DIMENSIONS_GROUP = "dimensions"
+BRONZE_BATCH_GROUP = "bronze_batch"
+
+DIM_KEYS: dict[str, dg.AssetKey] = {name: dg.AssetKey([SCHEMA, name]) for name in DIMENSION_TABLES}
+BRONZE_BATCH_KEYS: dict[str, dg.AssetKey] = {name: dg.AssetKey([SCHEMA, name]) for name in FACT_TABLES}
+_TABLE_OF_KEY = {key: name for name, key in BRONZE_BATCH_KEYS.items()}
+
+PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+def resolve_settings(retail_settings: RetailSettings) -> tuple[DatasetSettings, HomeSettings]:
+    """Settings from the resource; a bad variable fails the run (not code loading) with its fix."""
+    try:
+        return retail_settings.dataset(), retail_settings.home_settings()
+    except pipeline.USER_FIXABLE_ERRORS as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+
+def ledger_for(home: HomeSettings, ledger_duckdb: DuckDBResource) -> Ledger:
+    """The ledger through the ``DuckDBResource``, which must point at this home's ledger file."""
+    expected = ledger_path(home.state_dir).resolve()
+    if Path(ledger_duckdb.database).resolve() != expected:
+        raise dg.Failure(
+            description=(
+                f"the ledger_duckdb resource points at {ledger_duckdb.database}, but RETAIL_ASSETS_HOME's "
+                f"ledger is {expected}; configure both from the same RETAIL_ASSETS_HOME."
+            )
+        )
+    return Ledger(home.state_dir, connect=ledger_duckdb.get_connection)
+
+
+# --- dimensions ------------------------------------------------------------------------------------
+
+
+@dg.multi_asset(
+    name="dimensions",
+    specs=[
+        dg.AssetSpec(
+            key,
+            group_name=DIMENSIONS_GROUP,
+            description=DIMENSION_TABLES[name].description or f"{SCHEMA}.{name}",
+            kinds={"delta", "python"},
+            metadata={"dagster/column_schema": table_schema(DIMENSION_TABLES[name])},
+        )
+        for name, key in DIM_KEYS.items()
+    ],
+)
+def dimensions(context: dg.AssetExecutionContext, retail_settings: RetailSettings) -> Iterator[dg.MaterializeResult]:
+    """Build the six dimensions for the configured dataset and replace ``cusn/dim_*``."""
+    settings, home = resolve_settings(retail_settings)
+    try:
+        tables = pipeline.build_and_write_dimensions(home, settings)
+    except pipeline.USER_FIXABLE_ERRORS as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(f"dimensions of {settings.dataset_id} written under {home.lake_root}/{SCHEMA}")
+    for name, key in DIM_KEYS.items():
+        uri = delta.table_uri(home.lake_root, SCHEMA, name)
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata=table_metadata(DIMENSION_TABLES[name], tables[name], uri, settings.dataset_id),
+        )
+
+
+# --- Bronze batch ----------------------------------------------------------------------------------
+
+
+@dg.multi_asset(
+    name="bronze_batch",
+    specs=[
+        dg.AssetSpec(
+            key,
+            group_name=BRONZE_BATCH_GROUP,
+            description=FACT_TABLES[name].description or f"{SCHEMA}.{name}",
+            deps=[dg.AssetDep(key, partition_mapping=PREVIOUS_DAY), *DIM_KEYS.values()],
+            skippable=True,
+            kinds={"delta", "python"},
+            metadata={"dagster/column_schema": table_schema(FACT_TABLES[name])},
+        )
+        for name, key in BRONZE_BATCH_KEYS.items()
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def bronze_batch(
+    context: dg.AssetExecutionContext, retail_settings: RetailSettings, ledger_duckdb: DuckDBResource
+) -> Iterator[dg.Output]:
+    """Generate each requested day in date order and replace its 18 ``cusn/fact_*`` partitions."""
+    settings, home = resolve_settings(retail_settings)
+    ledger = ledger_for(home, ledger_duckdb)
+    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    try:
+        dims = pipeline.load_dimensions(home, settings)
+    except pipeline.USER_FIXABLE_ERRORS as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    selected = [k for k in context.selected_asset_keys if k in _TABLE_OF_KEY]
+    for day in days:
+        try:
+            result = pipeline.generate_and_write_day(
+                home, settings, day, "batch", owner=f"dagster-run:{context.run.run_id}", ledger=ledger, dims=dims
+            )
+        except pipeline.USER_FIXABLE_ERRORS as exc:
+            raise dg.Failure(
+                description=str(exc),
+                metadata={"failed_day": day.isoformat(), "days_done": len(days[: days.index(day)])},
+            ) from exc
+        for key in selected:
+            name = _TABLE_OF_KEY[key]
+            uri = delta.table_uri(home.lake_root, SCHEMA, name)
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=key,
+                    partition=day.isoformat(),
+                    metadata=table_metadata(FACT_TABLES[name], result.tables[name], uri, settings.dataset_id, "batch"),
+                )
+            )
+        context.log.info(
+            f"{day.isoformat()}: {sum(t.num_rows for t in result.tables.values()):,} rows in "
+            f"{len(FACT_TABLES)} tables ({settings.dataset_id})"
+        )
+    yield from ()

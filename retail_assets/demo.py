@@ -1,0 +1,217 @@
+"""``retail-assets demo``: run the main job on the embedded default and show what landed.
+
+What it does, in order (each a Dagster run recorded in the persistent instance under
+``$RETAIL_ASSETS_HOME/dagster_home`` so ``make ui`` shows them afterwards):
+
+1. materialize the dimension assets ``cusn/dim_*``;
+2. materialize the first ``--days`` partitions of the Bronze batch assets in ONE run
+   (``daily_generation_job`` over a partition range, exactly what a UI backfill does);
+3. the optional steps of :data:`OPTIONAL_STEPS` (a streamed day, Silver with its checks) when the
+   modules that provide them exist;
+4. print rows per table per day, read back from the Delta tables (not from run metadata).
+
+Hook points for the streaming and Silver parts: add an entry to :data:`OPTIONAL_STEPS` naming a
+function ``fn(ctx: DemoContext) -> None`` (it may launch jobs of ``ctx.definitions`` against
+``ctx.instance``; ``ctx.stream_days`` are the days reserved for the streaming path). A missing
+module is skipped with a note, so the demo works at every stage of the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.lake import delta
+
+DEFAULT_BATCH_DAYS = 3
+DEFAULT_STREAM_DAYS = 1
+REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+@dataclass
+class DemoContext:
+    """What every demo step gets: the instance, the loaded code location and the days to use."""
+
+    instance: object  # dagster.DagsterInstance (kept untyped so importing this module stays cheap)
+    definitions: object  # dagster.Definitions of retail_assets.definitions
+    settings: DatasetSettings
+    home: HomeSettings
+    batch_days: list[date]
+    stream_days: list[date]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OptionalStep:
+    """A demo step provided by another part of the project, resolved lazily by module path."""
+
+    title: str
+    module: str
+    function: str
+
+
+# The streaming and Silver parts plug in here (module, function(ctx: DemoContext) -> None).
+OPTIONAL_STEPS: tuple[OptionalStep, ...] = (
+    OptionalStep("stream a day through the outbox", "retail_assets.streaming.demo", "run_streamed_days"),
+    OptionalStep("build Silver and run its checks", "retail_assets.silver.demo", "run_silver"),
+)
+
+
+def ensure_dagster_home(home: HomeSettings) -> Path:
+    """Point DAGSTER_HOME at the persistent instance (unless set) and give it the repo's dagster.yaml."""
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home.dagster_home)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    target = dagster_home / "dagster.yaml"
+    if REPO_DAGSTER_YAML.is_file() and not target.exists():
+        shutil.copyfile(REPO_DAGSTER_YAML, target)
+    return dagster_home
+
+
+def _run_dimensions(ctx: DemoContext) -> None:
+    from retail_assets.defs.generation.assets import DIM_KEYS
+
+    keys = list(DIM_KEYS.values())
+    job = ctx.definitions.resolve_implicit_job_def_def_for_assets(keys)
+    job.execute_in_process(instance=ctx.instance, asset_selection=keys, tags={"retail_assets/demo": "true"})
+
+
+def _run_bronze_batch(ctx: DemoContext) -> None:
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB
+
+    job = ctx.definitions.resolve_job_def(DAILY_GENERATION_JOB)
+    job.execute_in_process(
+        instance=ctx.instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
+            "retail_assets/demo": "true",
+        },
+    )
+
+
+CORE_STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
+    ("materialize the dimensions (cusn/dim_*)", _run_dimensions),
+    ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
+)
+
+
+def _resolve(step: OptionalStep) -> Callable[[DemoContext], None] | None:
+    try:
+        module = importlib.import_module(step.module)
+    except ModuleNotFoundError as exc:
+        if exc.name and step.module.startswith(exc.name):
+            return None
+        raise
+    return getattr(module, step.function, None)
+
+
+def rows_per_table_per_day(home: HomeSettings, schema: str, tables: list[str]) -> dict[str, dict[date, int]]:
+    """Rows per (table, day) read from the Delta tables that exist in ``schema``."""
+    counts: dict[str, dict[date, int]] = {}
+    for name in tables:
+        uri = delta.table_uri(home.lake_root, schema, name)
+        if delta.table_exists(uri):
+            counts[name] = delta.partition_row_counts(uri)
+    return counts
+
+
+def format_counts(title: str, counts: dict[str, dict[date, int]]) -> str:
+    """A plain-text table: one line per table, one column per day, totals at the bottom."""
+    days = sorted({d for per_day in counts.values() for d in per_day})
+    if not days:
+        return f"{title}: no rows yet"
+    width = max(len(n) for n in counts) + 2
+    head = "table".ljust(width) + "".join(d.isoformat().rjust(12) for d in days)
+    lines = [title, head, "-" * len(head)]
+    for name, per_day in counts.items():
+        lines.append(name.ljust(width) + "".join(f"{per_day.get(d, 0):>12,}" for d in days))
+    lines.append("-" * len(head))
+    lines.append("total".ljust(width) + "".join(f"{sum(c.get(d, 0) for c in counts.values()):>12,}" for d in days))
+    return "\n".join(lines)
+
+
+def summary(home: HomeSettings) -> str:
+    """The end-of-demo report: Bronze batch and (when built) Silver rows per table per day."""
+    blocks = [format_counts("Bronze batch (cusn.fact_*) rows per day", rows_per_table_per_day(home, "cusn", list(FACT_TABLES)))]
+    try:
+        from retail_assets.contract.events import EVENT_TYPES
+    except ImportError:  # pragma: no cover - the events contract is part of the package
+        EVENT_TYPES = {}
+    events = rows_per_table_per_day(home, "cusn", list(EVENT_TYPES))
+    if events:
+        blocks.append(format_counts("Bronze event tables (cusn.<event_type>) rows per day", events))
+    silver = rows_per_table_per_day(home, "ag", list(FACT_TABLES))
+    if silver:
+        blocks.append(format_counts("Silver (ag.fact_*) rows per day", silver))
+    return "\n\n".join(blocks)
+
+
+def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_STREAM_DAYS) -> str:
+    """Run every demo step and return the summary table."""
+    import dagster as dg
+
+    from retail_assets.definitions import defs
+
+    settings, home = DatasetSettings.from_env(), HomeSettings.from_env()
+    dagster_home = ensure_dagster_home(home)
+    days = [settings.start_date + timedelta(days=i) for i in range(batch_days + stream_days)]
+    ctx = DemoContext(
+        instance=dg.DagsterInstance.get(),
+        definitions=defs(),
+        settings=settings,
+        home=home,
+        batch_days=days[:batch_days],
+        stream_days=days[batch_days:],
+    )
+    print(
+        f"retail-assets demo: dataset {settings.dataset_id} (seed {settings.seed}, scale factor "
+        f"{settings.scale_factor}, start {settings.start_date}); lake {home.lake_root}; "
+        f"Dagster instance {dagster_home}",
+        flush=True,
+    )
+    steps: list[tuple[str, Callable[[DemoContext], None]]] = list(CORE_STEPS)
+    for optional in OPTIONAL_STEPS:
+        fn = _resolve(optional)
+        if fn is None:
+            ctx.notes.append(f"skipped: {optional.title} ({optional.module}.{optional.function} not available yet)")
+        else:
+            steps.append((optional.title, fn))
+    for title, fn in steps:
+        started = time.perf_counter()
+        print(f"==> {title} ...", flush=True)
+        fn(ctx)
+        print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
+    report = summary(home)
+    if ctx.notes:
+        report += "\n\n" + "\n".join(ctx.notes)
+    return report + "\n\nSee the runs, assets and partitions with `make ui` (http://127.0.0.1:3000)."
+
+
+def _command(args: argparse.Namespace) -> int:
+    print(run_demo(batch_days=args.days, stream_days=args.stream_days))
+    sys.stdout.flush()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="materialize dimensions and a few days, record the runs, print rows per table per day"
+    )
+    parser.add_argument("--days", type=int, default=DEFAULT_BATCH_DAYS, help="Bronze batch days from the start date")
+    parser.add_argument(
+        "--stream-days", type=int, default=DEFAULT_STREAM_DAYS, help="days after those for the streaming step (if present)"
+    )
+    parser.set_defaults(func=_command)

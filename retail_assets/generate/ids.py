@@ -1,0 +1,97 @@
+"""Vectorised external identifiers (contract §1.5).
+
+Every ``*_id_ext`` is a deterministic function of (day, location, sequence). Building 200 k
+strings per day with f-strings costs ~0.1 s; the numpy ``np.strings`` ufuncs do it column-wise.
+Widths are minimum widths: larger numbers are written in full (``zfill`` never truncates).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+_B36 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+
+
+def zpad(values: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers as zero-padded strings of at least ``width`` digits."""
+    v = np.asarray(values, dtype=np.int64)
+    if np.any(v < 0):
+        raise ValueError("zpad takes non-negative integers only")
+    return np.strings.zfill(v.astype(np.str_), width)
+
+
+def ymd(day: date) -> str:
+    """``yyyymmdd`` of a date."""
+    return day.strftime("%Y%m%d")
+
+
+def ymd_array(day_ordinals: np.ndarray) -> np.ndarray:
+    """``yyyymmdd`` strings of int days-since-epoch (vectorised via datetime64)."""
+    d = np.asarray(day_ordinals, dtype=np.int64).astype("datetime64[D]")
+    return np.strings.replace(d.astype(np.str_), "-", "")
+
+
+def join(*parts: np.ndarray | str) -> np.ndarray:
+    """Concatenate string arrays / scalars element-wise (broadcasting)."""
+    out: np.ndarray | str = ""
+    for p in parts:
+        out = np.strings.add(out, p if isinstance(p, str) else np.asarray(p))
+    return np.asarray(out)
+
+
+def txn_ids(location_kind: str, location_id: np.ndarray, day: date, seq: np.ndarray) -> np.ndarray:
+    """``ITX-{S|D}-{location_id:05}-{yyyymmdd}-{seq:07}``."""
+    if location_kind not in ("S", "D"):
+        raise ValueError("location_kind must be 'S' (store) or 'D' (DC)")
+    return join(f"ITX-{location_kind}-", zpad(location_id, 5), f"-{ymd(day)}-", zpad(seq, 7))
+
+
+def order_ids(day: date, seq: np.ndarray) -> np.ndarray:
+    """``ONL-{yyyymmdd}-{seq:06}``."""
+    return join(f"ONL-{ymd(day)}-", zpad(seq, 6))
+
+
+def reorder_ids(day: date, store_id: np.ndarray, product_id: np.ndarray) -> np.ndarray:
+    """``ROR-{yyyymmdd}-{store_id:05}-{product_id:07}`` (review day)."""
+    return join(f"ROR-{ymd(day)}-", zpad(store_id, 5), "-", zpad(product_id, 7))
+
+
+def store_shipment_ids(day: date, store_id: np.ndarray, refrigerated: np.ndarray, k: int = 1) -> np.ndarray:
+    """``SHP-{yyyymmdd}-{store_id:05}-{R|A}{k}`` (review day)."""
+    cls = np.where(np.asarray(refrigerated, dtype=bool), "R", "A")
+    return join(f"SHP-{ymd(day)}-", zpad(store_id, 5), "-", cls, str(k))
+
+
+def supplier_shipment_ids(day: date, dc_id: np.ndarray, refrigerated: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``SUP-{yyyymmdd}-{dc_id:05}-{R|A}{k}`` (DC review day; k = 1.. capacity splits)."""
+    cls = np.where(np.asarray(refrigerated, dtype=bool), "R", "A")
+    return join(f"SUP-{ymd(day)}-", zpad(dc_id, 5), "-", cls, np.asarray(k, dtype=np.int64).astype(np.str_))
+
+
+def payment_ids(document_ids: np.ndarray, attempt_num: np.ndarray) -> np.ndarray:
+    """``PAY-{receipt_id_ext or order_id_ext}-{attempt_num}``."""
+    return join("PAY-", np.asarray(document_ids), "-", np.asarray(attempt_num, dtype=np.int64).astype(np.str_))
+
+
+def base36(values: np.ndarray, width: int = 6) -> np.ndarray:
+    """Non-negative integers in base 36 (digits then A–Z), zero-padded to ``width``."""
+    v = np.asarray(values, dtype=np.int64).copy()
+    if np.any(v < 0):
+        raise ValueError("base36 takes non-negative integers only")
+    n_digits = max(width, int(np.ceil(np.log(max(int(v.max(initial=0)), 1) + 1) / np.log(36))) + 1)
+    digits = np.empty((len(v), n_digits), dtype="<U1")
+    for i in range(n_digits - 1, -1, -1):
+        digits[:, i] = _B36[v % 36]
+        v //= 36
+    joined = digits.view(f"<U{n_digits}").reshape(-1)
+    # strip leading zeros beyond the minimum width
+    stripped = np.strings.lstrip(joined, "0")
+    return np.strings.zfill(stripped, width)
+
+
+def to_arrow(strings: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """A numpy string array as an Arrow ``string`` array (``mask`` True = null)."""
+    return pa.array(np.asarray(strings, dtype=object) if mask is None else strings, type=pa.string(), mask=mask)

@@ -1,0 +1,203 @@
+"""Returns (contract §7.6): decided on the sale day, carried in the schedule, emitted on their day.
+
+Sale day: stream ``rng("returns", D, store_id)`` over the store's SALE receipts in id order, in
+blocks — return marking, return-day draw, hour draw, within-hour draw (one each per receipt), then
+the returned-line uniforms and restocking uniforms (one each per line, receipts and lines in
+order). A marked receipt becomes one ``RETURN_VISIT`` schedule row whose body carries everything
+the return needs (lines with their original money), so the return day needs no other state.
+
+Return day: the due rows become RETURN receipts numbered ``RET-…`` per (store, day) in event_ts
+order (ties: original receipt id); lines renumbered 1..n in original line order; restocked lines
+post RETURN txns at the return time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+from retail_assets.generate import calendar as cal
+from retail_assets.generate.rng import rng
+from retail_assets.generate.state import canonical_json, make_schedule
+
+RETURN_P = 0.01
+RETURN_P_HOLIDAY = 0.04
+RETURN_LINE_P = 0.6
+RESTOCK_P = 0.85
+RETURN_DAYS = (1, 30)
+HOLIDAY_RETURN_OFFSETS = (0, 6)  # Dec 26 + U{0..6}
+
+
+def _holiday_sale(day: date) -> bool:
+    """Sales from Nov 20 to Dec 24 have the seasonal return rate and window."""
+    return date(day.year, 11, 20) <= day <= date(day.year, 12, 24)
+
+
+def _open_day(d: date) -> date:
+    """A closed day (all stores closed) moves the return to the next open day."""
+    while cal.day_calendar(d).stores_closed:
+        d += timedelta(days=1)
+    return d
+
+
+@dataclass(frozen=True)
+class SaleLines:
+    """The day's SALE receipts and lines, receipts sorted by (store, receipt id)."""
+
+    receipt_id: np.ndarray  # object strings
+    store: np.ndarray  # store index
+    customer: np.ndarray
+    payment_method: np.ndarray  # object strings
+    line_receipt: np.ndarray  # receipt index per line (lines grouped by receipt, line_num order)
+    line_num: np.ndarray
+    product_id: np.ndarray
+    quantity: np.ndarray
+    unit_cents: np.ndarray
+    discount_cents: np.ndarray
+    tax_cents: np.ndarray
+    promo_code: np.ndarray  # object, None when no code
+
+
+def schedule_returns(seed: int, day: date, store_ids: np.ndarray, hours: tuple[str, ...], sales: SaleLines) -> pa.Table:
+    """Draw the returns of the day's sales; returns schedule rows (``RETURN_VISIT``)."""
+    n = len(sales.receipt_id)
+    n_stores = len(store_ids)
+    counts = np.bincount(sales.store, minlength=n_stores)
+    line_counts = np.bincount(sales.line_receipt, minlength=n)
+    lines_per_store = np.bincount(sales.store, weights=line_counts, minlength=n_stores).astype(np.int64)
+    u_mark, u_day, u_hour, u_min = (np.empty(n) for _ in range(4))
+    u_line = np.empty(len(sales.line_receipt))
+    u_restock = np.empty(len(sales.line_receipt))
+    r0 = l0 = 0
+    for s in range(n_stores):
+        k, m = int(counts[s]), int(lines_per_store[s])
+        if k == 0:
+            continue
+        g = rng(seed, "returns", day, int(store_ids[s]))
+        for arr in (u_mark, u_day, u_hour, u_min):
+            arr[r0 : r0 + k] = g.random(k)
+        u_line[l0 : l0 + m] = g.random(m)
+        u_restock[l0 : l0 + m] = g.random(m)
+        r0 += k
+        l0 += m
+    holiday = _holiday_sale(day)
+    marked = np.flatnonzero(u_mark < (RETURN_P_HOLIDAY if holiday else RETURN_P))
+    if len(marked) == 0:
+        return make_schedule(np.zeros(0, np.int64), "RETURN_VISIT", [], [])
+    line_starts = np.concatenate(([0], np.cumsum(line_counts)))
+    due, keys, bodies = [], [], []
+    for r in marked:  # a few hundred per day at sf 1: the schedule body is per-document JSON anyway
+        if holiday:
+            lo, hi = HOLIDAY_RETURN_OFFSETS
+            ret_day = date(day.year, 12, 26) + timedelta(days=lo + int(u_day[r] * (hi - lo + 1)))
+        else:
+            lo, hi = RETURN_DAYS
+            ret_day = day + timedelta(days=lo + int(u_day[r] * (hi - lo + 1)))
+        ret_day = _open_day(ret_day)
+        store_hours = hours[int(sales.store[r])]
+        frac = cal.open_fraction_by_hour(store_hours, ret_day)
+        while frac.sum() == 0:  # store-specific closure (none in this calendar besides Dec 25)
+            ret_day = _open_day(ret_day + timedelta(days=1))
+            frac = cal.open_fraction_by_hour(store_hours, ret_day)
+        w = cal.hour_weights(ret_day) * frac
+        cdf = np.cumsum(w) / w.sum()
+        hour = int(min(np.searchsorted(cdf, u_hour[r], side="right"), 23))
+        open_len = int(round(frac[hour] * cal.US_PER_HOUR))
+        ts = cal.day_start_us(ret_day) + hour * cal.US_PER_HOUR + int(u_min[r] * open_len)
+        a, b = line_starts[r], line_starts[r + 1]
+        ul = u_line[a:b]
+        chosen = ul < RETURN_LINE_P
+        if not chosen.any():
+            chosen[int(np.argmin(ul))] = True
+        idx = np.arange(a, b)[chosen]
+        lines = [
+            [
+                int(sales.line_num[i]),
+                int(sales.product_id[i]),
+                int(sales.quantity[i]),
+                int(sales.unit_cents[i]),
+                int(sales.discount_cents[i]),
+                int(sales.tax_cents[i]),
+                sales.promo_code[i],
+                bool(u_restock[i] < RESTOCK_P),
+            ]
+            for i in idx
+        ]
+        body = {
+            "receipt_id_ext": sales.receipt_id[r],
+            "store_id": int(store_ids[sales.store[r]]),
+            "customer_id": int(sales.customer[r]),
+            "payment_method": sales.payment_method[r],
+            "lines": lines,
+        }
+        due.append(ts)
+        keys.append(sales.receipt_id[r])
+        bodies.append(canonical_json(body))
+    return make_schedule(np.array(due, dtype=np.int64), "RETURN_VISIT", keys, bodies)
+
+
+@dataclass(frozen=True)
+class DueReturns:
+    """RETURN receipts of the day, sorted by (store, event_ts, original receipt id); seq per store."""
+
+    ts: np.ndarray
+    store_id: np.ndarray
+    seq: np.ndarray
+    original_receipt: np.ndarray  # object
+    customer: np.ndarray
+    payment_method: np.ndarray  # object
+    line_return: np.ndarray  # return index per line
+    line_num: np.ndarray  # renumbered 1..n
+    product_id: np.ndarray
+    quantity: np.ndarray  # negative
+    unit_cents: np.ndarray
+    ext_cents: np.ndarray  # negative
+    discount_cents: np.ndarray  # negative or 0
+    tax_cents: np.ndarray  # negative or 0
+    promo_code: np.ndarray  # object
+    restock: np.ndarray  # bool
+
+
+def due_returns(schedule_rows: pa.Table) -> DueReturns:
+    """Parse the day's ``RETURN_VISIT`` rows into RETURN receipts and lines."""
+    ts = schedule_rows.column("due_ts").cast(pa.int64()).to_numpy()
+    bodies = [json.loads(b) for b in schedule_rows.column("body").to_pylist()]
+    store = np.array([b["store_id"] for b in bodies], dtype=np.int64)
+    orig = np.array([b["receipt_id_ext"] for b in bodies], dtype=object)
+    order = np.lexsort((orig.astype(str), ts, store)) if len(bodies) else np.zeros(0, np.int64)
+    bodies = [bodies[i] for i in order]
+    ts, store, orig = ts[order], store[order], orig[order]
+    first = np.ones(len(store), dtype=bool)
+    first[1:] = store[1:] != store[:-1]
+    idx = np.arange(len(store))
+    seq = idx - np.maximum.accumulate(np.where(first, idx, 0)) + 1
+    flat = [(i, *ln) for i, b in enumerate(bodies) for ln in sorted(b["lines"], key=lambda x: x[0])]
+    cols = list(zip(*flat, strict=True)) if flat else [()] * 9
+    line_return = np.array(cols[0], dtype=np.int64)
+    qty = np.array(cols[3], dtype=np.int64)
+    unit = np.array(cols[4], dtype=np.int64)
+    lfirst = np.ones(len(line_return), dtype=bool)
+    lfirst[1:] = line_return[1:] != line_return[:-1]
+    lidx = np.arange(len(line_return))
+    return DueReturns(
+        ts=ts.astype(np.int64),
+        store_id=store,
+        seq=seq.astype(np.int64),
+        original_receipt=orig,
+        customer=np.array([b["customer_id"] for b in bodies], dtype=np.int64),
+        payment_method=np.array([b["payment_method"] for b in bodies], dtype=object),
+        line_return=line_return,
+        line_num=(lidx - np.maximum.accumulate(np.where(lfirst, lidx, 0)) + 1).astype(np.int64),
+        product_id=np.array(cols[2], dtype=np.int64),
+        quantity=-qty,
+        unit_cents=unit,
+        ext_cents=-(unit * qty),
+        discount_cents=-np.array(cols[5], dtype=np.int64),
+        tax_cents=-np.array(cols[6], dtype=np.int64),
+        promo_code=np.array(cols[7], dtype=object),
+        restock=np.array(cols[8], dtype=bool),
+    )

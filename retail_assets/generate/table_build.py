@@ -1,0 +1,110 @@
+"""Build a fact table with exactly its contract schema from numpy/Arrow columns, sorted.
+
+Every producer (in-store, inventory, online, trucks) hands over plain columns; this one function
+derives ``event_date`` from ``event_ts``, converts int64 µs / cents to the declared Arrow types,
+enforces the column set and order of ``FACT_TABLES[name]``, and sorts by (``event_ts``, primary
+key) — the row order contract §2 asks for, so rewrites are byte-identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.generate.calendar import US_PER_DAY
+from retail_assets.generate.money import decimal_array
+
+ColumnValue = np.ndarray | pa.Array | pa.ChunkedArray | list
+
+
+def timestamps(ts_us: np.ndarray) -> pa.Array:
+    """int64 µs since the epoch -> timestamp[us, UTC]."""
+    return pa.array(np.asarray(ts_us, dtype=np.int64), type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+
+
+def dates_of(ts_us: np.ndarray) -> pa.Array:
+    """UTC date of each µs instant (``event_date = CAST(event_ts AS DATE)``)."""
+    return pa.array((np.asarray(ts_us, dtype=np.int64) // US_PER_DAY).astype(np.int32), type=pa.int32()).cast(
+        pa.date32()
+    )
+
+
+def strings(values: ColumnValue, mask: np.ndarray | None = None) -> pa.Array:
+    """Any string-ish column (numpy unicode/object array, Arrow array) as Arrow ``string``."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        arr = values if values.type == pa.string() else values.cast(pa.string())
+        if mask is not None:
+            arr = pa.compute.if_else(pa.array(mask), pa.nulls(len(arr), pa.string()), arr)
+        return arr
+    v = np.asarray(values)
+    if v.dtype.kind == "U":
+        arr = pa.array(v, type=pa.string())
+        if mask is not None:
+            arr = pa.compute.if_else(pa.array(mask), pa.nulls(len(arr), pa.string()), arr)
+        return arr
+    return pa.array(v, type=pa.string(), mask=mask, from_pandas=True)
+
+
+def _convert(values: ColumnValue, field: pa.Field) -> pa.Array:
+    t = field.type
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if values.type == t else values.cast(t)
+    if pa.types.is_decimal(t):
+        return decimal_array(np.asarray(values, dtype=np.int64), t.precision, t.scale)
+    if pa.types.is_timestamp(t):
+        return timestamps(values)
+    if pa.types.is_string(t):
+        return strings(values)
+    v = np.asarray(values)
+    if pa.types.is_int64(t) and v.dtype.kind in "iu":
+        return pa.array(v.astype(np.int64, copy=False), type=t)
+    return pa.array(v, type=t)
+
+
+def build_fact_table(name: str, columns: dict[str, ColumnValue], sort: bool = True) -> pa.Table:
+    """A ``FACT_TABLES[name]`` table from columns keyed by column name.
+
+    ``event_ts`` is int64 µs (or timestamps); ``event_date`` is derived and must not be given.
+    DECIMAL columns take their unscaled int64 (cents, ten-thousandths). Raises ``ValueError``
+    naming missing or unexpected columns.
+    """
+    spec = FACT_TABLES[name]
+    schema = spec.arrow_schema
+    expected = [n for n in schema.names if n != "event_date"]
+    missing = [n for n in expected if n not in columns]
+    extra = [n for n in columns if n not in expected]
+    if missing or extra:
+        raise ValueError(f"{name}: missing columns {missing}, unexpected columns {extra}")
+    ts = columns["event_ts"]
+    ts_np = (
+        np.asarray(ts.cast(pa.int64()) if isinstance(ts, (pa.Array, pa.ChunkedArray)) else ts, dtype=np.int64)
+        if not isinstance(ts, list)
+        else np.asarray(ts, dtype=np.int64)
+    )
+    arrays = []
+    for field in schema:
+        if field.name == "event_date":
+            arrays.append(dates_of(ts_np))
+        elif field.name == "event_ts":
+            arrays.append(timestamps(ts_np))
+        else:
+            arrays.append(_convert(columns[field.name], field))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    if sort and table.num_rows > 1:
+        table = sort_fact_table(name, table)
+    return table
+
+
+def sort_fact_table(name: str, table: pa.Table) -> pa.Table:
+    """Sort by (event_ts, primary key) — the partition row order of contract §2."""
+    keys = [("event_ts", "ascending")] + [(k, "ascending") for k in FACT_TABLES[name].primary_key if k != "event_ts"]
+    return table.sort_by(keys)
+
+
+def empty_fact_table(name: str) -> pa.Table:
+    return FACT_TABLES[name].arrow_schema.empty_table()

@@ -1,0 +1,255 @@
+"""The day pipeline (contract §8.3): dimensions and state in, one generated day out to the lake.
+
+Why a module of its own: both paths (the Dagster batch assets and the streaming job) generate a
+day the same way — claim it in the ledger, read D−1's carried state, generate, write — and only
+differ in which tables go to Bronze. Keeping that sequence here (plain Python, no Dagster) gives
+one place that owns the write order that makes a crash harmless:
+
+1. everything that can be refused (day out of range, missing dimensions, missing/corrupt/foreign
+   D−1 state, unwritable lake) is checked before the claim and before any commit;
+2. the claim is taken before generating (the §2 path rule's atomic ownership);
+3. Bronze partitions, then the manifest partition, then the state partitions LAST: a state for D
+   exists only if D's tables and manifest do, so D+1 can never build on a half-written day, and
+   re-running D replaces exactly D's partitions (idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from retail_assets.config import ConfigError, DatasetSettings, HomeSettings
+from retail_assets.contract.dimensions import DIMENSION_TABLES
+from retail_assets.contract.tables import BATCH_ONLY_TABLES, CONTROL_TABLES, FACT_TABLES
+from retail_assets.generate.state import CarryState, StateError, initial_state
+from retail_assets.lake import delta
+from retail_assets.lake.ledger import Ledger, LedgerError
+from retail_assets.lake.manifest import MANIFEST_TABLE, manifest_rows
+
+if TYPE_CHECKING:
+    from retail_assets.generate.day import DayResult
+
+SCHEMA = "cusn"
+STATE_TABLES = ("ctl_state_inventory", "ctl_state_schedule")
+DATASET_METADATA_KEY = "retail_assets.dataset_id"
+MATERIALIZE_DIMS = "dagster asset materialize -m retail_assets.definitions --select 'group:dimensions'"
+
+__all__ = [
+    "DatasetMismatchError",
+    "DayOutOfRangeError",
+    "MissingStateError",
+    "PipelineError",
+    "StateError",
+    "build_and_write_dimensions",
+    "generate_and_write_day",
+    "load_dimensions",
+    "load_prev_state",
+    "tables_for_path",
+    "validate_day",
+]
+
+
+class PipelineError(RuntimeError):
+    """A day cannot be generated as asked; the message names the problem and the fix."""
+
+
+class DayOutOfRangeError(PipelineError, ValueError):
+    """The day is before the dataset's start date or in the future."""
+
+
+class MissingStateError(PipelineError, delta.MissingTableError):
+    """D−1's carried state is not in the lake (its day was never generated)."""
+
+
+class DatasetMismatchError(PipelineError):
+    """Stored dimensions or state belong to another dataset (other seed/scale/start date)."""
+
+
+def _uri(home: HomeSettings, table: str) -> str:
+    return delta.table_uri(home.lake_root, SCHEMA, table)
+
+
+def tables_for_path(path: str) -> tuple[str, ...]:
+    """Bronze batch tables a path writes: all 18 on a batch day, the 2 batch-only on a stream day."""
+    if path == "batch":
+        return tuple(FACT_TABLES)
+    if path == "stream":
+        return tuple(BATCH_ONLY_TABLES)
+    raise ValueError(f"path must be 'batch' or 'stream', got {path!r}")
+
+
+def validate_day(settings: DatasetSettings, day: date, today: date | None = None) -> None:
+    """A generated day must lie in [start_date, today]; anything else is refused with the range."""
+    if not isinstance(day, date):
+        raise DayOutOfRangeError(f"day {day!r} is not a date; pass a partition key like 2024-01-05.")
+    today = today or datetime.now(UTC).date()
+    if day < settings.start_date:
+        raise DayOutOfRangeError(
+            f"day {day.isoformat()} is before the dataset's start date {settings.start_date.isoformat()}; "
+            f"pick a partition between {settings.start_date.isoformat()} and {today.isoformat()}, or set "
+            "RETAIL_ASSETS_START_DATE earlier."
+        )
+    if day > today:
+        raise DayOutOfRangeError(
+            f"day {day.isoformat()} is in the future (today is {today.isoformat()} UTC); pick a partition "
+            f"between {settings.start_date.isoformat()} and {today.isoformat()}."
+        )
+
+
+# --- dimensions ------------------------------------------------------------------------------------
+
+
+def build_and_write_dimensions(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
+    """Build the 6 dimensions and replace ``cusn/dim_*`` (tagged with the dataset_id they belong to)."""
+    from retail_assets.generate.dimensions import build_dimensions  # TODO(platform): top-level once landed
+
+    tables = build_dimensions(settings)
+    uris = {name: _uri(home, name) for name in DIMENSION_TABLES}
+    for uri in uris.values():
+        delta.check_writable(uri)
+    for name, spec in DIMENSION_TABLES.items():
+        delta.replace_table(
+            uris[name], tables[name], spec.arrow_schema, {DATASET_METADATA_KEY: settings.dataset_id}
+        )
+    return tables
+
+
+def load_dimensions(home: HomeSettings, settings: DatasetSettings | None = None) -> dict[str, pa.Table]:
+    """Read the 6 ``cusn/dim_*`` tables; with ``settings``, refuse dimensions of another dataset."""
+    dims: dict[str, pa.Table] = {}
+    for name, spec in DIMENSION_TABLES.items():
+        uri = _uri(home, name)
+        if not delta.table_exists(uri):
+            raise delta.MissingTableError(
+                f"the dimension table {SCHEMA}.{name} does not exist at {uri}; materialize the asset "
+                f"cusn/{name} (group 'dimensions') first: `{MATERIALIZE_DIMS}`, or in the UI "
+                "materialize the 'dimensions' group."
+            )
+        if settings is not None:
+            stored = delta.last_commit_metadata(uri).get(DATASET_METADATA_KEY)
+            if stored is not None and stored != settings.dataset_id:
+                raise DatasetMismatchError(
+                    f"{SCHEMA}.{name} was built for dataset {stored}, but the settings give "
+                    f"{settings.dataset_id} (seed/scale factor/start date changed); re-materialize the "
+                    f"'dimensions' group (`{MATERIALIZE_DIMS}`) or restore the previous settings."
+                )
+        dims[name] = delta.read_table(uri, spec.arrow_schema)
+    return dims
+
+
+# --- carried state ---------------------------------------------------------------------------------
+
+
+def _latest_state_date(home: HomeSettings, before: date) -> date | None:
+    counts = delta.partition_row_counts(_uri(home, "ctl_state_inventory"), partition_col="state_date")
+    earlier = [d for d in counts if d < before]
+    return max(earlier) if earlier else None
+
+
+def _check_manifest_dataset(home: HomeSettings, settings: DatasetSettings, day: date) -> None:
+    spec = CONTROL_TABLES[MANIFEST_TABLE]
+    rows = delta.read_table(_uri(home, MANIFEST_TABLE), spec.arrow_schema, partition_value=day)
+    foreign = sorted(set(rows.column("dataset_id").to_pylist()) - {settings.dataset_id})
+    if foreign:
+        raise DatasetMismatchError(
+            f"day {day.isoformat()} in the lake was generated for dataset {foreign[0]}, not "
+            f"{settings.dataset_id}; regenerate from {settings.start_date.isoformat()} with the current "
+            "settings in a fresh RETAIL_ASSETS_HOME, or restore the previous settings."
+        )
+
+
+def load_prev_state(
+    home: HomeSettings, settings: DatasetSettings, dims: dict[str, pa.Table], day: date
+) -> CarryState:
+    """The carried state D needs: the initial state on start_date, else D−1's stored partitions.
+
+    A missing D−1 is never replaced by a fresh state (§8.3): the error says which days to generate
+    first. A corrupt snapshot surfaces the generator's ``StateError``.
+    """
+    if day == settings.start_date:
+        return initial_state(settings, dims)
+    prev = day - timedelta(days=1)
+    inv_spec, sched_spec = (CONTROL_TABLES[t] for t in STATE_TABLES)
+    inventory = delta.read_table(
+        _uri(home, "ctl_state_inventory"), inv_spec.arrow_schema, partition_value=prev, partition_col="state_date"
+    )
+    if inventory.num_rows == 0:
+        latest = _latest_state_date(home, day)
+        first_missing = (latest + timedelta(days=1)) if latest else settings.start_date
+        raise MissingStateError(
+            f"the carried state of {prev.isoformat()} (cusn.ctl_state_inventory, state_date="
+            f"{prev.isoformat()}) is missing, so {day.isoformat()} cannot be generated; materialize the "
+            f"earlier days first, in date order: backfill the 'bronze_batch' partitions "
+            f"{first_missing.isoformat()}...{day.isoformat()} (`dagster asset materialize -m "
+            f"retail_assets.definitions --select 'group:bronze_batch' --partition-range "
+            f"{first_missing.isoformat()}...{day.isoformat()}`)."
+        )
+    _check_manifest_dataset(home, settings, prev)
+    schedule = delta.read_table(
+        _uri(home, "ctl_state_schedule"), sched_spec.arrow_schema, partition_value=prev, partition_col="state_date"
+    )
+    return CarryState.from_tables(prev, inventory, schedule)
+
+
+# --- one day ---------------------------------------------------------------------------------------
+
+
+def _write_partitions(home: HomeSettings, tables: dict[str, pa.Table], day: date, specs: dict) -> None:
+    for name, data in tables.items():
+        spec = specs[name]
+        delta.replace_partition(_uri(home, name), data, spec.arrow_schema, day, partition_col=spec.partition_by)
+
+
+def _preflight(home: HomeSettings, names: Iterable[str]) -> None:
+    for name in names:
+        delta.check_writable(_uri(home, name))
+
+
+def generate_and_write_day(
+    home: HomeSettings,
+    settings: DatasetSettings,
+    day: date,
+    path: str,
+    owner: str,
+    *,
+    ledger: Ledger | None = None,
+    dims: dict[str, pa.Table] | None = None,
+    today: date | None = None,
+) -> DayResult:
+    """Claim ``day`` for ``path``, generate it and write its partitions; return the generator's result.
+
+    ``path='batch'`` writes all 18 Bronze batch tables; ``path='stream'`` writes only the two
+    batch-only tables (the caller turns ``result.tables`` of the streamable ones into events).
+    Both write the manifest and the state. ``dims`` may be passed to avoid re-reading them per day.
+    """
+    bronze = tables_for_path(path)
+    validate_day(settings, day, today)
+    if dims is None:
+        dims = load_dimensions(home, settings)
+    prev_state = load_prev_state(home, settings, dims, day)
+    _preflight(home, (*bronze, MANIFEST_TABLE, *STATE_TABLES))
+    (ledger or Ledger(home.state_dir)).claim(day, path, owner)
+
+    from retail_assets.generate.day import generate_day  # TODO(platform): top-level once landed
+
+    result = generate_day(settings, dims, prev_state, day)
+
+    _write_partitions(home, {t: result.tables[t] for t in bronze}, day, FACT_TABLES)
+    counts = {t: result.tables[t].num_rows for t in FACT_TABLES}
+    _write_partitions(home, {MANIFEST_TABLE: manifest_rows(day, path, counts, settings)}, day, CONTROL_TABLES)
+    state_tables = result.state.to_tables()
+    _write_partitions(home, {t: state_tables[t] for t in STATE_TABLES}, day, CONTROL_TABLES)
+    return result
+
+
+def read_manifest(home: HomeSettings) -> pa.Table:
+    """All manifest rows (empty when nothing was generated yet): the demo's rows-per-day table."""
+    spec = CONTROL_TABLES[MANIFEST_TABLE]
+    return delta.read_table(_uri(home, MANIFEST_TABLE), spec.arrow_schema)
+
+
+USER_FIXABLE_ERRORS: tuple[type[Exception], ...] = (ConfigError, delta.LakeError, LedgerError, PipelineError, StateError)
+"""Exceptions whose message names the problem and the fix (the Dagster shell turns them into Failures)."""

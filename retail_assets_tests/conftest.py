@@ -1,0 +1,41 @@
+"""Shared fixtures: a temporary RETAIL_ASSETS_HOME at scale factor 0.01 near the start date.
+
+Tests never touch the developer's ``./.retail``: every fixture that needs a home points the
+environment at a fresh temporary directory, so tests can run in any order and in parallel.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from retail_assets.config import DatasetSettings, HomeSettings
+
+TEST_SCALE_FACTOR = 0.01
+TEST_START_DATE = date(2024, 1, 1)
+TEST_SEED = 42
+
+
+@pytest.fixture
+def dataset_settings() -> DatasetSettings:
+    """The small dataset every platform test generates (same seed as the default)."""
+    return DatasetSettings(seed=TEST_SEED, scale_factor=TEST_SCALE_FACTOR, start_date=TEST_START_DATE)
+
+
+@pytest.fixture
+def retail_env(tmp_path, monkeypatch) -> HomeSettings:
+    """A fresh RETAIL_ASSETS_HOME with the environment pointing at it (sf 0.01, start 2024-01-01)."""
+    home = tmp_path / "retail_home"
+    monkeypatch.setenv("RETAIL_ASSETS_HOME", str(home))
+    monkeypatch.setenv("RETAIL_ASSETS_SCALE_FACTOR", str(TEST_SCALE_FACTOR))
+    monkeypatch.setenv("RETAIL_ASSETS_START_DATE", TEST_START_DATE.isoformat())
+    monkeypatch.setenv("RETAIL_ASSETS_SEED", str(TEST_SEED))
+    monkeypatch.delenv("RETAIL_ASSETS_LAKE_ROOT", raising=False)
+    return HomeSettings.from_env()
+
+
+@pytest.fixture
+def home_settings(retail_env: HomeSettings) -> HomeSettings:
+    """Alias that reads better in tests that only need the paths."""
+    return retail_env

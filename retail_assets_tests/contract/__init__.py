@@ -1,0 +1,1 @@
+"""Tests of the data-contract registries (tables, events, mappings)."""
