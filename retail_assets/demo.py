@@ -35,6 +35,8 @@ from retail_assets.lake import delta
 
 DEFAULT_BATCH_DAYS = 3
 DEFAULT_STREAM_DAYS = 1
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+"""Dagster's console logger at INFO: the demo shows progress, not every engine event."""
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
@@ -73,7 +75,9 @@ def ensure_dagster_home(home: HomeSettings) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     target = dagster_home / "dagster.yaml"
-    if REPO_DAGSTER_YAML.is_file() and not target.exists():
+    if REPO_DAGSTER_YAML.is_file() and (
+        not target.exists() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes()
+    ):
         shutil.copyfile(REPO_DAGSTER_YAML, target)
     return dagster_home
 
@@ -83,7 +87,9 @@ def _run_dimensions(ctx: DemoContext) -> None:
 
     keys = list(DIM_KEYS.values())
     job = ctx.definitions.resolve_implicit_job_def_def_for_assets(keys)
-    job.execute_in_process(instance=ctx.instance, asset_selection=keys, tags={"retail_assets/demo": "true"})
+    job.execute_in_process(
+        run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=keys, tags={"retail_assets/demo": "true"}
+    )
 
 
 def _run_bronze_batch(ctx: DemoContext) -> None:
@@ -93,6 +99,7 @@ def _run_bronze_batch(ctx: DemoContext) -> None:
 
     job = ctx.definitions.resolve_job_def(DAILY_GENERATION_JOB)
     job.execute_in_process(
+        run_config=QUIET_RUN_CONFIG,
         instance=ctx.instance,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
@@ -201,6 +208,9 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
 
 
 def _command(args: argparse.Namespace) -> int:
+    if args.days < 1 or args.stream_days < 0:
+        print("error: --days must be >= 1 and --stream-days >= 0 (e.g. --days 3 --stream-days 1)", file=sys.stderr)
+        return 2
     print(run_demo(batch_days=args.days, stream_days=args.stream_days))
     sys.stdout.flush()
     return 0

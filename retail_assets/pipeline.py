@@ -17,20 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from retail_assets.config import ConfigError, DatasetSettings, HomeSettings
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.tables import BATCH_ONLY_TABLES, CONTROL_TABLES, FACT_TABLES
+from retail_assets.generate.day import DayResult, generate_day
+from retail_assets.generate.dimensions import build_dimensions
 from retail_assets.generate.state import CarryState, StateError, initial_state
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger, LedgerError
 from retail_assets.lake.manifest import MANIFEST_TABLE, manifest_rows
-
-if TYPE_CHECKING:
-    from retail_assets.generate.day import DayResult
 
 SCHEMA = "cusn"
 STATE_TABLES = ("ctl_state_inventory", "ctl_state_schedule")
@@ -40,6 +38,7 @@ MATERIALIZE_DIMS = "dagster asset materialize -m retail_assets.definitions --sel
 __all__ = [
     "DatasetMismatchError",
     "DayOutOfRangeError",
+    "DayResult",
     "MissingStateError",
     "PipelineError",
     "StateError",
@@ -104,8 +103,6 @@ def validate_day(settings: DatasetSettings, day: date, today: date | None = None
 
 def build_and_write_dimensions(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
     """Build the 6 dimensions and replace ``cusn/dim_*`` (tagged with the dataset_id they belong to)."""
-    from retail_assets.generate.dimensions import build_dimensions  # TODO(platform): top-level once landed
-
     tables = build_dimensions(settings)
     uris = {name: _uri(home, name) for name in DIMENSION_TABLES}
     for uri in uris.values():
@@ -191,7 +188,7 @@ def load_prev_state(
     schedule = delta.read_table(
         _uri(home, "ctl_state_schedule"), sched_spec.arrow_schema, partition_value=prev, partition_col="state_date"
     )
-    return CarryState.from_tables(prev, inventory, schedule)
+    return CarryState.from_tables(prev, inventory, schedule, dims=dims)
 
 
 # --- one day ---------------------------------------------------------------------------------------
@@ -232,8 +229,6 @@ def generate_and_write_day(
     prev_state = load_prev_state(home, settings, dims, day)
     _preflight(home, (*bronze, MANIFEST_TABLE, *STATE_TABLES))
     (ledger or Ledger(home.state_dir)).claim(day, path, owner)
-
-    from retail_assets.generate.day import generate_day  # TODO(platform): top-level once landed
 
     result = generate_day(settings, dims, prev_state, day)
 

@@ -42,11 +42,48 @@ def join(*parts: np.ndarray | str) -> np.ndarray:
     return np.asarray(out)
 
 
+def fixed_width_ascii(parts: list[str | tuple[np.ndarray, int]], n: int) -> pa.Array | None:
+    """Arrow strings from constant parts and zero-padded integer columns, built as one byte matrix.
+
+    ~10x faster than string ufuncs for the 200 k txn ids of a day. Returns None when a number does
+    not fit its width (the caller then falls back to the general, minimum-width path).
+    """
+    widths = [len(p) if isinstance(p, str) else p[1] for p in parts]
+    total = sum(widths)
+    buf = np.empty((n, total), dtype=np.uint8)
+    col = 0
+    for p, w in zip(parts, widths, strict=True):
+        if isinstance(p, str):
+            buf[:, col : col + w] = np.frombuffer(p.encode("ascii"), dtype=np.uint8)
+        else:
+            v = np.asarray(p[0], dtype=np.int64)
+            if n and (v.min() < 0 or v.max() >= 10**w):
+                return None
+            for k in range(w - 1, -1, -1):
+                buf[:, col + k] = 48 + v % 10
+                v = v // 10
+        col += w
+    offsets = np.arange(0, (n + 1) * total, total, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf.tobytes())])
+
+
 def txn_ids(location_kind: str, location_id: np.ndarray, day: date, seq: np.ndarray) -> np.ndarray:
-    """``ITX-{S|D}-{location_id:05}-{yyyymmdd}-{seq:07}``."""
+    """``ITX-{S|D}-{location_id:05}-{yyyymmdd}-{seq:07}`` (numpy strings; see ``txn_ids_arrow``)."""
     if location_kind not in ("S", "D"):
         raise ValueError("location_kind must be 'S' (store) or 'D' (DC)")
     return join(f"ITX-{location_kind}-", zpad(location_id, 5), f"-{ymd(day)}-", zpad(seq, 7))
+
+
+def txn_ids_arrow(location_kind: str, location_id: np.ndarray, day: date, seq: np.ndarray) -> pa.Array:
+    """``txn_ids`` as an Arrow string array, via the fast fixed-width path when numbers fit."""
+    if location_kind not in ("S", "D"):
+        raise ValueError("location_kind must be 'S' (store) or 'D' (DC)")
+    fast = fixed_width_ascii(
+        [f"ITX-{location_kind}-", (location_id, 5), f"-{ymd(day)}-", (seq, 7)], len(np.asarray(seq))
+    )
+    if fast is not None:
+        return fast
+    return pa.array(txn_ids(location_kind, location_id, day, seq).astype(object), type=pa.string())
 
 
 def order_ids(day: date, seq: np.ndarray) -> np.ndarray:
@@ -65,7 +102,9 @@ def store_shipment_ids(day: date, store_id: np.ndarray, refrigerated: np.ndarray
     return join(f"SHP-{ymd(day)}-", zpad(store_id, 5), "-", cls, str(k))
 
 
-def supplier_shipment_ids(day: date, dc_id: np.ndarray, refrigerated: np.ndarray, k: np.ndarray) -> np.ndarray:
+def supplier_shipment_ids(
+    day: date, dc_id: np.ndarray, refrigerated: np.ndarray, k: np.ndarray
+) -> np.ndarray:
     """``SUP-{yyyymmdd}-{dc_id:05}-{R|A}{k}`` (DC review day; k = 1.. capacity splits)."""
     cls = np.where(np.asarray(refrigerated, dtype=bool), "R", "A")
     return join(f"SUP-{ymd(day)}-", zpad(dc_id, 5), "-", cls, np.asarray(k, dtype=np.int64).astype(np.str_))
@@ -73,7 +112,9 @@ def supplier_shipment_ids(day: date, dc_id: np.ndarray, refrigerated: np.ndarray
 
 def payment_ids(document_ids: np.ndarray, attempt_num: np.ndarray) -> np.ndarray:
     """``PAY-{receipt_id_ext or order_id_ext}-{attempt_num}``."""
-    return join("PAY-", np.asarray(document_ids), "-", np.asarray(attempt_num, dtype=np.int64).astype(np.str_))
+    return join(
+        "PAY-", np.asarray(document_ids), "-", np.asarray(attempt_num, dtype=np.int64).astype(np.str_)
+    )
 
 
 def base36(values: np.ndarray, width: int = 6) -> np.ndarray:
@@ -94,4 +135,6 @@ def base36(values: np.ndarray, width: int = 6) -> np.ndarray:
 
 def to_arrow(strings: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     """A numpy string array as an Arrow ``string`` array (``mask`` True = null)."""
-    return pa.array(np.asarray(strings, dtype=object) if mask is None else strings, type=pa.string(), mask=mask)
+    return pa.array(
+        np.asarray(strings, dtype=object) if mask is None else strings, type=pa.string(), mask=mask
+    )

@@ -91,7 +91,10 @@ class TxnBatch:
         if not batches:
             return cls.empty()
         return cls(
-            *(np.concatenate([getattr(b, f) for b in batches]) for f in ("loc", "product", "event_ts", "txn_type")),
+            *(
+                np.concatenate([getattr(b, f) for b in batches])
+                for f in ("loc", "product", "event_ts", "txn_type")
+            ),
             np.concatenate([b.source for b in batches]),
             np.concatenate([b.desired for b in batches]),
             np.concatenate([b.ref for b in batches]),
@@ -112,7 +115,9 @@ def source_rank(source: np.ndarray) -> np.ndarray:
     if len(source) == 0:
         return np.zeros(0, dtype=np.int64)
     arr = pa.array(source, type=pa.string())
-    return pc.rank(arr, sort_keys="ascending", null_placement="at_end", tiebreaker="dense").to_numpy().astype(np.int64)
+    return (
+        pc.rank(arr, sort_keys=[("", "ascending", "at_end")], tiebreaker="dense").to_numpy().astype(np.int64)
+    )
 
 
 def posting_order(batch: TxnBatch) -> np.ndarray:
@@ -166,7 +171,9 @@ def clipped_chain(
     return bal - prev, bal
 
 
-def resolve(batch: TxnBatch, on_hand: np.ndarray, floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def resolve(
+    batch: TxnBatch, on_hand: np.ndarray, floor: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resolve a batch against a dense (L, P) on-hand array (not modified).
 
     Returns ``(order, posted, balance_after)``: ``order`` puts the batch in posting order;
@@ -268,7 +275,7 @@ class InventoryBook:
         idx = np.arange(n)
         seq = idx - np.maximum.accumulate(np.where(starts, idx, 0)) + 1
         letter = "S" if self.kind == "STORE" else "D"
-        txn_id = ids.txn_ids(letter, loc + 1, self.day, seq) if n else np.zeros(0, dtype=str)
+        txn_id = ids.txn_ids_arrow(letter, loc + 1, self.day, seq)
         txn_table = self._txn_table(ts, txn_id, loc, prod, typ, qty, bal, src)
         stockouts = self._stockouts(ts, txn_id, loc, prod, qty, bal)
         return txn_table, stockouts
@@ -281,10 +288,10 @@ class InventoryBook:
             [
                 ts_arr,
                 pa.array(ts // cal.US_PER_DAY, type=pa.int32()).cast(pa.date32()),
-                pa.array(txn_id, type=pa.string()),
+                txn_id,
                 pa.array(loc + 1, type=pa.int64()),
                 pa.array(prod, type=pa.int64()),
-                pa.array(np.asarray(TXN_TYPES, dtype=object)[typ] if len(typ) else [], type=pa.string()),
+                pa.array(TXN_TYPES, type=pa.string()).take(pa.array(typ.astype(np.int64))),
                 pa.array(qty, type=pa.int64()),
                 pa.array(bal, type=pa.int64()),
                 pa.array(src, type=pa.string()),
@@ -309,7 +316,7 @@ class InventoryBook:
             [
                 pa.array(ts[hit], type=pa.int64()).cast(pa.timestamp("us", tz="UTC")),
                 pa.array(ts[hit] // cal.US_PER_DAY, type=pa.int32()).cast(pa.date32()),
-                pa.array(txn_id[hit] if len(hit) else [], type=pa.string()),
+                txn_id.take(pa.array(hit, type=pa.int64())),
                 pa.array([self.kind] * len(hit), type=pa.string()),
                 loc_ids if is_store else nulls,
                 nulls if is_store else loc_ids,

@@ -25,6 +25,7 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from retail_assets.config import DatasetSettings
 from retail_assets.generate import calendar as cal
@@ -78,10 +79,12 @@ class LogisticsDay:
         self._due = prev_state.schedule_due(day)
         self._carry = prev_state.schedule_after(day)
         self._new_schedule: list[pa.Table] = []
-        self.store_book = InventoryBook("STORE", self.state.store_on_hand, self.state.store_last_stockout_ts, day)
+        self.store_book = InventoryBook(
+            "STORE", self.state.store_on_hand, self.state.store_last_stockout_ts, day
+        )
         self.dc_book = InventoryBook("DC", self.state.dc_on_hand, self.state.dc_last_stockout_ts, day)
         # scheduled receipts of today
-        self.receiving = replenishment.due_receiving(self._due)
+        self.receiving = replenishment.due_receiving(self.net, self._due)
         # stateless draws of the day
         self.online_plan = online.plan_day(settings, self.ctx, self.net, day)
         store_ops, dc_ops = replenishment.ops_txns(settings, self.ctx, self.net, self.state, day)
@@ -110,10 +113,14 @@ class LogisticsDay:
         Returns the posted signed quantity per row of ``batch`` (clipped to stock; 0 = dropped).
         """
         if hour != self._next_hour:
-            raise ValueError(f"post_store_hour({hour}) called out of order: hour {self._next_hour} is next (0..23 once).")
+            raise ValueError(
+                f"post_store_hour({hour}) called out of order: hour {self._next_hour} is next (0..23 once)."
+            )
         lo, hi = self.day_start + hour * US_H, self.day_start + (hour + 1) * US_H
         if len(batch) and (batch.event_ts.min() < lo or batch.event_ts.max() >= hi):
-            raise ValueError(f"txns posted for hour {hour} must have event_ts inside [{hour}:00, {hour + 1}:00).")
+            raise ValueError(
+                f"txns posted for hour {hour} must have event_ts inside [{hour}:00, {hour + 1}:00)."
+            )
         if hour == 23:  # the 23:00 review sees every txn before 23:00 (§7.8)
             self._review_on_hand = self.state.store_on_hand.copy()
         pts = self._pending_store.event_ts
@@ -133,8 +140,6 @@ class LogisticsDay:
     # --- schedule shared with the store day ---------------------------------------------------
     def schedule_due(self, action_type: str) -> pa.Table:
         """Carried actions of ``action_type`` due today (e.g. ``RETURN_VISIT``)."""
-        import pyarrow.compute as pc
-
         return self._due.filter(pc.equal(self._due.column("action_type"), action_type))
 
     def add_schedule(self, rows: pa.Table) -> None:
@@ -168,14 +173,18 @@ class LogisticsDay:
         bookings = replenishment.book_supplier_deliveries(self.settings, self.net, supplier, self._carry, day)
         orders = online.finalize(self.settings, self.ctx, self.online_plan, self._online_posted, day)
         new_rows = sort_schedule(
-            pa.concat_tables([self._carry, shipments.schedule, bookings.schedule, orders.schedule, *self._new_schedule])
+            pa.concat_tables(
+                [self._carry, shipments.schedule, bookings.schedule, orders.schedule, *self._new_schedule]
+            )
         )
         st.schedule = new_rows
         st.state_date = day
         store_txn = online.rename_sources(store_txn, orders.source_map)
         dc_txn = online.rename_sources(dc_txn, orders.source_map)
-        stockouts = pa.concat_tables([store_so, dc_so]).sort_by([("event_ts", "ascending"), ("txn_id_ext", "ascending")])
-        due_rows = replenishment.emit_due_rows(self._due)
+        stockouts = pa.concat_tables([store_so, dc_so]).sort_by(
+            [("event_ts", "ascending"), ("txn_id_ext", "ascending")]
+        )
+        due_rows = replenishment.due_truck_rows(self._due)
         tables = {
             "fact_store_inventory_txn": store_txn,
             "fact_dc_inventory_txn": dc_txn,
@@ -184,7 +193,9 @@ class LogisticsDay:
             "fact_truck_moves": due_rows.truck_moves,
             "fact_truck_inventory": due_rows.truck_inventory,
             "fact_online_order_headers": orders.headers,
-            "fact_online_order_lines": online.concat_lines([due_rows.order_lines, orders.lines_today]),
+            "fact_online_order_lines": online.concat_lines(
+                [online.due_line_rows(self._due), orders.lines_today]
+            ),
         }
         return LogisticsResult(tables=tables, online_payments=orders.payments, state=st)
 

@@ -34,7 +34,9 @@ def round_half_away(n: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
 def tax_cents(net_cents: np.ndarray, rate_1e5: np.ndarray | int, k2: np.ndarray | int) -> np.ndarray:
     """Line tax of §7.4: ``round_half_away(net × r × k2 / 200000)``, r = tax_rate × 100000."""
     net = np.asarray(net_cents, dtype=np.int64)
-    return round_half_away(net * np.asarray(rate_1e5, dtype=np.int64) * np.asarray(k2, dtype=np.int64), 2 * TAX_RATE_SCALE)
+    return round_half_away(
+        net * np.asarray(rate_1e5, dtype=np.int64) * np.asarray(k2, dtype=np.int64), 2 * TAX_RATE_SCALE
+    )
 
 
 def percent_of(cents: np.ndarray, pct: np.ndarray | int) -> np.ndarray:
@@ -42,7 +44,9 @@ def percent_of(cents: np.ndarray, pct: np.ndarray | int) -> np.ndarray:
     return round_half_away(np.asarray(cents, dtype=np.int64) * np.asarray(pct, dtype=np.int64), 100)
 
 
-def decimal_array(unscaled: np.ndarray, precision: int = 18, scale: int = 2, mask: np.ndarray | None = None) -> pa.Array:
+def decimal_array(
+    unscaled: np.ndarray, precision: int = 18, scale: int = 2, mask: np.ndarray | None = None
+) -> pa.Array:
     """A decimal128(precision, scale) Arrow array whose unscaled values are ``unscaled`` (int64).
 
     Built from raw 128-bit little-endian two's-complement words, so no float and no per-row
@@ -61,7 +65,10 @@ def decimal_array(unscaled: np.ndarray, precision: int = 18, scale: int = 2, mas
         if null_count:
             validity = pa.array(~m).buffers()[1]
     return pa.Array.from_buffers(
-        pa.decimal128(precision, scale), len(v), [validity, pa.py_buffer(words.tobytes())], null_count=null_count
+        pa.decimal128(precision, scale),
+        len(v),
+        [validity, pa.py_buffer(words.tobytes())],
+        null_count=null_count,
     )
 
 

@@ -47,7 +47,9 @@ def _csv_rows(name: str, required: tuple[str, ...]) -> list[dict[str, str]]:
         raise ReferenceDataError(f"reference file {name} has no rows; it needs a header and data rows.")
     missing = [c for c in required if c not in rows[0]]
     if missing:
-        raise ReferenceDataError(f"reference file {name} lacks columns {missing}; expected header {list(required)}.")
+        raise ReferenceDataError(
+            f"reference file {name} lacks columns {missing}; expected header {list(required)}."
+        )
     return rows
 
 
@@ -55,7 +57,9 @@ def _json(name: str) -> Any:
     try:
         return json.loads(_read_text(name))
     except json.JSONDecodeError as exc:
-        raise ReferenceDataError(f"reference file {name} is not valid JSON ({exc}); fix the syntax.") from None
+        raise ReferenceDataError(
+            f"reference file {name} is not valid JSON ({exc}); fix the syntax."
+        ) from None
 
 
 def _hundredths(text: str, where: str) -> int:
@@ -97,7 +101,9 @@ def geographies() -> GeographyReference:
         if r["region"] not in REGIONS:
             raise ReferenceDataError(f"{name} line {i}: region {r['region']!r} must be one of {REGIONS}.")
         if len(r["zip_code"]) != 5 or not r["zip_code"].isdigit():
-            raise ReferenceDataError(f"{name} line {i}: zip_code {r['zip_code']!r} must be 5 digits (keep leading zeros).")
+            raise ReferenceDataError(
+                f"{name} line {i}: zip_code {r['zip_code']!r} must be 5 digits (keep leading zeros)."
+            )
         if len(r["state"]) != 2:
             raise ReferenceDataError(f"{name} line {i}: state {r['state']!r} must be a 2-letter code.")
     raw = np.array([_hundredths(r["weight"], f"{name} weight") for r in rows], dtype=np.int64)
@@ -136,7 +142,9 @@ def tax_rates() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
     for i, r in enumerate(_csv_rows(name, ("state", "city", "rate")), start=2):
         whole, _, frac = r["rate"].strip().partition(".")
         if whole not in ("0", "") or not frac.isdigit() or len(frac) > 5:
-            raise ReferenceDataError(f"{name} line {i}: rate {r['rate']!r} must be a fraction like 0.08875 (≤ 5 decimals).")
+            raise ReferenceDataError(
+                f"{name} line {i}: rate {r['rate']!r} must be a fraction like 0.08875 (≤ 5 decimals)."
+            )
         rate = int((frac + "00000")[:5])
         if r["city"]:
             city_rates[(r["state"], r["city"])] = rate
@@ -214,10 +222,14 @@ def product_rules() -> ProductRules:
             tag_overlays=overlays,
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ReferenceDataError(f"product_rules.json is malformed ({exc!r}); see the keys the loader reads.") from None
+        raise ReferenceDataError(
+            f"product_rules.json is malformed ({exc!r}); see the keys the loader reads."
+        ) from None
     for field_name, _, tags in overlays:
         if field_name not in ("item", "subcategory", "category"):
-            raise ReferenceDataError(f"product_rules.json overlay field {field_name!r} must be item, subcategory or category.")
+            raise ReferenceDataError(
+                f"product_rules.json overlay field {field_name!r} must be item, subcategory or category."
+            )
         unknown = [t for t in tags.split(";") if t not in HOLIDAY_TAG_DATES]
         if unknown:
             raise ReferenceDataError(
@@ -260,7 +272,9 @@ def catalogue() -> Catalogue:
         raise ReferenceDataError(f"{name}: base_price must be at least 0.03 so that 0 < cost < sale_price.")
     brands = _json("brands.json").get("brands")
     if not brands:
-        raise ReferenceDataError("brands.json needs a non-empty 'brands' list of [brand, company, [categories]].")
+        raise ReferenceDataError(
+            "brands.json needs a non-empty 'brands' list of [brand, company, [categories]]."
+        )
     brand_names = [b[0] for b in brands]
     if len(set(brand_names)) != len(brand_names):
         raise ReferenceDataError("brands.json has duplicate brand names; brand names must be unique.")
@@ -276,7 +290,9 @@ def catalogue() -> Catalogue:
     for i, r in enumerate(rows):
         compatible = by_category.get(r["category"], [])
         if not compatible:
-            raise ReferenceDataError(f"{name}: category {r['category']!r} has no compatible brand in brands.json.")
+            raise ReferenceDataError(
+                f"{name}: category {r['category']!r} has no compatible brand in brands.json."
+            )
         combo_base.extend([i] * len(compatible))
         combo_brand.extend(compatible)
 

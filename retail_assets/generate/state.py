@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -75,7 +75,11 @@ def empty_schedule() -> pa.Table:
 def make_schedule(due_ts: np.ndarray, action_type: str | np.ndarray, action_key, body) -> pa.Table:
     """Schedule rows from columns (``due_ts`` int64 µs; ``body`` canonical JSON strings)."""
     n = len(due_ts)
-    at = np.full(n, action_type, dtype=object) if isinstance(action_type, str) else np.asarray(action_type, dtype=object)
+    at = (
+        np.full(n, action_type, dtype=object)
+        if isinstance(action_type, str)
+        else np.asarray(action_type, dtype=object)
+    )
     return pa.table(
         [
             pa.array(np.asarray(due_ts, dtype=np.int64), type=pa.int64()).cast(pa.timestamp("us", tz="UTC")),
@@ -173,7 +177,9 @@ class CarryState:
                 pa.table(
                     {
                         "state_date": pa.array(np.full(len(loc_idx), self.state_date), type=pa.date32()),
-                        "location_type": pa.array(np.full(len(loc_idx), loc_type, dtype=object), type=pa.string()),
+                        "location_type": pa.array(
+                            np.full(len(loc_idx), loc_type, dtype=object), type=pa.string()
+                        ),
                         "location_id": pa.array(loc_idx.astype(np.int64) + 1),
                         "product_id": pa.array(prod_idx.astype(np.int64) + 1),
                         "on_hand": pa.array(on_hand[loc_idx, prod_idx].astype(np.int64)),
@@ -219,15 +225,18 @@ class CarryState:
         fix = f"re-materialize day {state_date.isoformat()} (the state of D−1) so its state is written again"
         if inventory is None or inventory.num_rows == 0:
             raise StateError(f"ctl_state_inventory has no rows for state_date {state_date}; {fix}.")
-        missing = [c for c in CONTROL_TABLES["ctl_state_inventory"].column_names if c not in inventory.column_names]
+        missing = [
+            c for c in CONTROL_TABLES["ctl_state_inventory"].column_names if c not in inventory.column_names
+        ]
         if missing:
             raise StateError(f"ctl_state_inventory lacks columns {missing}; {fix}.")
         inv = {c: inventory.column(c) for c in inventory.column_names}
         dates = pc.unique(inv["state_date"]).to_pylist()
         if dates != [state_date]:
-            raise StateError(f"ctl_state_inventory holds state_date {dates}, expected only {state_date}; {fix}.")
-        loc_type = inv["location_type"].to_numpy(zero_copy_only=False).astype(object)
-        bad_types = sorted(set(np.unique(loc_type).tolist()) - {"STORE", "DC"})
+            raise StateError(
+                f"ctl_state_inventory holds state_date {dates}, expected only {state_date}; {fix}."
+            )
+        bad_types = sorted(set(pc.unique(inv["location_type"]).to_pylist()) - {"STORE", "DC"})
         if bad_types:
             raise StateError(f"ctl_state_inventory has unknown location_type {bad_types}; {fix}.")
         for c in ("location_id", "product_id", "on_hand", "in_transit", "reorder_point", "max_stock"):
@@ -238,26 +247,36 @@ class CarryState:
         if loc_id.min() < 1 or prod_id.min() < 1:
             raise StateError(f"ctl_state_inventory has location_id/product_id < 1; {fix}.")
         for c in ("on_hand", "in_transit"):
-            neg = int((inv[c].to_numpy() < 0).sum())
+            neg = int(pc.sum(pc.less(inv[c], 0)).as_py() or 0)
             if neg:
                 raise StateError(f"ctl_state_inventory has {neg} rows with negative {c}; {fix}.")
-        is_store = loc_type == "STORE"
+        is_store = pc.equal(inv["location_type"], "STORE").to_numpy(zero_copy_only=False)
+        values = {
+            c: inv[c].to_numpy().astype(np.int64)
+            for c in ("on_hand", "in_transit", "reorder_point", "max_stock")
+        }
         if dims is not None:
-            n_s, n_d, n_p = (dims[t].num_rows for t in ("dim_stores", "dim_distribution_centers", "dim_products"))
+            n_s, n_d, n_p = (
+                dims[t].num_rows for t in ("dim_stores", "dim_distribution_centers", "dim_products")
+            )
         else:
             n_s = int(loc_id[is_store].max(initial=0))
             n_d = int(loc_id[~is_store].max(initial=0))
             n_p = int(prod_id.max())
-        if loc_id[is_store].max(initial=0) > n_s or loc_id[~is_store].max(initial=0) > n_d or prod_id.max() > n_p:
-            raise StateError(f"ctl_state_inventory references locations or products beyond the dimensions; {fix}.")
-        ts = inv["last_stockout_ts"].cast(pa.int64()).to_numpy(zero_copy_only=False)
-        ts = np.where(pc.is_null(inv["last_stockout_ts"]).to_numpy(zero_copy_only=False), NO_TS, np.nan_to_num(ts))
-        ts = np.asarray(ts, dtype=np.int64)
+        if (
+            loc_id[is_store].max(initial=0) > n_s
+            or loc_id[~is_store].max(initial=0) > n_d
+            or prod_id.max() > n_p
+        ):
+            raise StateError(
+                f"ctl_state_inventory references locations or products beyond the dimensions; {fix}."
+            )
+        ts = pc.fill_null(inv["last_stockout_ts"].cast(pa.int64()), NO_TS).to_numpy().astype(np.int64)
         arrays: dict[str, np.ndarray] = {}
         for kind, sel, n_loc in (("store", is_store, n_s), ("dc", ~is_store, n_d)):
             li, pi = loc_id[sel] - 1, prod_id[sel] - 1
             flat = li * n_p + pi
-            if len(np.unique(flat)) != len(flat):
+            if len(flat) and (np.bincount(flat, minlength=n_loc * n_p) > 1).any():
                 raise StateError(
                     f"ctl_state_inventory has duplicate ({kind.upper()}, location_id, product_id) keys; {fix}."
                 )
@@ -266,7 +285,7 @@ class CarryState:
             arrays[f"{kind}_present"] = present
             for c in ("on_hand", "in_transit", "reorder_point", "max_stock"):
                 a = np.zeros((n_loc, n_p), dtype=np.int64)
-                a[li, pi] = inv[c].to_numpy()[sel]
+                a[li, pi] = values[c][sel]
                 arrays[f"{kind}_{c}"] = a
             last = np.full((n_loc, n_p), NO_TS, dtype=np.int64)
             last[li, pi] = ts[sel]
@@ -411,7 +430,9 @@ def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> Carry
     for s in range(n_s):
         idx = np.nonzero(pol.carried[s])[0]
         g = rng(settings.seed, "init_inventory", "STORE", s + 1, model_version=settings.model_version)
-        store_on_hand[s, idx] = g.integers(pol.store_reorder_point[s, idx] + 1, pol.store_max_stock[s, idx] + 1)
+        store_on_hand[s, idx] = g.integers(
+            pol.store_reorder_point[s, idx] + 1, pol.store_max_stock[s, idx] + 1
+        )
     dc_on_hand = np.zeros((n_d, n_p), dtype=np.int64)
     for d in range(n_d):
         g = rng(settings.seed, "init_inventory", "DC", d + 1, model_version=settings.model_version)
@@ -435,4 +456,4 @@ def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> Carry
 
 def ts_to_datetime(ts_us: int) -> datetime:
     """µs since the epoch as an aware UTC datetime (for messages and tests)."""
-    return datetime.fromtimestamp(ts_us / 1_000_000, tz=timezone.utc)
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC)

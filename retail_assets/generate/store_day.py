@@ -68,6 +68,8 @@ def expected_traffic(settings: DatasetSettings, ctx: StoreContext, day: date) ->
 
 def receipt_ids(prefix: str, day: date, store_id: np.ndarray, seq: np.ndarray) -> np.ndarray:
     """``{prefix}-{yyyymmdd}-{store_id:05}-{seq:06}`` (RCP / RET / VIS, §1.5)."""
+    if len(seq) == 0:
+        return np.zeros(0, dtype="<U1")
     return ids.join(f"{prefix}-{ids.ymd(day)}-", ids.zpad(store_id, 5), "-", ids.zpad(seq, 6))
 
 
@@ -144,13 +146,9 @@ class StoreDay:
         self._sold: list[tuple[np.ndarray, ...]] = []
 
     # --- inputs from other parts -----------------------------------------------------------
-    def _tag_active(self) -> np.ndarray | None:
-        """Products whose holiday tag window (14 days up to the holiday) contains D (x3 weight).
-
-        TODO(G1): the tag -> holiday date mapping is not exposed by calendar/dimensions yet; until it
-        is, no product gets the holiday boost.
-        """
-        return None
+    def _tag_active(self) -> np.ndarray:
+        """Products whose holiday tag window (14 days up to the holiday) contains D (x3 weight)."""
+        return cal.holiday_tags_window(self.ctx.tags, self.day)
 
     # --- the hourly loop --------------------------------------------------------------------
     def run_until(self, hour_end: int) -> None:

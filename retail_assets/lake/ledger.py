@@ -97,6 +97,10 @@ class Ledger:
         self.database = ledger_path(self.state_dir)
         self._connect = connect or (lambda: _plain_connection(self.database))
 
+    def _exists(self) -> bool:
+        """Reads of a ledger that was never written answer "nothing claimed" without creating it."""
+        return self.database.exists()
+
     @contextmanager
     def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         try:
@@ -130,12 +134,16 @@ class Ledger:
 
     def owner_of(self, day: date) -> str | None:
         """The path that owns ``day`` (``'batch'``/``'stream'``), or None when unclaimed."""
+        if not self._exists():
+            return None
         with self._session() as conn:
             row = conn.execute(f"SELECT path FROM {LEDGER_TABLE} WHERE event_date = ?", [day]).fetchone()
         return row[0] if row else None
 
     def latest_claimed_day(self, path: str | None = None) -> date | None:
         """The most recent claimed day (of one path, or of either)."""
+        if not self._exists():
+            return None
         sql = f"SELECT max(event_date) FROM {LEDGER_TABLE}"
         params: list[object] = []
         if path is not None:
@@ -147,6 +155,8 @@ class Ledger:
 
     def claimed_days(self, path: str | None = None) -> dict[date, str]:
         """Every claimed day with its path, in date order."""
+        if not self._exists():
+            return {}
         sql = f"SELECT event_date, path FROM {LEDGER_TABLE}"
         params: list[object] = []
         if path is not None:

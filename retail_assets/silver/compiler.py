@@ -85,8 +85,12 @@ def money_sql(raw: str, scale: int) -> str:
 
 
 def cents_sql(money: str) -> str:
-    """``cents(d)`` on a DECIMAL expression: × 100, round half away from zero, BIGINT."""
-    return f"CAST(ROUND({money} * 100, 0) AS BIGINT)"
+    """``cents(d)`` on a DECIMAL expression: × 100, round half away from zero, BIGINT.
+
+    ``d`` is widened to DECIMAL(38,4) first (exact for the contract's scales 2 and 4) so that × 100
+    cannot overflow DuckDB's DECIMAL(18,·) arithmetic near the type's upper bound.
+    """
+    return f"CAST(ROUND(CAST({money} AS DECIMAL(38,4)) * 100, 0) AS BIGINT)"
 
 
 class ExprRenderer:

@@ -1,0 +1,63 @@
+# The README's commands. Only Python 3.11 and pip are needed on a fresh machine:
+# `make install` creates .venv, installs uv from PyPI into it and syncs the lockfile.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.retail-assets-installed
+UV_VERSION := 0.13.8
+UI_PORT ?= 3000
+
+export RETAIL_ASSETS_HOME ?= $(CURDIR)/.retail
+DAGSTER_HOME_DIR := $(RETAIL_ASSETS_HOME)/dagster_home
+
+.PHONY: help install test lint check-defs demo ui bench dagster-home
+
+help:
+	@echo "make demo   - create the environment if needed, run the demo (dims + Bronze days), print rows per table per day"
+	@echo "make test   - create the environment if needed, ruff + dg check defs + the whole pytest suite"
+	@echo "make ui     - dagster dev (webserver + daemon) on the instance under RETAIL_ASSETS_HOME; Ctrl-C stops it"
+	@echo "make bench  - scale-factor-1 benchmark (see bench/)"
+
+# Re-runs only when the lockfile or pyproject change (warm runs skip it).
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --python $(VENV)/bin/python requirements.lock
+	$(VENV)/bin/uv pip install --python $(VENV)/bin/python --no-deps -e .
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check retail_assets retail_assets_tests bench
+
+# dg finds the project through [tool.dg] in pyproject.toml and the venv's python on PATH.
+check-defs: install
+	PATH="$(BIN):$$PATH" $(BIN)/dg check defs
+
+test: lint check-defs
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
+
+# The persistent instance the demo records into and the UI shows.
+dagster-home:
+	@mkdir -p "$(DAGSTER_HOME_DIR)"
+	@cmp -s dagster.yaml "$(DAGSTER_HOME_DIR)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME_DIR)/dagster.yaml"
+
+demo: install dagster-home
+	DAGSTER_HOME="$(DAGSTER_HOME_DIR)" $(BIN)/retail-assets demo
+
+# dagster dev ignores SIGINT/SIGTERM, so it runs in its own session and Ctrl-C kills that
+# whole process group (webserver, daemon, code server) instead.
+ui: install dagster-home
+	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR)); Ctrl-C to stop"
+	@DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" setsid $(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT) & \
+	pid=$$!; \
+	stop() { kill -TERM -- -$$pid 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -$$pid 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL -- -$$pid 2>/dev/null; exit 0; }; \
+	trap stop INT TERM; \
+	wait $$pid
+
+bench: install
+	$(BIN)/python -m bench

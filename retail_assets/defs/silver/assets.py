@@ -1,0 +1,128 @@
+"""The 18 Silver assets ``ag/fact_*`` (group ``silver``), one factory over the contract tables.
+
+Each asset builds its day (Bronze batch partition ∪ mapped Bronze event rows) on the configured
+engine, evaluates its check groups with DuckDB, and commits the partition only when no blocking
+check failed (``retail_assets.silver.materialize``). Check specs are per day
+(``partitions_def=daily_partitions``); C1 and C2 are ``blocking`` so a failure stops downstream.
+"""
+
+
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from retail_assets.contract.events import EVENT_TYPES
+from retail_assets.contract.mappings import SILVER_MAPPINGS
+from retail_assets.contract.tables import FACT_TABLES, silver_spec
+from retail_assets.defs.partitions import daily_partitions
+from retail_assets.defs.resources import RetailSettings
+from retail_assets.defs.silver.automation import SILVER_GROUP, silver_automation_condition
+from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
+from retail_assets.silver.checks import (
+    BLOCKING_GROUPS,
+    GROUP_DESCRIPTIONS,
+    CheckContext,
+    CheckResult,
+    Severity,
+    groups_for,
+    silver_parents,
+)
+from retail_assets.silver.engines import DuckDBEngine, SparkEngine
+from retail_assets.silver.materialize import build_check_commit
+
+SILVER_KEYS: dict[str, dg.AssetKey] = {t: dg.AssetKey(["ag", t]) for t in FACT_TABLES}
+BRONZE_BATCH_KEYS: dict[str, dg.AssetKey] = {t: dg.AssetKey(["cusn", t]) for t in FACT_TABLES}
+BRONZE_EVENT_KEYS: dict[str, dg.AssetKey] = {e: dg.AssetKey(["cusn", e]) for e in EVENT_TYPES}
+
+
+def silver_deps(table: str) -> list[dg.AssetKey]:
+    events = [BRONZE_EVENT_KEYS[s.event_type] for s in SILVER_MAPPINGS[table].sources]
+    return [BRONZE_BATCH_KEYS[table], *events, *(SILVER_KEYS[p] for p in silver_parents(table))]
+
+
+def to_dagster(result: CheckResult, key: dg.AssetKey) -> dg.AssetCheckResult:
+    metadata = {k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v) for k, v in result.metadata.items()}
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=result.name,
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR if result.severity is Severity.ERROR else dg.AssetCheckSeverity.WARN,
+        description=result.description[:2000],
+        metadata=metadata,
+    )
+
+
+def build_silver_asset(table: str) -> dg.AssetsDefinition:
+    key = SILVER_KEYS[table]
+    check_specs = [
+        dg.AssetCheckSpec(
+            name=group,
+            asset=key,
+            description=GROUP_DESCRIPTIONS[group],
+            blocking=group in BLOCKING_GROUPS,
+            partitions_def=daily_partitions,
+        )
+        for group in groups_for(table)
+    ]
+    sources = ", ".join(s.event_type for s in SILVER_MAPPINGS[table].sources) or "none (batch only)"
+
+    @dg.asset(
+        key=key,
+        group_name=SILVER_GROUP,
+        description=f"ag.{table}: cusn.{table} ∪ mapped stream rows ({sources}), plus _source",
+        partitions_def=daily_partitions,
+        deps=silver_deps(table),
+        check_specs=check_specs,
+        automation_condition=silver_automation_condition(),
+        kinds={"delta", "duckdb"},
+        metadata={"dagster/table_name": f"ag.{table}", "columns": len(silver_spec(table).columns)},
+    )
+    def _silver(
+        context: dg.AssetExecutionContext,
+        retail_settings: RetailSettings,
+        silver_config: SilverConfig,
+        silver_duckdb: DuckDBResource,
+        silver_spark: SilverSparkResource,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        day = date.fromisoformat(context.partition_key)
+        engine_name = silver_config.engine_name()
+        ctx = CheckContext(
+            lake_root=retail_settings.home_settings().lake_root,
+            dataset_id=retail_settings.dataset().dataset_id,
+            fail_on_schema_mismatch=silver_config.fail_on_mismatch(),
+        )
+        with silver_duckdb.get_connection() as conn:
+            engine = SparkEngine(silver_spark.spark_session) if engine_name == "spark" else DuckDBEngine(conn)
+            outcome = build_check_commit(engine, conn, ctx, table, day)
+        for note in outcome.build.notes:
+            context.log.info(f"{table} {day}: {note}")
+        if not outcome.written:
+            for r in outcome.results:
+                yield to_dagster(r, key)
+            failed = "; ".join(f"{r.name}: {r.description}" for r in outcome.blocking_failures)
+            raise dg.Failure(
+                description=f"ag.{table} {day} was not written because a blocking check failed: {failed}",
+                metadata={"blocking_checks": [r.name for r in outcome.blocking_failures]},
+            )
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "dagster/row_count": outcome.build.data.num_rows,
+                "batch_rows": outcome.build.batch_rows,
+                "stream_rows": outcome.build.stream_rows,
+                "engine": engine_name,
+                "stream_included": outcome.build.stream_included,
+                "uri": outcome.uri,
+                "build_seconds": round(outcome.build_seconds, 3),
+                "check_seconds": round(outcome.check_seconds, 3),
+            },
+        )
+        for r in outcome.results:
+            yield to_dagster(r, key)
+
+    return _silver
+
+
+SILVER_ASSETS: list[dg.AssetsDefinition] = [build_silver_asset(t) for t in FACT_TABLES]

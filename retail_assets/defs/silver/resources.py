@@ -1,0 +1,76 @@
+"""Silver resources: engine choice, the DuckDB resource, and a lazy Spark (Connect) resource.
+
+``RETAIL_ASSETS_SILVER_ENGINE`` = ``duckdb`` (default) or ``spark``. The Spark resource is a
+``dagster_pyspark.LazyPySparkResource``: no session (and no Sail server) exists until an asset asks
+for ``spark_session``, so DuckDB runs never start Spark. With ``RETAIL_ASSETS_SPARK_REMOTE`` unset it
+talks to an in-process Sail server; set it to ``sc://host:port`` for any Spark Connect endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dagster_pyspark import LazyPySparkResource
+
+ENGINES = ("duckdb", "spark")
+ENGINE_ENV = "RETAIL_ASSETS_SILVER_ENGINE"
+SPARK_REMOTE_ENV = "RETAIL_ASSETS_SPARK_REMOTE"
+FAIL_ON_SCHEMA_MISMATCH_ENV = "FAIL_ON_SCHEMA_MISMATCH"
+
+
+class SilverConfig(dg.ConfigurableResource):
+    """Engine and schema-mismatch policy; validated when used so a typo fails the run, not loading."""
+
+    engine: str = "duckdb"
+    fail_on_schema_mismatch: str = "false"
+
+    def engine_name(self) -> str:
+        name = self.engine.strip().lower()
+        if name not in ENGINES:
+            raise dg.Failure(
+                description=f"{ENGINE_ENV}={self.engine!r} is not an engine; set it to one of {', '.join(ENGINES)}."
+            )
+        return name
+
+    def fail_on_mismatch(self) -> bool:
+        value = self.fail_on_schema_mismatch.strip().lower()
+        if value not in ("true", "false", "1", "0", "yes", "no", ""):
+            raise dg.Failure(
+                description=f"{FAIL_ON_SCHEMA_MISMATCH_ENV}={self.fail_on_schema_mismatch!r}: use true or false."
+            )
+        return value in ("true", "1", "yes")
+
+
+class SilverSparkResource(LazyPySparkResource):
+    """LazyPySparkResource talking Spark Connect: ``remote`` or, if empty, an in-process Sail server."""
+
+    remote: str = ""
+
+    def _init_session(self) -> None:
+        if self._spark_session is None:
+            from retail_assets.silver.sail import spark_connect_session
+
+            self._spark_session = spark_connect_session(self.remote, {k: str(v) for k, v in self.spark_config.items()})
+
+    @property
+    def spark_context(self) -> Any:
+        raise dg.Failure(description="Spark Connect sessions have no SparkContext; use spark_session.")
+
+
+def silver_resources_from_env() -> dict[str, Any]:
+    return {
+        "silver_config": SilverConfig(
+            engine=os.environ.get(ENGINE_ENV, "duckdb"),
+            fail_on_schema_mismatch=os.environ.get(FAIL_ON_SCHEMA_MISMATCH_ENV, "false"),
+        ),
+        "silver_duckdb": DuckDBResource(database=":memory:"),
+        "silver_spark": SilverSparkResource(spark_config={}, remote=os.environ.get(SPARK_REMOTE_ENV, "")),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=silver_resources_from_env())

@@ -1,0 +1,80 @@
+"""``outbox_sensor``: starts ``stream_outbox`` when no streaming run is queued or running.
+
+Stopped by default (switch it on in the UI). Order of checks matters for the process model: the
+in-flight check comes first and needs only the Dagster instance, so the sensor never touches the
+outbox file while a run holds it; reading the outbox then uses a single non-retrying read-only
+open, and a lock (a CLI ``stream`` in another process) is a skip with a reason, never a failure.
+Every tick that can read the outbox reports an observation, so the UI charts the backlog.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from retail_assets.defs.resources import RetailSettings
+from retail_assets.defs.streaming.assets import STREAMING_TAG, outbox_observation
+from retail_assets.defs.streaming.jobs import stream_outbox
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+@dg.sensor(
+    job=stream_outbox,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=30,
+    description="Launches one bounded streaming run at a time; skips (with a reason) otherwise.",
+)
+def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSettings) -> dg.SensorResult | dg.SkipReason:
+    from retail_assets.streaming.status import read_status
+
+    records = context.instance.get_run_records(
+        dg.RunsFilter(job_name=stream_outbox.name, statuses=IN_FLIGHT), limit=1
+    )
+    if records:
+        run = records[0].dagster_run
+        return dg.SkipReason(
+            f"streaming run {run.run_id} is {run.status.value}; at most one streaming run at a time "
+            "(the next tick launches when it has finished)."
+        )
+    home = retail_settings.home_settings()
+    status = read_status(home.state_dir, lock_attempts=1)
+    if status["source"] in ("snapshot", "unavailable"):
+        return dg.SkipReason(
+            f"the outbox {status['database']} is locked by another process (a `retail-assets stream` "
+            "outside Dagster?); skipping this tick without waiting."
+        )
+    open_rows = status["pending"] + status["leased"]
+    observation = outbox_observation(status, "outbox_sensor")
+    if open_rows == 0 and _caught_up(home, retail_settings):
+        return dg.SensorResult(
+            skip_reason="the outbox is drained and the next day is in the future; nothing to stream yet.",
+            asset_events=[observation],
+        )
+    why = f"{open_rows} events to drain" if open_rows else "the outbox is empty: generate and stream the next day"
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(tags={**STREAMING_TAG, "retail_assets/reason": why[:60]})],
+        asset_events=[observation],
+    )
+
+
+def _caught_up(home, retail_settings: RetailSettings) -> bool:
+    """True when the next streaming day would be after today (UTC)."""
+    from datetime import UTC, datetime, timedelta
+
+    from retail_assets.lake.ledger import Ledger
+
+    latest = Ledger(home.state_dir).latest_claimed_day()
+    if latest is None:
+        return retail_settings.dataset().start_date > datetime.now(UTC).date()
+    return latest + timedelta(days=1) > datetime.now(UTC).date()
+
+
+@dg.definitions
+def streaming_sensors() -> dg.Definitions:
+    return dg.Definitions(sensors=[outbox_sensor])

@@ -1,0 +1,143 @@
+"""``retail-assets outbox status|clear|purge`` and ``retail-assets stream``.
+
+``outbox status`` prints one JSON object (``pending``, ``leased``, ``sent``, ``dead``,
+``oldest_pending_ts``, ``latest_sent_ts``, ``by_event_type``, ``dead_letters``, ``days``, plus
+``source``: ``outbox`` when read from the database, ``snapshot`` while a stream run holds the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import uuid
+from datetime import timedelta
+
+from retail_assets.config import DatasetSettings, HomeSettings
+
+
+class StreamCliError(RuntimeError):
+    """A user-fixable CLI problem; printed as one line."""
+
+    user_facing = True
+
+
+def _status(args: argparse.Namespace) -> int:
+    from retail_assets.streaming.status import read_status
+
+    home = HomeSettings.from_env()
+    print(json.dumps(read_status(home.state_dir), indent=2 if args.pretty else None, default=str))
+    return 0
+
+
+def _clear(args: argparse.Namespace) -> int:
+    from retail_assets.streaming.outbox import Outbox
+
+    if not args.yes:
+        raise StreamCliError(
+            "`outbox clear` deletes every event in the outbox, sent or not; add --yes to confirm."
+        )
+    n = Outbox.in_state_dir(HomeSettings.from_env().state_dir).clear()
+    print(json.dumps({"cleared": n}))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from retail_assets.streaming.outbox import Outbox
+
+    n = Outbox.in_state_dir(HomeSettings.from_env().state_dir).purge_sent(timedelta(days=args.older_than_days))
+    print(json.dumps({"purged_sent": n, "older_than_days": args.older_than_days}))
+    return 0
+
+
+def build_sink(kind: str, lake_root: str, eventhub_name: str | None, send_timeout_s: float):
+    """The sink named by ``kind`` (``local`` or ``eventhub``)."""
+    if kind == "local":
+        from retail_assets.streaming.sinks.local import LocalDeltaSink
+
+        return LocalDeltaSink(lake_root)
+    if kind == "eventhub":
+        from retail_assets.streaming.sinks.eventhub import EventHubSettings, EventHubSink
+
+        return EventHubSink(EventHubSettings(eventhub_name or "", send_timeout_s=send_timeout_s))
+    raise StreamCliError(f"unknown sink {kind!r}; use 'local' or 'eventhub'.")
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from retail_assets.streaming.drain import DrainSettings
+    from retail_assets.streaming.outbox import OutboxSettings
+    from retail_assets.streaming.runner import StreamSettings, stream_once
+
+    home = HomeSettings.from_env()
+    dataset = DatasetSettings.from_env()
+    settings = StreamSettings(
+        drain=DrainSettings(
+            max_events=args.max_events,
+            max_seconds=args.max_seconds,
+            batch_size=args.batch_size,
+            pacing=args.pacing,
+            speedup=args.speedup,
+        ),
+        outbox=OutboxSettings(
+            max_attempts=args.max_attempts, lease_seconds=args.lease_seconds, backoff_base_s=args.backoff_s
+        ),
+        max_pending=args.max_pending,
+        generate=not args.no_generate,
+    )
+    sink = build_sink(args.sink, home.lake_root, args.eventhub_name, args.send_timeout_s)
+    owner = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    try:
+        result = stream_once(home, dataset, sink, owner, settings, log=lambda m: print(m, file=sys.stderr))
+    finally:
+        sink.close()
+    d = result.drain
+    print(
+        json.dumps(
+            {
+                "generated_day": result.generated_day.isoformat() if result.generated_day else None,
+                "enqueued": result.enqueued,
+                "note": result.note,
+                "sent": d.sent,
+                "failed": d.failed,
+                "dead": d.dead,
+                "duplicates": d.duplicates,
+                "rejected": dict(d.rejected),
+                "seconds": round(d.seconds, 3),
+                "stop_reason": d.stop_reason,
+                "outbox": {k: result.status[k] for k in ("pending", "leased", "sent", "dead")},
+            }
+        )
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    outbox = subparsers.add_parser("outbox", help="inspect or maintain the streaming outbox")
+    osub = outbox.add_subparsers(dest="outbox_command", required=True)
+    status = osub.add_parser("status", help="counts by status and event type, as one JSON object")
+    status.add_argument("--pretty", action="store_true", help="indent the JSON")
+    status.set_defaults(func=_status)
+    clear = osub.add_parser("clear", help="delete every event from the outbox")
+    clear.add_argument("--yes", action="store_true", help="confirm the deletion")
+    clear.set_defaults(func=_clear)
+    purge = osub.add_parser("purge", help="delete SENT events older than N days")
+    purge.add_argument("--older-than-days", type=float, default=7.0)
+    purge.set_defaults(func=_purge)
+
+    stream = subparsers.add_parser("stream", help="one bounded streaming run (generate when empty, then drain)")
+    stream.add_argument("--max-events", type=int, default=1_000_000)
+    stream.add_argument("--max-seconds", type=float, default=300.0)
+    stream.add_argument("--batch-size", type=int, default=100_000)
+    stream.add_argument("--pacing", choices=("asap", "replay"), default="asap")
+    stream.add_argument("--speedup", type=float, default=60.0, help="replay: business seconds per wall second")
+    stream.add_argument("--sink", choices=("local", "eventhub"), default="local")
+    stream.add_argument("--eventhub-name", default=os.environ.get("AZURE_EVENTHUB_NAME"))
+    stream.add_argument("--send-timeout-s", type=float, default=10.0)
+    stream.add_argument("--max-attempts", type=int, default=5)
+    stream.add_argument("--lease-seconds", type=float, default=120.0)
+    stream.add_argument("--backoff-s", type=float, default=2.0, help="first retry delay (doubles per attempt)")
+    stream.add_argument("--max-pending", type=int, default=5_000_000, help="hard cap on pending events")
+    stream.add_argument("--no-generate", action="store_true", help="only drain, never generate a day")
+    stream.set_defaults(func=_stream)

@@ -1,0 +1,150 @@
+"""The bounded drain loop: lease a batch, hand it to the sink, ack what it confirmed, nack the rest.
+
+Bounded by a number of events and seconds so that a run always ends (the sensor starts the next
+one). Pacing is either as fast as the sink accepts (``asap``) or a replay of business time × a
+speed-up factor (``replay``): only events whose ``event_ts`` is due on the replay clock are leased,
+so leases are never held while waiting. A sink that keeps failing stops the run early (after
+``max_consecutive_failures`` failed batches) instead of burning every event's attempts in a loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+
+from retail_assets.streaming.outbox import Outbox
+from retail_assets.streaming.sinks import Sink
+from retail_assets.streaming.status import write_snapshot
+
+PACINGS = ("asap", "replay")
+
+
+class DrainConfigError(ValueError):
+    """A drain setting is unusable; the message names it and the valid range."""
+
+
+@dataclass(frozen=True)
+class DrainSettings:
+    max_events: int = 1_000_000
+    max_seconds: float = 300.0
+    batch_size: int = 100_000
+    pacing: str = "asap"
+    speedup: float = 60.0
+    max_consecutive_failures: int = 3
+    snapshot_every_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_events < 0:
+            raise DrainConfigError(f"max_events={self.max_events} must be >= 0.")
+        if self.max_seconds <= 0:
+            raise DrainConfigError(f"max_seconds={self.max_seconds} must be > 0.")
+        if self.batch_size < 1:
+            raise DrainConfigError(f"batch_size={self.batch_size} must be >= 1.")
+        if self.pacing not in PACINGS:
+            raise DrainConfigError(f"pacing={self.pacing!r} must be one of {PACINGS}.")
+        if self.speedup <= 0:
+            raise DrainConfigError(f"speedup={self.speedup} must be > 0 (e.g. 60 = one business hour per minute).")
+
+
+@dataclass
+class DrainResult:
+    leased: int = 0
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    stop_reason: str = ""
+    landed: Counter = field(default_factory=Counter)  # (event_type, day) -> new Bronze rows
+    rejected: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    last_error: str | None = None
+
+
+def drain(
+    outbox: Outbox,
+    sink: Sink,
+    owner: str,
+    settings: DrainSettings,
+    state_dir: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> DrainResult:
+    """Drain up to ``settings.max_events`` events or ``settings.max_seconds`` seconds."""
+    result = DrainResult()
+    start = clock()
+    last_snapshot = float("-inf")
+    failures_in_a_row = 0
+    replay_base: datetime | None = None
+
+    def publish(force: bool = False) -> None:
+        nonlocal last_snapshot
+        if state_dir is not None and (force or clock() - last_snapshot >= settings.snapshot_every_s):
+            write_snapshot(state_dir, outbox.status(), writer=owner)
+            last_snapshot = clock()
+
+    while True:
+        elapsed = clock() - start
+        remaining = settings.max_events - result.leased
+        if remaining <= 0:
+            result.stop_reason = "max_events"
+            break
+        if elapsed >= settings.max_seconds:
+            result.stop_reason = "max_seconds"
+            break
+        due: datetime | None = None
+        if settings.pacing == "replay":
+            if replay_base is None:
+                replay_base = outbox.oldest_pending_ts()
+                if replay_base is None:
+                    result.stop_reason = "drained"
+                    break
+                start_replay = clock()
+            due = replay_base + timedelta(seconds=(clock() - start_replay) * settings.speedup)
+        batch = outbox.lease(owner, min(settings.batch_size, remaining), max_event_ts=due)
+        if batch.num_rows == 0:
+            if settings.pacing == "replay" and outbox.open_count() > 0:
+                sleep(min(0.25, max(0.0, settings.max_seconds - (clock() - start))))
+                continue
+            result.stop_reason = "drained"
+            break
+        result.leased += batch.num_rows
+        result.batches += 1
+        outcome = sink.send(batch)
+        if len(outcome.sent):
+            outbox.ack(outcome.sent)
+            result.sent += len(outcome.sent)
+        if len(outcome.failed):
+            counts = outbox.nack(outcome.failed, outcome.errors, owner)
+            result.failed += len(outcome.failed)
+            result.dead += counts["dead"]
+            result.last_error = outcome.errors[0]
+        if outcome.landing is not None:
+            result.landed.update(outcome.landing.landed)
+            result.rejected.update(outcome.landing.rejected)
+            result.duplicates += outcome.landing.duplicates
+        log(
+            f"batch {result.batches}: {batch.num_rows} leased, {len(outcome.sent)} confirmed, "
+            f"{len(outcome.failed)} failed"
+        )
+        publish()
+        if len(outcome.failed) and not len(outcome.sent):
+            failures_in_a_row += 1
+            if failures_in_a_row >= settings.max_consecutive_failures:
+                result.stop_reason = f"sink failing ({failures_in_a_row} batches in a row): {result.last_error}"
+                break
+        else:
+            failures_in_a_row = 0
+    result.seconds = clock() - start
+    publish(force=True)
+    return result
+
+
+
+

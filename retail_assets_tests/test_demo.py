@@ -1,0 +1,44 @@
+"""``retail-assets demo`` records its runs in the persistent instance and reports what landed."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from retail_assets.cli import main
+from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.generation.assets import BRONZE_BATCH_KEYS, DIM_KEYS
+from retail_assets.demo import format_counts
+from retail_assets_tests.conftest import TEST_START_DATE
+
+
+def test_format_counts_lays_out_days_as_columns_with_totals() -> None:
+    text = format_counts("t", {"a": {date(2024, 1, 2): 5, date(2024, 1, 1): 1000}, "b": {date(2024, 1, 2): 2}})
+    lines = text.splitlines()
+    assert lines[1].split() == ["table", "2024-01-01", "2024-01-02"]
+    assert lines[3].split() == ["a", "1,000", "5"]
+    assert lines[4].split() == ["b", "0", "2"]
+    assert lines[-1].split() == ["total", "1,000", "7"]
+
+
+def test_demo_records_runs_in_the_persistent_instance(retail_env, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(retail_env.dagster_home))  # restored after the test
+    assert main(["demo", "--days", "2", "--stream-days", "0"]) == 0
+    out = capsys.readouterr().out
+    for name in FACT_TABLES:
+        assert name in out
+    dagster_home = retail_env.dagster_home
+    assert (dagster_home / "dagster.yaml").is_file()
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 2 and all(r.is_success for r in runs)
+        days = {(TEST_START_DATE + timedelta(days=i)).isoformat() for i in range(2)}
+        assert instance.get_materialized_partitions(BRONZE_BATCH_KEYS["fact_receipts"]) == days
+        assert all(instance.get_latest_materialization_event(k) for k in DIM_KEYS.values())
+
+
+def test_demo_rejects_a_non_positive_day_count(retail_env, capsys) -> None:
+    assert main(["demo", "--days", "0"]) == 2
+    assert "--days must be >= 1" in capsys.readouterr().err
