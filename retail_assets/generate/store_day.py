@@ -17,8 +17,8 @@ draws (each a handful of numpy calls).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 from datetime import date
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -45,7 +45,7 @@ from retail_assets.generate.returns import DueReturns, SaleLines, due_returns, s
 from retail_assets.generate.rng import rng
 from retail_assets.generate.state import RECEIPTS_PER_STORE_DAY
 from retail_assets.generate.store_context import ZONES, StoreContext
-from retail_assets.generate.table_build import build_fact_table, strings
+from retail_assets.generate.table_build import Take, build_fact_table
 from retail_assets.generate.traffic import DayTraffic, draw_traffic
 
 HOUR_US = cal.US_PER_HOUR
@@ -356,10 +356,18 @@ def store_ops_table(ctx: StoreContext, day: date) -> pa.Table:
             store.append(int(ctx.store_id[s]))
             ts.append(base + off)
             op.append(kind)
+    store_a, ts_a = np.array(store, dtype=np.int64), np.array(ts, dtype=np.int64)
     return build_fact_table(
         "fact_store_ops",
-        {"event_ts": np.array(ts, dtype=np.int64), "store_id": np.array(store, dtype=np.int64), "operation_type": op},
+        {"event_ts": ts_a, "store_id": store_a, "operation_type": np.array(op, dtype=object)},
+        order=np.lexsort((store_a, ts_a)),
     )
+
+
+# Row order: every builder below sorts with integer stand-ins of its string key. SALE receipts are
+# indexed in (store, seq) order and RETURN receipts after them in (store, seq) order, which is the
+# string order of ``RCP-…``/``RET-…`` ids of one day (fixed widths); ``finalize_tables`` verifies
+# the order in one linear pass and falls back to a real sort if a stand-in ever disagrees.
 
 
 def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r_sub, r_disc, r_tax, r_total,
@@ -368,10 +376,11 @@ def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r
     ret_items = np.bincount(ret.line_return, weights=-ret.quantity, minlength=n_r).astype(np.int64)
     ret_lines = np.bincount(ret.line_return, minlength=n_r).astype(np.int64)
     cat = np.concatenate
+    ts = cat([r_ts, ret.ts])
     return build_fact_table(
         "fact_receipts",
         {
-            "event_ts": cat([r_ts, ret.ts]),
+            "event_ts": ts,
             "receipt_id_ext": cat([rcp.astype(object), ret_ids]),
             "receipt_type": np.array(["SALE"] * n_s + ["RETURN"] * n_r, dtype=object),
             "store_id": cat([r_sid, ret.store_id]),
@@ -391,20 +400,24 @@ def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r
             "total_cents": cat([r_total, ret_total]),
             "campaign_id_ext": cat([campaign, np.full(n_r, None, dtype=object)]),
         },
+        order=np.lexsort((np.arange(n_s + n_r), ts)),
     )
 
 
 def _lines_table(rcp, l_rec, line_num, r_sid, r_ts, product, qty, unit, ext, l_promo, disc, tax,
                  ret: DueReturns, ret_ids) -> pa.Table:  # fmt: skip
     cat = np.concatenate
-    rcp_arr = pa.array(rcp, type=pa.string())
-    rid = pa.concat_arrays([rcp_arr.take(pa.array(l_rec, type=pa.int64())), pa.array(ret_ids[ret.line_return], type=pa.string())])
+    n_s = len(rcp)
+    doc_ids = pa.concat_arrays([pa.array(rcp, type=pa.string()), pa.array(ret_ids, type=pa.string())])
+    doc = cat([l_rec, n_s + ret.line_return])
+    ts = cat([r_ts[l_rec], ret.ts[ret.line_return]])
+    num = cat([line_num, ret.line_num])
     return build_fact_table(
         "fact_receipt_lines",
         {
-            "event_ts": cat([r_ts[l_rec], ret.ts[ret.line_return]]),
-            "receipt_id_ext": rid,
-            "line_num": cat([line_num, ret.line_num]),
+            "event_ts": ts,
+            "receipt_id_ext": Take(doc_ids, doc),
+            "line_num": num,
             "store_id": cat([r_sid[l_rec], ret.store_id[ret.line_return]]),
             "product_id": cat([product + 1, ret.product_id]),
             "quantity": cat([qty, ret.quantity]),
@@ -418,22 +431,25 @@ def _lines_table(rcp, l_rec, line_num, r_sid, r_ts, product, qty, unit, ext, l_p
             "tax_amount": cat([tax, ret.tax_cents]),
             "tax_cents": cat([tax, ret.tax_cents]),
         },
+        order=np.lexsort((num, doc, ts)),
     )
 
 
 def _payments_table(rcp, r_sid, r_cust, r_total, att, ret: DueReturns, ret_ids, ret_total, ret_method,
                     ret_lat) -> pa.Table:  # fmt: skip
     cat = np.concatenate
-    n_a, n_r = len(att.doc), len(ret.ts)
-    doc_ids = cat([rcp.astype(object)[att.doc], ret_ids])
+    n_a, n_r, n_s = len(att.doc), len(ret.ts), len(rcp)
+    doc = cat([att.doc, n_s + np.arange(n_r)])
+    doc_ids = cat([rcp.astype(object), ret_ids])[doc]
     attempt = cat([att.attempt_num, np.ones(n_r, dtype=np.int64)])
     tx_ids = ids.payment_ids(doc_ids.astype(str), attempt) if len(doc_ids) else np.zeros(0, dtype=str)
     approved = cat([att.approved, np.ones(n_r, dtype=bool)])
     reason = np.where(att.reason >= 0, REASON_NAMES[np.maximum(att.reason, 0)], None)
+    ts = cat([att.event_ts_us, ret.ts + ret_lat * 1000])
     return build_fact_table(
         "fact_payments",
         {
-            "event_ts": cat([att.event_ts_us, ret.ts + ret_lat * 1000]),
+            "event_ts": ts,
             "transaction_id_ext": tx_ids,
             "transaction_type": np.array(["PURCHASE"] * n_a + ["REFUND"] * n_r, dtype=object),
             "receipt_id_ext": doc_ids,
@@ -448,6 +464,7 @@ def _payments_table(rcp, r_sid, r_cust, r_total, att, ret: DueReturns, ret_ids, 
             "decline_reason": cat([reason, np.full(n_r, None, dtype=object)]),
             "processing_time_ms": cat([att.processing_ms, ret_lat]),
         },
+        order=np.lexsort((attempt, doc, ts)),
     )
 
 
@@ -457,11 +474,12 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
     n_rec = len(rcp)
     count = np.bincount(l_rec[pl], minlength=n_rec)
     total = np.bincount(l_rec[pl], weights=disc[pl], minlength=n_rec).astype(np.int64)
+    rcp_arr = pa.array(rcp, type=pa.string())
     promotions = build_fact_table(
         "fact_promotions",
         {
             "event_ts": r_ts[pr],
-            "receipt_id_ext": rcp[pr],
+            "receipt_id_ext": Take(rcp_arr, pr),
             "promo_code": PROMO_CODE_NAMES[receipt_rule[pr]],
             "store_id": r_sid[pr],
             "customer_id": r_cust[pr],
@@ -470,12 +488,13 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
             "discount_amount": total[pr],
             "discount_cents": total[pr],
         },
+        order=np.lexsort((pr, r_ts[pr])),
     )
     promo_lines = build_fact_table(
         "fact_promo_lines",
         {
             "event_ts": r_ts[l_rec[pl]],
-            "receipt_id_ext": rcp[l_rec[pl]],
+            "receipt_id_ext": Take(rcp_arr, l_rec[pl]),
             "line_num": line_num[pl],
             "promo_code": PROMO_CODE_NAMES[line_rule[pl]],
             "store_id": r_sid[l_rec[pl]],
@@ -484,50 +503,56 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
             "discount_amount": disc[pl],
             "discount_cents": disc[pl],
         },
+        order=np.lexsort((line_num[pl], l_rec[pl], r_ts[l_rec[pl]])),
     )
     return promotions, promo_lines
 
 
+ZONE_NAME_ARRAY = pa.array(ZONE_NAMES, type=pa.string())
+
+
 def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Table, pa.Table]:
-    n_s = ctx.n_stores
     beacon_names = pa.array(
-        ids.join("BEACON-", np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)), "-", np.tile(np.array(ZONES), n_s)),
+        ids.join("BEACON-", np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)), "-", np.tile(np.array(ZONES), ctx.n_stores)),
         type=pa.string(),
     )
-    store_idx = r_sid - 1
-    pr = pa.array(ble.ping_receipt, type=pa.int64())
-    cust_p = ble.device_customer[ble.ping_receipt]
+    pr = ble.ping_receipt
+    cust_p = ble.device_customer[pr]
     pings = build_fact_table(
         "fact_ble_pings",
         {
             "event_ts": ble.ping_ts_us,
-            "store_id": r_sid[ble.ping_receipt],
-            "visit_id_ext": vis_arr.take(pr),
+            "store_id": r_sid[pr],
+            "visit_id_ext": Take(vis_arr, pr),
             "ping_num": ble.ping_num,
-            "beacon_id_ext": beacon_names.take(pa.array(store_idx[ble.ping_receipt] * len(ZONES) + ble.ping_zone)),
-            "zone": pa.array(ZONE_NAMES, type=pa.string()).take(pa.array(ble.ping_zone, type=pa.int64())),
-            "customer_ble_id_ext": ble.device_id.take(pr),
+            "beacon_id_ext": Take(beacon_names, (r_sid[pr] - 1) * len(ZONES) + ble.ping_zone),
+            "zone": Take(ZONE_NAME_ARRAY, ble.ping_zone),
+            "customer_ble_id_ext": Take(ble.device_id, pr),
             "customer_id": pa.array(cust_p, type=pa.int64(), mask=cust_p < 0),
             "rssi": ble.ping_rssi,
         },
+        order=np.lexsort((ble.ping_num, pr, ble.ping_ts_us)),
     )
-    cr = pa.array(ble.change_receipt, type=pa.int64())
-    cust_c = ble.device_customer[ble.change_receipt]
-    zone_names = pa.array(ZONE_NAMES, type=pa.string())
+    cr = ble.change_receipt
+    cust_c = ble.device_customer[cr]
     changes = build_fact_table(
         "fact_customer_zone_changes",
         {
             "event_ts": ble.change_ts_us,
-            "store_id": r_sid[ble.change_receipt],
-            "visit_id_ext": vis_arr.take(cr),
+            "store_id": r_sid[cr],
+            "visit_id_ext": Take(vis_arr, cr),
             "change_num": ble.change_num,
-            "customer_ble_id_ext": ble.device_id.take(cr),
+            "customer_ble_id_ext": Take(ble.device_id, cr),
             "customer_id": pa.array(cust_c, type=pa.int64(), mask=cust_c < 0),
-            "from_zone": zone_names.take(pa.array(ble.change_from, type=pa.int64())),
-            "to_zone": zone_names.take(pa.array(ble.change_to, type=pa.int64())),
+            "from_zone": Take(ZONE_NAME_ARRAY, ble.change_from),
+            "to_zone": Take(ZONE_NAME_ARRAY, ble.change_to),
         },
+        order=np.lexsort((ble.change_num, cr, ble.change_ts_us)),
     )
     return pings, changes
+
+
+ZONE_NAME_RANK = np.argsort(np.argsort(np.array(ZONES)))  # rank of each zone name in string order
 
 
 def _foot_traffic_table(ft, ctx: StoreContext, day_start_us: int) -> pa.Table:
@@ -535,14 +560,16 @@ def _foot_traffic_table(ft, ctx: StoreContext, day_start_us: int) -> pa.Table:
         ids.join("SENSOR-", np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)), "-", np.tile(np.array(ZONES), ctx.n_stores)),
         type=pa.string(),
     )
+    ts = day_start_us + ft.hour * HOUR_US
     return build_fact_table(
         "fact_foot_traffic",
         {
-            "event_ts": day_start_us + ft.hour * HOUR_US,
+            "event_ts": ts,
             "store_id": ctx.store_id[ft.store],
-            "sensor_id_ext": sensor_names.take(pa.array(ft.store * len(ZONES) + ft.zone, type=pa.int64())),
-            "zone": strings(np.array(ZONES)[ft.zone]),
+            "sensor_id_ext": Take(sensor_names, ft.store * len(ZONES) + ft.zone),
+            "zone": Take(ZONE_NAME_ARRAY, ft.zone),
             "customer_count": ft.customer_count,
             "dwell_seconds": ft.dwell_seconds,
         },
+        order=np.lexsort((ZONE_NAME_RANK[ft.zone], ft.store, ts)),
     )

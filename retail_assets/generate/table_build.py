@@ -19,7 +19,6 @@ from retail_assets.generate.calendar import US_PER_DAY
 from retail_assets.generate.money import decimal_array
 
 
-
 @dataclass(frozen=True)
 class Take:
     """A column given as ``values.take(indices)``: the take happens once, after row ordering."""
