@@ -13,7 +13,7 @@ UI_PORT ?= 3000
 export RETAIL_ASSETS_HOME ?= $(CURDIR)/.retail
 DAGSTER_HOME_DIR := $(RETAIL_ASSETS_HOME)/dagster_home
 
-.PHONY: help install test lint check-defs demo ui bench dagster-home
+.PHONY: help install test lint check-defs chromium demo ui bench dagster-home
 
 help:
 	@echo "make demo   - create the environment if needed, run the demo (dims + Bronze days), print rows per table per day"
@@ -38,7 +38,11 @@ lint: install
 check-defs: install
 	PATH="$(BIN):$$PATH" $(BIN)/dg check defs
 
-test: lint check-defs
+# The end-to-end test (marker e2e, part of the suite) drives Debian's Chromium; installed once.
+chromium:
+	@bash scripts/install_chromium.sh
+
+test: lint check-defs chromium
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
 
 # The persistent instance the demo records into and the UI shows.
@@ -59,5 +63,8 @@ ui: install dagster-home
 	trap stop INT TERM; \
 	wait $$pid
 
+# Speed targets live here, not in tests. Sparingly: each run generates scale-factor-1 days.
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python bench/bench_dimensions.py
+	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_pipeline.py

@@ -39,18 +39,23 @@ class DayResult:
         return sum(t.num_rows for t in self.tables.values())
 
 
-_CONTEXT_CACHE: dict[int, tuple[dict[str, pa.Table], StoreContext]] = {}
+_CONTEXT_CACHE: dict[tuple[int, ...], tuple[tuple[pa.Table, ...], StoreContext]] = {}
 
 
 def store_context(dims: dict[str, pa.Table]) -> StoreContext:
-    """The numpy view of the dims, cached per dims object (a backfill reuses it for every day)."""
-    key = id(dims)
+    """The numpy view of the dims, cached per set of dimension tables (a backfill reuses it daily).
+
+    The key is the identity of the table objects themselves (kept alive by the cache), so replacing
+    a table in the dict can never return a stale context.
+    """
+    tables = tuple(dims[k] for k in sorted(dims))
+    key = tuple(id(t) for t in tables)
     hit = _CONTEXT_CACHE.get(key)
-    if hit is not None and hit[0] is dims:
+    if hit is not None and all(a is b for a, b in zip(hit[0], tables, strict=True)):
         return hit[1]
     ctx = StoreContext.from_dims(dims)
     _CONTEXT_CACHE.clear()
-    _CONTEXT_CACHE[key] = (dims, ctx)
+    _CONTEXT_CACHE[key] = (tables, ctx)
     return ctx
 
 

@@ -50,10 +50,12 @@ def foot_traffic(
     """One row per (store, open hour, zone), zero counts included, in (store, hour, zone) order."""
     v = traffic.visit_counts + traffic.browsers
     b = traffic.browsers
-    counts = np.zeros(v.shape + (5,), dtype=np.int64)
+    counts = np.zeros((*v.shape, 5), dtype=np.int64)
     counts[:, :, 0] = v
     shares = ZONE_SHARE[store_format]  # (S, 3)
-    counts[:, :, 1:4] = np.floor(v[:, :, None] * shares[:, None, :] * traffic.zone_noise + 0.5).astype(np.int64)
+    counts[:, :, 1:4] = np.floor(v[:, :, None] * shares[:, None, :] * traffic.zone_noise + 0.5).astype(
+        np.int64
+    )
     counts[:, :, 4] = receipts_per_hour + np.floor(CHECKOUT_BROWSER_SHARE * b + 0.5).astype(np.int64)
     dwell = np.where(counts > 0, traffic.dwell_seconds, 0)
     s_idx, h_idx = np.nonzero(open_fraction > 0)

@@ -61,7 +61,9 @@ def concat_blocks(blocks: list[PaymentBlock], attempts: int) -> PaymentBlock:
     if not blocks:
         e = np.zeros((0, attempts))
         return PaymentBlock(e, e, e.astype(np.int64), e, e)
-    return PaymentBlock(*(np.concatenate([getattr(b, f) for b in blocks]) for f in PaymentBlock.__dataclass_fields__))
+    return PaymentBlock(
+        *(np.concatenate([getattr(b, f) for b in blocks]) for f in PaymentBlock.__dataclass_fields__)
+    )
 
 
 def _pick_method(u: np.ndarray, mix: np.ndarray, excluded: np.ndarray) -> np.ndarray:
@@ -92,7 +94,9 @@ class Attempts:
     abandoned: np.ndarray  # per document
 
 
-def resolve_attempts(block: PaymentBlock, doc_ts_us: np.ndarray, mix: np.ndarray, cash_last: bool) -> Attempts:
+def resolve_attempts(
+    block: PaymentBlock, doc_ts_us: np.ndarray, mix: np.ndarray, cash_last: bool
+) -> Attempts:
     """Apply §7.5 to a block: methods, declines, retries, latencies and times.
 
     ``cash_last``: in store the last (3rd) attempt is always CASH and so always approved; online

@@ -63,7 +63,11 @@ BASE_PROMO_P, MAX_PROMO_P, WEEKEND_BOOST, NON_GROCERY_BOOST = 0.12, 0.60, 1.15, 
 
 
 def _group_sum(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(group, weights=values, minlength=n).astype(np.int64) if len(group) else np.zeros(n, np.int64)
+    return (
+        np.bincount(group, weights=values, minlength=n).astype(np.int64)
+        if len(group)
+        else np.zeros(n, np.int64)
+    )
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ class SaleLines:
     promo_code: np.ndarray  # object, None when no code
 
 
-def schedule_returns(seed: int, day: date, store_ids: np.ndarray, hours: tuple[str, ...], sales: SaleLines) -> pa.Table:
+def schedule_returns(
+    seed: int, day: date, store_ids: np.ndarray, hours: tuple[str, ...], sales: SaleLines
+) -> pa.Table:
     """Draw the returns of the day's sales; returns schedule rows (``RETURN_VISIT``)."""
     n = len(sales.receipt_id)
     n_stores = len(store_ids)
@@ -106,7 +108,7 @@ def schedule_returns(seed: int, day: date, store_ids: np.ndarray, hours: tuple[s
         w = cal.hour_weights(ret_day) * frac
         cdf = np.cumsum(w) / w.sum()
         hour = int(min(np.searchsorted(cdf, u_hour[r], side="right"), 23))
-        open_len = int(round(frac[hour] * cal.US_PER_HOUR))
+        open_len = int(np.floor(frac[hour] * cal.US_PER_HOUR + 0.5))
         ts = cal.day_start_us(ret_day) + hour * cal.US_PER_HOUR + int(u_min[r] * open_len)
         a, b = line_starts[r], line_starts[r + 1]
         ul = u_line[a:b]

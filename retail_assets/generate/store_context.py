@@ -89,7 +89,9 @@ class StoreContext:
         if not np.array_equal(product_id, np.arange(1, len(product_id) + 1)):
             raise ValueError("dim_products.product_id must be 1..N without gaps (contract §3)")
         fmt_index = {f: i for i, f in enumerate(STORE_FORMATS)}
-        store_format = np.array([fmt_index[f] for f in stores.column("store_format").to_pylist()], dtype=np.int8)
+        store_format = np.array(
+            [fmt_index[f] for f in stores.column("store_format").to_pylist()], dtype=np.int8
+        )
         dept = products.column("department").to_pylist()
         zone_of_product = np.array(
             [2 if d == "Electronics" else 3 if d == "Clothing" else 1 for d in dept], dtype=np.int8
@@ -99,7 +101,9 @@ class StoreContext:
         order = np.lexsort((cust_ids, home))
         offsets = np.searchsorted(home[order], np.arange(1, len(store_id) + 2), side="left")
         geo = dims["dim_geographies"]
-        region_of = dict(zip(geo.column("geography_id").to_pylist(), geo.column("region").to_pylist(), strict=True))
+        region_of = dict(
+            zip(geo.column("geography_id").to_pylist(), geo.column("region").to_pylist(), strict=True)
+        )
         launch = products.column("launch_date").cast(pa.int32()).to_numpy().astype(np.int32)
         return cls(
             store_id=store_id,

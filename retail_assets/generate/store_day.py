@@ -51,16 +51,19 @@ from retail_assets.generate.traffic import DayTraffic, draw_traffic
 HOUR_US = cal.US_PER_HOUR
 PAYMENT_ATTEMPTS = 3
 METHOD_NAMES = np.array(METHODS, dtype=object)
-REASON_NAMES = np.array(DECLINE_REASONS, dtype=object)
 PROMO_CODE_NAMES = np.array(PROMO_CODES, dtype=object)
-PROMO_TYPE_NAMES = np.array([r.discount_type for r in PROMO_RULES], dtype=object)
+PROMO_TYPE_ARRAY = pa.array([r.discount_type for r in PROMO_RULES], type=pa.string())
 
 
-def expected_traffic(settings: DatasetSettings, ctx: StoreContext, day: date) -> tuple[np.ndarray, np.ndarray]:
+def expected_traffic(
+    settings: DatasetSettings, ctx: StoreContext, day: date
+) -> tuple[np.ndarray, np.ndarray]:
     """``λ(s,h)`` of §7.3 and the open fraction ``open(s,h)``, both (S, 24)."""
     dc = cal.day_calendar(day)
     open_frac = cal.open_fraction_matrix(ctx.operating_hours, day)
-    weather = np.array([cal.weather_factor(settings.seed, day, r, settings.model_version) for r in ctx.region])
+    weather = np.array(
+        [cal.weather_factor(settings.seed, day, r, settings.model_version) for r in ctx.region]
+    )
     per_store = RECEIPTS_PER_STORE_DAY * ctx.traffic_multiplier * dc.instore_day_factor * weather
     lam = per_store[:, None] * (dc.hour_weights / dc.w_ref)[None, :] * open_frac
     return lam, open_frac
@@ -111,7 +114,12 @@ class StoreDay:
     """The in-store simulation of one day for all stores (see module docstring)."""
 
     def __init__(
-        self, settings: DatasetSettings, ctx: StoreContext, day: date, ledger: StoreLedger, due_return_rows: pa.Table
+        self,
+        settings: DatasetSettings,
+        ctx: StoreContext,
+        day: date,
+        ledger: StoreLedger,
+        due_return_rows: pa.Table,
     ) -> None:
         self.settings = settings
         self.ctx = ctx
@@ -139,7 +147,9 @@ class StoreDay:
         # provisional per-visit source ids: they sort like the final RCP ids (same store, same
         # width, seq in the same event_ts order), which is all the posting order needs
         self._visit_rank = _within_group_rank(t.visit_store) + 1
-        self._visit_source = receipt_ids("RCP", day, ctx.store_id[t.visit_store], self._visit_rank).astype(object)
+        self._visit_source = receipt_ids("RCP", day, ctx.store_id[t.visit_store], self._visit_rank).astype(
+            object
+        )
         # today's returns (decided on their sale days)
         self.returns: DueReturns = due_returns(due_return_rows)
         self.return_ids = receipt_ids("RET", day, self.returns.store_id, self.returns.seq).astype(object)
@@ -263,7 +273,9 @@ class StoreDay:
             blk = draw_payment_block(g, k_s + k_r, PAYMENT_ATTEMPTS)
             sale_blocks.append(_slice_block(blk, 0, k_s))
             ret_blocks.append(_slice_block(blk, k_s, k_s + k_r))
-        sale_att = resolve_attempts(concat_blocks(sale_blocks, PAYMENT_ATTEMPTS), r_ts, MIX_IN_STORE, cash_last=True)
+        sale_att = resolve_attempts(
+            concat_blocks(sale_blocks, PAYMENT_ATTEMPTS), r_ts, MIX_IN_STORE, cash_last=True
+        )
         ret_blk = concat_blocks(ret_blocks, PAYMENT_ATTEMPTS)
         method_index = {m: i for i, m in enumerate(METHODS)}
         ret_method = np.array([method_index[m] for m in ret.payment_method], dtype=np.int64)
@@ -282,7 +294,20 @@ class StoreDay:
         )  # fmt: skip
         l_promo = np.where(promo.line_rule >= 0, PROMO_CODE_NAMES[np.maximum(promo.line_rule, 0)], None)
         tables["fact_receipt_lines"] = _lines_table(
-            rcp, l_rec, line_num, r_sid, r_ts, product, qty, unit, ext, l_promo, disc, tax, ret, self.return_ids
+            rcp,
+            l_rec,
+            line_num,
+            r_sid,
+            r_ts,
+            product,
+            qty,
+            unit,
+            ext,
+            promo.line_rule,
+            disc,
+            tax,
+            ret,
+            self.return_ids,
         )
         tables["fact_payments"] = _payments_table(
             rcp, r_sid, r_cust, r_total, sale_att, ret, self.return_ids, ret_total, ret_method, ret_lat
@@ -344,7 +369,9 @@ def final_sale_sources(txn: pa.Table, provisional: np.ndarray, final: np.ndarray
     idx = pa.compute.index_in(src, value_set=prov)
     mapped = pa.array(final, type=pa.string()).take(idx)
     new_src = pa.compute.coalesce(mapped, src)
-    return txn.set_column(txn.schema.get_field_index("source_id_ext"), txn.schema.field("source_id_ext"), new_src)
+    return txn.set_column(
+        txn.schema.get_field_index("source_id_ext"), txn.schema.field("source_id_ext"), new_src
+    )
 
 
 def store_ops_table(ctx: StoreContext, day: date) -> pa.Table:
@@ -364,10 +391,17 @@ def store_ops_table(ctx: StoreContext, day: date) -> pa.Table:
     )
 
 
-# Row order: every builder below sorts with integer stand-ins of its string key. SALE receipts are
-# indexed in (store, seq) order and RETURN receipts after them in (store, seq) order, which is the
-# string order of ``RCP-…``/``RET-…`` ids of one day (fixed widths); ``finalize_tables`` verifies
-# the order in one linear pass and falls back to a real sort if a stand-in ever disagrees.
+# Row order: every builder below receives its rows already in primary-key order — SALE receipts in
+# (store, seq) order, then RETURN receipts in (store, seq) order, which is the string order of the
+# ``RCP-…``/``RET-…`` ids of one day (fixed widths); lines, attempts, pings and changes in their
+# ordinal order inside each document — so one stable sort by event_ts yields (event_ts, key).
+# ``finalize_tables`` verifies the order in one linear pass and falls back to a real sort if the
+# key order ever disagrees (e.g. ids wider than their minimum width).
+
+
+def _by_time(ts: np.ndarray) -> np.ndarray:
+    """Stable permutation by event_ts: rows already in key order end up in (event_ts, key) order."""
+    return np.argsort(ts, kind="stable")
 
 
 def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r_sub, r_disc, r_tax, r_total,
@@ -382,7 +416,9 @@ def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r
         {
             "event_ts": ts,
             "receipt_id_ext": cat([rcp.astype(object), ret_ids]),
-            "receipt_type": np.array(["SALE"] * n_s + ["RETURN"] * n_r, dtype=object),
+            "receipt_type": Take.of(
+                ("SALE", "RETURN"), cat([np.zeros(n_s, np.int64), np.ones(n_r, np.int64)])
+            ),
             "store_id": cat([r_sid, ret.store_id]),
             "customer_id": cat([r_cust, ret.customer]),
             "visit_id_ext": cat([vis.astype(object), np.full(n_r, None, dtype=object)]),
@@ -400,13 +436,15 @@ def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r
             "total_cents": cat([r_total, ret_total]),
             "campaign_id_ext": cat([campaign, np.full(n_r, None, dtype=object)]),
         },
-        order=np.lexsort((np.arange(n_s + n_r), ts)),
+        order=_by_time(ts),
     )
 
 
-def _lines_table(rcp, l_rec, line_num, r_sid, r_ts, product, qty, unit, ext, l_promo, disc, tax,
+def _lines_table(rcp, l_rec, line_num, r_sid, r_ts, product, qty, unit, ext, line_rule, disc, tax,
                  ret: DueReturns, ret_ids) -> pa.Table:  # fmt: skip
     cat = np.concatenate
+    code_index = {c: i for i, c in enumerate(PROMO_CODES)}
+    ret_rule = np.array([-1 if c is None else code_index[c] for c in ret.promo_code], dtype=np.int64)
     n_s = len(rcp)
     doc_ids = pa.concat_arrays([pa.array(rcp, type=pa.string()), pa.array(ret_ids, type=pa.string())])
     doc = cat([l_rec, n_s + ret.line_return])
@@ -425,13 +463,13 @@ def _lines_table(rcp, l_rec, line_num, r_sid, r_ts, product, qty, unit, ext, l_p
             "unit_cents": cat([unit, ret.unit_cents]),
             "ext_price": cat([ext, ret.ext_cents]),
             "ext_cents": cat([ext, ret.ext_cents]),
-            "promo_code": cat([l_promo.astype(object), ret.promo_code]),
+            "promo_code": Take.of(PROMO_CODES, cat([line_rule, ret_rule])),
             "discount_amount": cat([disc, ret.discount_cents]),
             "discount_cents": cat([disc, ret.discount_cents]),
             "tax_amount": cat([tax, ret.tax_cents]),
             "tax_cents": cat([tax, ret.tax_cents]),
         },
-        order=np.lexsort((num, doc, ts)),
+        order=_by_time(ts),
     )
 
 
@@ -444,27 +482,28 @@ def _payments_table(rcp, r_sid, r_cust, r_total, att, ret: DueReturns, ret_ids, 
     attempt = cat([att.attempt_num, np.ones(n_r, dtype=np.int64)])
     tx_ids = ids.payment_ids(doc_ids.astype(str), attempt) if len(doc_ids) else np.zeros(0, dtype=str)
     approved = cat([att.approved, np.ones(n_r, dtype=bool)])
-    reason = np.where(att.reason >= 0, REASON_NAMES[np.maximum(att.reason, 0)], None)
     ts = cat([att.event_ts_us, ret.ts + ret_lat * 1000])
     return build_fact_table(
         "fact_payments",
         {
             "event_ts": ts,
             "transaction_id_ext": tx_ids,
-            "transaction_type": np.array(["PURCHASE"] * n_a + ["REFUND"] * n_r, dtype=object),
+            "transaction_type": Take.of(
+                ("PURCHASE", "REFUND"), cat([np.zeros(n_a, np.int64), np.ones(n_r, np.int64)])
+            ),
             "receipt_id_ext": doc_ids,
             "order_id_ext": pa.nulls(n_a + n_r, pa.string()),
             "store_id": cat([r_sid[att.doc], ret.store_id]),
             "customer_id": cat([r_cust[att.doc], ret.customer]),
             "attempt_num": attempt,
-            "payment_method": cat([METHOD_NAMES[att.method], METHOD_NAMES[ret_method]]),
+            "payment_method": Take.of(METHODS, cat([att.method, ret_method])),
             "amount": cat([r_total[att.doc], ret_total]),
             "amount_cents": cat([r_total[att.doc], ret_total]),
-            "status": np.where(approved, "APPROVED", "DECLINED").astype(object),
-            "decline_reason": cat([reason, np.full(n_r, None, dtype=object)]),
+            "status": Take.of(("APPROVED", "DECLINED"), (~approved).astype(np.int64)),
+            "decline_reason": Take.of(DECLINE_REASONS, cat([att.reason, np.full(n_r, -1, dtype=np.int64)])),
             "processing_time_ms": cat([att.processing_ms, ret_lat]),
         },
-        order=np.lexsort((attempt, doc, ts)),
+        order=_by_time(ts),
     )
 
 
@@ -480,15 +519,15 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
         {
             "event_ts": r_ts[pr],
             "receipt_id_ext": Take(rcp_arr, pr),
-            "promo_code": PROMO_CODE_NAMES[receipt_rule[pr]],
+            "promo_code": Take.of(PROMO_CODES, receipt_rule[pr]),
             "store_id": r_sid[pr],
             "customer_id": r_cust[pr],
-            "discount_type": PROMO_TYPE_NAMES[receipt_rule[pr]],
+            "discount_type": Take(PROMO_TYPE_ARRAY, receipt_rule[pr]),
             "product_count": count[pr].astype(np.int64),
             "discount_amount": total[pr],
             "discount_cents": total[pr],
         },
-        order=np.lexsort((pr, r_ts[pr])),
+        order=_by_time(r_ts[pr]),
     )
     promo_lines = build_fact_table(
         "fact_promo_lines",
@@ -496,14 +535,14 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
             "event_ts": r_ts[l_rec[pl]],
             "receipt_id_ext": Take(rcp_arr, l_rec[pl]),
             "line_num": line_num[pl],
-            "promo_code": PROMO_CODE_NAMES[line_rule[pl]],
+            "promo_code": Take.of(PROMO_CODES, line_rule[pl]),
             "store_id": r_sid[l_rec[pl]],
             "product_id": product[pl] + 1,
             "quantity": qty[pl],
             "discount_amount": disc[pl],
             "discount_cents": disc[pl],
         },
-        order=np.lexsort((line_num[pl], l_rec[pl], r_ts[l_rec[pl]])),
+        order=_by_time(r_ts[l_rec[pl]]),
     )
     return promotions, promo_lines
 
@@ -513,7 +552,12 @@ ZONE_NAME_ARRAY = pa.array(ZONE_NAMES, type=pa.string())
 
 def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Table, pa.Table]:
     beacon_names = pa.array(
-        ids.join("BEACON-", np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)), "-", np.tile(np.array(ZONES), ctx.n_stores)),
+        ids.join(
+            "BEACON-",
+            np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)),
+            "-",
+            np.tile(np.array(ZONES), ctx.n_stores),
+        ),
         type=pa.string(),
     )
     pr = ble.ping_receipt
@@ -531,7 +575,7 @@ def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Ta
             "customer_id": pa.array(cust_p, type=pa.int64(), mask=cust_p < 0),
             "rssi": ble.ping_rssi,
         },
-        order=np.lexsort((ble.ping_num, pr, ble.ping_ts_us)),
+        order=_by_time(ble.ping_ts_us),
     )
     cr = ble.change_receipt
     cust_c = ble.device_customer[cr]
@@ -547,7 +591,7 @@ def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Ta
             "from_zone": Take(ZONE_NAME_ARRAY, ble.change_from),
             "to_zone": Take(ZONE_NAME_ARRAY, ble.change_to),
         },
-        order=np.lexsort((ble.change_num, cr, ble.change_ts_us)),
+        order=_by_time(ble.change_ts_us),
     )
     return pings, changes
 
@@ -557,7 +601,12 @@ ZONE_NAME_RANK = np.argsort(np.argsort(np.array(ZONES)))  # rank of each zone na
 
 def _foot_traffic_table(ft, ctx: StoreContext, day_start_us: int) -> pa.Table:
     sensor_names = pa.array(
-        ids.join("SENSOR-", np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)), "-", np.tile(np.array(ZONES), ctx.n_stores)),
+        ids.join(
+            "SENSOR-",
+            np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)),
+            "-",
+            np.tile(np.array(ZONES), ctx.n_stores),
+        ),
         type=pa.string(),
     )
     ts = day_start_us + ft.hour * HOUR_US

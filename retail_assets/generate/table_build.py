@@ -21,10 +21,18 @@ from retail_assets.generate.money import decimal_array
 
 @dataclass(frozen=True)
 class Take:
-    """A column given as ``values.take(indices)``: the take happens once, after row ordering."""
+    """A column given as ``values.take(indices)``: the take happens once, after row ordering.
+
+    A negative index makes a NULL. Small vocabularies (zones, codes, methods) and per-document ids
+    repeated on many rows are built this way instead of as Python object arrays.
+    """
 
     values: pa.Array
     indices: np.ndarray
+
+    @classmethod
+    def of(cls, vocabulary: tuple[str, ...] | list[str] | np.ndarray, indices: np.ndarray) -> Take:
+        return cls(pa.array(list(vocabulary), type=pa.string()), np.asarray(indices, dtype=np.int64))
 
 
 ColumnValue = np.ndarray | pa.Array | pa.ChunkedArray | list | Take
@@ -81,7 +89,8 @@ def _convert(values: ColumnValue, field: pa.Field) -> pa.Array:
 def _reorder(values: ColumnValue, order: np.ndarray | None) -> ColumnValue:
     if isinstance(values, Take):
         idx = values.indices if order is None else values.indices[order]
-        return values.values.take(pa.array(idx, type=pa.int64()))
+        nulls = idx < 0
+        return values.values.take(pa.array(idx, type=pa.int64(), mask=nulls if nulls.any() else None))
     if order is None:
         return values
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
@@ -108,7 +117,13 @@ def build_fact_table(
     extra = [n for n in columns if n not in expected]
     if missing or extra:
         raise ValueError(f"{name}: missing columns {missing}, unexpected columns {extra}")
-    columns = {k: _reorder(v, order) for k, v in columns.items()}
+    done: dict[int, ColumnValue] = {}  # amount/cents pairs share one array: reorder it once
+    ordered = {}
+    for k, v in columns.items():
+        if id(v) not in done:
+            done[id(v)] = _reorder(v, order)
+        ordered[k] = done[id(v)]
+    columns = ordered
     ts = columns["event_ts"]
     ts_np = (
         np.asarray(ts.cast(pa.int64()) if isinstance(ts, (pa.Array, pa.ChunkedArray)) else ts, dtype=np.int64)

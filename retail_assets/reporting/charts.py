@@ -33,10 +33,20 @@ def _empty(ax: Axes, text: str) -> None:
 
 def draw_receipts_by_hour(fig: Figure, f: DailyFigures) -> None:
     ax = fig.add_subplot()
+    if f.sale_receipts == 0:
+        _empty(ax, "no SALE receipts in Silver for this day (is its Silver partition built?)")
+        ax.set_title("Receipts by hour", fontsize=10)
+        return
     hours = np.arange(24)
     ax.bar(hours, f.sale_receipts_by_hour, color=COLORS["batch"], label="SALE receipts (Silver)")
-    ax.plot(hours, f.expected_sale_receipts_by_hour, color="#222222", marker="o", ms=3,
-            label="expected curve (contract §7.1, scaled)")  # fmt: skip
+    ax.plot(
+        hours,
+        f.expected_sale_receipts_by_hour,
+        color="#222222",
+        marker="o",
+        ms=3,
+        label="expected curve (contract §7.1, scaled)",
+    )
     ax.set_xticks(hours[::2])
     ax.set_xlabel("hour of day (UTC)")
     ax.set_ylabel("receipts")
@@ -47,7 +57,7 @@ def draw_receipts_by_hour(fig: Figure, f: DailyFigures) -> None:
 def draw_tender_mix(fig: Figure, f: DailyFigures) -> None:
     ax = fig.add_subplot()
     if not f.tender_cents:
-        _empty(ax, "no SALE receipts in Silver for this day")
+        _empty(ax, "no SALE receipts in Silver for this day (is its Silver partition built?)")
         ax.set_title("Tender mix", fontsize=10)
         return
     methods = list(f.tender_cents)
@@ -55,8 +65,13 @@ def draw_tender_mix(fig: Figure, f: DailyFigures) -> None:
     shares = [100.0 * f.tender_cents[m] / total for m in methods]
     bars = ax.barh(methods, shares, color=COLORS["batch"])
     for bar, m in zip(bars, methods, strict=True):
-        ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2,
-                f"{f.tender_receipts[m]:,} receipts, ${f.tender_cents[m] / 100:,.0f}", va="center", fontsize=8)  # fmt: skip
+        ax.text(
+            bar.get_width() + 0.5,
+            bar.get_y() + bar.get_height() / 2,
+            f"{f.tender_receipts[m]:,} receipts, ${f.tender_cents[m] / 100:,.0f}",
+            va="center",
+            fontsize=8,
+        )
     ax.invert_yaxis()
     ax.set_xlim(0, max(shares) * 1.6 + 1)
     ax.set_xlabel("share of SALE revenue (%)")
@@ -103,8 +118,10 @@ def draw_events_per_minute(fig: Figure, f: DailyFigures) -> None:
     ax.set_xticks(x[::step], labels[::step], fontsize=8)
     ax.set_xlabel("landing minute (wall clock, UTC)")
     ax.set_ylabel("events")
-    ax.set_title(f"Events streamed per minute — {f.events_streamed:,} events, peak {int(counts.max()):,}/min",
-                 fontsize=10)  # fmt: skip
+    ax.set_title(
+        f"Events streamed per minute — {f.events_streamed:,} events, peak {int(counts.max()):,}/min",
+        fontsize=10,
+    )
 
 
 def draw_silver_sources(fig: Figure, f: DailyFigures) -> None:
@@ -114,8 +131,7 @@ def draw_silver_sources(fig: Figure, f: DailyFigures) -> None:
     left = np.zeros(len(tables))
     for source in SOURCES:
         values = np.array([f.silver_rows[t][source] for t in tables], dtype=float)
-        ax.barh(y, values, left=left, color=COLORS[source],
-                label=f"{source} ({f.silver_total(source):,})")  # fmt: skip
+        ax.barh(y, values, left=left, color=COLORS[source], label=f"{source} ({f.silver_total(source):,})")
         left = left + values
     ax.set_yticks(y, [t.removeprefix("fact_") for t in tables], fontsize=7)
     ax.invert_yaxis()

@@ -76,7 +76,9 @@ def _hour_counts(ts: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _receipts(lake_root: str, day: date) -> tuple[np.ndarray, dict[str, int], dict[str, int]]:
-    t = _silver(lake_root, "fact_receipts", day, ["event_ts", "receipt_type", "payment_method", "total_cents"])
+    t = _silver(
+        lake_root, "fact_receipts", day, ["event_ts", "receipt_type", "payment_method", "total_cents"]
+    )
     sales = t.filter(pc.equal(t.column("receipt_type"), "SALE"))
     by_hour = _hour_counts(sales.column("event_ts"))
     grouped = sales.group_by("payment_method").aggregate([("total_cents", "count"), ("total_cents", "sum")])

@@ -94,7 +94,9 @@ def build_silver(engine: SilverEngine, lake_root: str, table: str, day: date) ->
             f"(SELECT count(DISTINCT {dedup_key}) FROM {rel} WHERE {compiler.source_filter(d, source, day)})"
         )
 
-    counts = engine.query("SELECT " + ", ".join(f"{q} AS c{i}" for i, q in enumerate(count_sql))).to_pylist()[0]
+    counts = engine.query("SELECT " + ", ".join(f"{q} AS c{i}" for i, q in enumerate(count_sql))).to_pylist()[
+        0
+    ]
     batch_input = int(counts["c0"])
     stream_input = sum(int(counts[f"c{i}"]) for i in range(1, len(count_sql)))
 

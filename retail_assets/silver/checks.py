@@ -143,13 +143,22 @@ def _derived_row_rules(table: str, day: date) -> list[RowRule]:
     for c in spec.columns:
         if c.enum:
             values = ", ".join(DUCKDB.string_literal(v) for v in c.enum)
-            rules.append(RowRule("C13", KEYS_AND_VALUES, f"{c.name} in enum", f"{q(c.name)} IS NULL OR {q(c.name)} IN ({values})"))
+            rules.append(
+                RowRule(
+                    "C13",
+                    KEYS_AND_VALUES,
+                    f"{c.name} in enum",
+                    f"{q(c.name)} IS NULL OR {q(c.name)} IN ({values})",
+                )
+            )
     for money, cents in money_pairs(spec):
         rules.append(
             RowRule("C7", MONEY, f"{cents} = cents({money})", f"{q(cents)} = {compiler.cents_sql(q(money))}")
         )
     if {"ext_cents", "unit_cents", "quantity"} <= cols:
-        rules.append(RowRule("C7", MONEY, "ext_cents = unit_cents × quantity", "ext_cents = unit_cents * quantity"))
+        rules.append(
+            RowRule("C7", MONEY, "ext_cents = unit_cents × quantity", "ext_cents = unit_cents * quantity")
+        )
     if {"total_cents", "subtotal_cents", "discount_cents", "tax_cents"} <= cols:
         rules.append(
             RowRule(
@@ -249,7 +258,14 @@ def _balance_end(location_col: str, location_type: str) -> SetRule:
     )
 
 
-def _parent_rule(label: str, child_cols: tuple[str, ...], parent: str, parent_cols: tuple[str, ...], day_filter: str, severity: Severity = Severity.ERROR) -> SetRule:
+def _parent_rule(
+    label: str,
+    child_cols: tuple[str, ...],
+    parent: str,
+    parent_cols: tuple[str, ...],
+    day_filter: str,
+    severity: Severity = Severity.ERROR,
+) -> SetRule:
     on = " AND ".join(f"s.{q(c)} = p.{q(pc)}" for c, pc in zip(child_cols, parent_cols, strict=True))
     not_null = " AND ".join(f"s.{q(c)} IS NOT NULL" for c in child_cols)
     return SetRule(
@@ -272,7 +288,13 @@ def _table_rules(table: str) -> list[SetRule]:
     """Relational rules specific to one table (document sums, parents, time order, de-dup)."""
     if table == "fact_receipt_lines":
         return [
-            _parent_rule("lines -> same-day receipt", ("receipt_id_ext",), "fact_receipts", ("receipt_id_ext",), SAME_DAY),
+            _parent_rule(
+                "lines -> same-day receipt",
+                ("receipt_id_ext",),
+                "fact_receipts",
+                ("receipt_id_ext",),
+                SAME_DAY,
+            ),
             SetRule(
                 "C7",
                 MONEY,
@@ -300,7 +322,13 @@ def _table_rules(table: str) -> list[SetRule]:
         ]
     if table == "fact_promo_lines":
         return [
-            _parent_rule("promo line -> receipt line", ("receipt_id_ext", "line_num"), "fact_receipt_lines", ("receipt_id_ext", "line_num"), SAME_DAY),
+            _parent_rule(
+                "promo line -> receipt line",
+                ("receipt_id_ext", "line_num"),
+                "fact_receipt_lines",
+                ("receipt_id_ext", "line_num"),
+                SAME_DAY,
+            ),
             SetRule(
                 "C7",
                 MONEY,
@@ -317,7 +345,13 @@ def _table_rules(table: str) -> list[SetRule]:
         ]
     if table == "fact_promotions":
         return [
-            _parent_rule("promotion -> same-day receipt", ("receipt_id_ext",), "fact_receipts", ("receipt_id_ext",), SAME_DAY),
+            _parent_rule(
+                "promotion -> same-day receipt",
+                ("receipt_id_ext",),
+                "fact_receipts",
+                ("receipt_id_ext",),
+                SAME_DAY,
+            ),
             SetRule(
                 "C7",
                 MONEY,
@@ -404,7 +438,14 @@ def _table_rules(table: str) -> list[SetRule]:
         ]
     if table == "fact_online_order_lines":
         return [
-            _parent_rule("order line -> header (same or earlier day)", ("order_id_ext",), "fact_online_order_headers", ("order_id_ext",), "event_date <= DATE '{day}'", Severity.WARN),
+            _parent_rule(
+                "order line -> header (same or earlier day)",
+                ("order_id_ext",),
+                "fact_online_order_headers",
+                ("order_id_ext",),
+                "event_date <= DATE '{day}'",
+                Severity.WARN,
+            ),
             SetRule(
                 "C11",
                 RELATIONSHIPS,
@@ -430,13 +471,15 @@ def _table_rules(table: str) -> list[SetRule]:
                 "order header = Σ its PICKED lines (cross-day)",
                 """
                 SELECT h.order_id_ext AS k FROM ag_fact_online_order_headers h
-                JOIN (SELECT order_id_ext, sum(ext_cents) ext, sum(discount_cents) disc, sum(tax_cents) tax
+                JOIN (SELECT order_id_ext, sum(ext_cents) ext, sum(discount_cents) disc, sum(tax_cents) tax,
+                             count(*) n
                       FROM (SELECT * FROM silver WHERE line_status = 'PICKED' UNION ALL
                             SELECT * FROM ag_fact_online_order_lines
                             WHERE line_status = 'PICKED' AND event_date BETWEEN DATE '{week_ago}' AND DATE '{yesterday}')
                       GROUP BY 1) l USING (order_id_ext)
                 WHERE h.event_date BETWEEN DATE '{week_ago}' AND DATE '{day}'
                   AND h.order_id_ext IN (SELECT order_id_ext FROM silver WHERE line_status = 'PICKED')
+                  AND l.n = h.line_count  -- all lines picked by D (picks may span days, §7.11)
                   AND (h.subtotal_cents <> l.ext OR h.discount_cents <> l.disc OR h.tax_cents <> l.tax)
                 """,
                 needs=("ag_fact_online_order_headers", "ag_fact_online_order_lines"),
@@ -485,9 +528,19 @@ def _event_rules(table: str) -> list[SetRule]:
         et = EVENT_TYPES[source.event_type]
         rel = f"ev_{et.name}"
         where = compiler.source_filter(DUCKDB, source, date(2000, 1, 1)).replace("2000-01-01", "{day}")
-        content = ["event_id", "event_type", "ingest_timestamp", "schema_version", "source", "trace_id",
-                   "correlation_id", "partition_key", "session_id", "parent_event_id",
-                   *(pf.landed_name for pf in et.payload)]
+        content = [
+            "event_id",
+            "event_type",
+            "ingest_timestamp",
+            "schema_version",
+            "source",
+            "trace_id",
+            "correlation_id",
+            "partition_key",
+            "session_id",
+            "parent_event_id",
+            *(pf.landed_name for pf in et.payload),
+        ]
         rules.append(
             SetRule(
                 "C12",
@@ -508,7 +561,9 @@ def _event_rules(table: str) -> list[SetRule]:
                 conds.append(f"{col} IS DISTINCT FROM {DUCKDB.string_literal(pf.literal or '')}")
             elif pf.derived is Derived.CHECKED_CENTS and isinstance(exprs.get(pf.column or ""), Cents):
                 cents = exprs[pf.column]
-                conds.append(f"{col} IS DISTINCT FROM {compiler.cents_sql(compiler.money_sql(q(cents.field), cents.scale))}")
+                conds.append(
+                    f"{col} IS DISTINCT FROM {compiler.cents_sql(compiler.money_sql(q(cents.field), cents.scale))}"
+                )
         if conds:
             rules.append(
                 SetRule(
@@ -524,7 +579,12 @@ def _event_rules(table: str) -> list[SetRule]:
 
 def rules_for(table: str, day: date) -> tuple[list[RowRule], list[SetRule]]:
     """Every rule that applies to ``table`` (the registry, instantiated for one day)."""
-    return _derived_row_rules(table, day), [*_pk_rule(table), *_fk_rules(table), *_table_rules(table), *_event_rules(table)]
+    return _derived_row_rules(table, day), [
+        *_pk_rule(table),
+        *_fk_rules(table),
+        *_table_rules(table),
+        *_event_rules(table),
+    ]
 
 
 def groups_for(table: str) -> list[str]:
@@ -581,11 +641,16 @@ def _register_context(conn: Any, ctx: CheckContext, table: str, day: date, needs
             state_day = day - timedelta(days=1) if name == "state_prev" else day
             uri = delta.table_uri(ctx.lake_root, "cusn", "ctl_state_inventory")
             data = (
-                delta.read_table(uri, CONTROL_TABLES["ctl_state_inventory"].arrow_schema, state_day, "state_date")
+                delta.read_table(
+                    uri, CONTROL_TABLES["ctl_state_inventory"].arrow_schema, state_day, "state_date"
+                )
                 if delta.table_exists(uri)
                 else None
             )
             if data is None or data.num_rows == 0:
+                # Soft need: the within-day part of a rule still runs against an empty state; the
+                # continuity part is reported as not checked (e.g. D-1 before the start date).
+                conn.register(name, CONTROL_TABLES["ctl_state_inventory"].arrow_schema.empty_table())
                 unavailable[name] = f"ctl_state_inventory has no state_date={state_day}"
             else:
                 conn.register(name, data)
@@ -605,6 +670,10 @@ def _register_context(conn: Any, ctx: CheckContext, table: str, day: date, needs
         else:
             unavailable[name] = f"{uri} does not exist yet"
     return unavailable
+
+
+SOFT_NEEDS = frozenset({"state_prev", "state_cur"})
+"""Relations registered empty when missing: rules reading them still check the day itself."""
 
 
 def _fmt(sql: str, day: date) -> str:
@@ -644,17 +713,33 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> dict[str
 
     needs = {n for r in set_rules for n in r.needs}
     unavailable = _register_context(conn, ctx, table, day, needs)
+    for diff in build.schema.diffs:
+        if diff.context.startswith("cusn.") and not diff.ok:
+            # A drifted event table cannot be read by the declared-schema rules; C1 reports it.
+            unavailable[f"ev_{diff.context[5:]}"] = (
+                f"{diff.context} does not match its declared schema (see C1)"
+            )
     runnable: list[SetRule] = []
     for r in set_rules:
         missing = [n for n in r.needs if n in unavailable]
-        if missing:
-            g = findings.setdefault(r.group, {"rules": 0, "failed": [], "skipped": [], "severity": Severity.WARN})
+        soft = [n for n in missing if n in SOFT_NEEDS]
+        if soft and len(soft) == len(missing):
+            g = findings.setdefault(
+                r.group, {"rules": 0, "failed": [], "skipped": [], "severity": Severity.WARN}
+            )
+            g["skipped"].append(f"{r.rule_id} {r.label}: partly — {unavailable[soft[0]]}")
+            runnable.append(r)
+        elif missing:
+            g = findings.setdefault(
+                r.group, {"rules": 0, "failed": [], "skipped": [], "severity": Severity.WARN}
+            )
             g["skipped"].append(f"{r.rule_id} {r.label}: {unavailable[missing[0]]}")
         else:
             runnable.append(r)
     if runnable:
         union = "\nUNION ALL\n".join(
-            f"SELECT {i} AS rule, CAST(k AS VARCHAR) AS k FROM ({_fmt(r.sql, day)})" for i, r in enumerate(runnable)
+            f"SELECT {i} AS rule, CAST(k AS VARCHAR) AS k FROM ({_fmt(r.sql, day)})"
+            for i, r in enumerate(runnable)
         )
         rows = conn.sql(
             f"SELECT rule, count(*) AS n, (list(k ORDER BY k))[1:{SAMPLE_SIZE}] AS sample FROM ({union}) GROUP BY rule"
@@ -687,8 +772,15 @@ def evaluate_checks(conn: Any, ctx: CheckContext, build: SilverBuild) -> list[Ch
         build.schema.ok,
         Severity.ERROR if ctx.fail_on_schema_mismatch else Severity.WARN,
         build.schema.describe()
-        + ("" if build.schema.ok else (" — blocking (FAIL_ON_SCHEMA_MISMATCH=true)" if ctx.fail_on_schema_mismatch
-                                       else " — stream side left out of Silver for this day (WARN mode)")),
+        + (
+            ""
+            if build.schema.ok
+            else (
+                " — blocking (FAIL_ON_SCHEMA_MISMATCH=true)"
+                if ctx.fail_on_schema_mismatch
+                else " — stream side left out of Silver for this day (WARN mode)"
+            )
+        ),
         {
             "schema_mismatch_count": mismatch,
             "mismatching_columns": build.schema.mismatching_columns(),
@@ -719,18 +811,26 @@ def evaluate_checks(conn: Any, ctx: CheckContext, build: SilverBuild) -> list[Ch
     manifest = _manifest_row(ctx, table, day)
     path = manifest["path"] if manifest else None
     both = build.batch_input_rows > 0 and build.stream_input_rows > 0
-    wrong_side = (path == "batch" and build.stream_input_rows > 0) or (path == "stream" and build.batch_input_rows > 0)
+    wrong_side = (path == "batch" and build.stream_input_rows > 0) or (
+        path == "stream" and build.batch_input_rows > 0
+    )
     results[NO_OVERLAP] = CheckResult(
         NO_OVERLAP,
         not both and not wrong_side,
         Severity.ERROR,
         f"manifest path {path or 'unknown (no manifest row)'}; batch rows {build.batch_input_rows}, "
         f"stream rows {build.stream_input_rows}",
-        {"manifest_path": path or "", "batch_rows": build.batch_input_rows, "stream_rows": build.stream_input_rows},
+        {
+            "manifest_path": path or "",
+            "batch_rows": build.batch_input_rows,
+            "stream_rows": build.stream_input_rows,
+        },
     )
     if manifest is None:
         results[COMPLETENESS] = CheckResult(
-            COMPLETENESS, False, Severity.WARN,
+            COMPLETENESS,
+            False,
+            Severity.WARN,
             f"no ctl_day_manifest row for ({day}, {table}): generate day {day} first",
             {"silver_rows": silver_rows, "expected_rows": -1},
         )
@@ -742,12 +842,19 @@ def evaluate_checks(conn: Any, ctx: CheckContext, build: SilverBuild) -> list[Ch
             COMPLETENESS,
             silver_rows == expected and not wrong_dataset,
             Severity.WARN if short_stream and not wrong_dataset else Severity.ERROR,
-            (f"manifest dataset {manifest['dataset_id']} != configured {ctx.dataset_id}; rebuild the day "
-             "for this dataset" if wrong_dataset else
-             f"silver {silver_rows} rows, manifest expects {expected}"
-             + (" (stream day: events may still be landing)" if short_stream else "")),
-            {"silver_rows": silver_rows, "expected_rows": expected, "missing_rows": expected - silver_rows,
-             "dataset_id": manifest["dataset_id"]},
+            (
+                f"manifest dataset {manifest['dataset_id']} != configured {ctx.dataset_id}; rebuild the day "
+                "for this dataset"
+                if wrong_dataset
+                else f"silver {silver_rows} rows, manifest expects {expected}"
+                + (" (stream day: events may still be landing)" if short_stream else "")
+            ),
+            {
+                "silver_rows": silver_rows,
+                "expected_rows": expected,
+                "missing_rows": expected - silver_rows,
+                "dataset_id": manifest["dataset_id"],
+            },
         )
 
     findings = evaluate_rules(conn, ctx, build)
@@ -759,7 +866,9 @@ def evaluate_checks(conn: Any, ctx: CheckContext, build: SilverBuild) -> list[Ch
         violations = sum(x["violations"] for x in failed)
         desc = GROUP_DESCRIPTIONS[group]
         if failed:
-            desc = "; ".join(f"{x['rule']}: {x['violations']} (e.g. {', '.join(x['sample'][:3])})" for x in failed)
+            desc = "; ".join(
+                f"{x['rule']}: {x['violations']} (e.g. {', '.join(x['sample'][:3])})" for x in failed
+            )
         results[group] = CheckResult(
             group,
             not failed,

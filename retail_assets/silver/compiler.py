@@ -130,7 +130,9 @@ class ExprRenderer:
                 return "NULL"
             actual_t = logical_type(self.actual.field(expr.name).type)
             declared_t = (
-                logical_type(self.declared.field(expr.name).type) if expr.name in self.declared.names else None
+                logical_type(self.declared.field(expr.name).type)
+                if expr.name in self.declared.names
+                else None
             )
             if getattr(expr, "default", None) is not None:
                 ref = self._with_default(expr.name, expr.default)
@@ -156,7 +158,9 @@ class ExprRenderer:
         )
 
 
-def batch_select(dialect: Dialect, spec: TableSpec, relation: str, day: date, with_source: bool = True) -> str:
+def batch_select(
+    dialect: Dialect, spec: TableSpec, relation: str, day: date, with_source: bool = True
+) -> str:
     """``SELECT b.<batch columns>, 'batch' AS _source FROM relation WHERE event_date = D``."""
     cols = ", ".join(dialect.quote(c) for c in spec.column_names)
     source = f", {dialect.string_literal('batch')} AS {SOURCE_COL}" if with_source else ""
@@ -200,7 +204,9 @@ def stream_select(
     if with_source:
         select += f", {dialect.string_literal('stream')} AS {SOURCE_COL}"
     if "event_id" in actual.names:
-        inner = dialect.first_per_event_id(relation, source_filter(dialect, source, day), dedup_order(actual, dialect))
+        inner = dialect.first_per_event_id(
+            relation, source_filter(dialect, source, day), dedup_order(actual, dialect)
+        )
     else:
         inner = f"(SELECT * FROM {relation} WHERE {source_filter(dialect, source, day)})"
     sql = f"SELECT {select} FROM {inner} AS e"

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-
 from retail_assets.streaming.outbox import Outbox
 from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot

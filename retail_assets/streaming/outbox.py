@@ -41,12 +41,16 @@ STATUSES = ("PENDING", "LEASED", "SENT", "DEAD")
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 _DDL = (
+    # outbox_seq and event_id are unique by construction (seq = day ordinal × 10^10 + rank; a day is
+    # enqueued once, guarded by DAYS_TABLE in the same transaction; event ids are uuid5 of unique
+    # natural keys) and the tests check it. They are deliberately NOT declared PRIMARY KEY / UNIQUE:
+    # DuckDB's ART indexes make a 100k-row UPDATE … RETURNING ~30× slower (4.5 s vs 0.14 s).
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        outbox_seq BIGINT PRIMARY KEY,
+        outbox_seq BIGINT NOT NULL,
         event_date DATE NOT NULL,
         event_ts TIMESTAMPTZ NOT NULL,
         event_type VARCHAR NOT NULL,
-        event_id VARCHAR NOT NULL UNIQUE,
+        event_id VARCHAR NOT NULL,
         partition_key VARCHAR NOT NULL,
         body VARCHAR NOT NULL,
         status VARCHAR NOT NULL,

@@ -160,6 +160,18 @@ def test_a_stream_claimed_day_is_refused_and_nothing_changes(instance, with_dims
     assert instance.get_materialized_partitions(BRONZE_BATCH_KEYS["fact_receipts"]) == {DAY1.isoformat()}
 
 
+def test_a_range_that_fails_part_way_keeps_the_days_already_done(instance, with_dims, home, lake) -> None:
+    day3 = DAY2 + timedelta(days=1)
+    Ledger(home / "state").claim(day3, "stream", "streaming-run")
+    tags = {RANGE_START: DAY1.isoformat(), RANGE_END: day3.isoformat()}
+    result = run_bronze(instance, with_dims, tags=tags, raise_on_error=False)
+    assert not result.success
+    assert "day 2024-01-03 is owned by the streaming path" in failure_message(result)
+    done = {DAY1.isoformat(), DAY2.isoformat()}
+    assert instance.get_materialized_partitions(BRONZE_BATCH_KEYS["fact_receipts"]) == done
+    assert set(delta.partition_row_counts(uri(lake, "fact_receipts"))) == {DAY1, DAY2}
+
+
 @pytest.mark.parametrize("key", ["2023-12-31", "not-a-date"])
 def test_a_partition_key_outside_the_partitions_is_rejected(instance, with_dims, lake, key) -> None:
     before = versions(lake)

@@ -81,8 +81,12 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> It
             server.assert_alive()
             return api.loaded_repository()
 
-        wait_for("the webserver to serve and the code location to load", loaded,
-                 SERVER_READY_TIMEOUT_S, on_timeout=server.log_tail)  # fmt: skip
+        wait_for(
+            "the webserver to serve and the code location to load",
+            loaded,
+            SERVER_READY_TIMEOUT_S,
+            on_timeout=server.log_tail,
+        )
         yield server
     finally:
         server.stop()

@@ -85,7 +85,9 @@ class DagsterAPI:
         (entry,) = entries
         loc = entry["locationOrLoadError"]
         if loc["__typename"] == "PythonError":
-            raise E2EError(f"code location {entry['name']} failed to load: {loc['message']}\n{''.join(loc['stack'])}")
+            raise E2EError(
+                f"code location {entry['name']} failed to load: {loc['message']}\n{''.join(loc['stack'])}"
+            )
         (repo,) = loc["repositories"]
         return RepoSelector(entry["name"], repo["name"])
 
@@ -95,6 +97,10 @@ class DagsterAPI:
                  lastHeartbeatTime lastHeartbeatErrors { message } } } } }"""
         )
         return {d["daemonType"]: d for d in data["instance"]["daemonHealth"]["allDaemonStatuses"]}
+
+    def dismiss_welcome_dialog(self) -> None:
+        """Mark the first-visit newsletter dialog as seen (it would cover the page in screenshots)."""
+        self.query("mutation { setNuxSeen }")
 
     # -- assets ------------------------------------------------------------------------------------
     def asset_nodes(self) -> list[dict[str, Any]]:
@@ -108,7 +114,7 @@ class DagsterAPI:
         data = self.query(
             """query($k: AssetKeyInput!, $p: [String!]) { assetOrError(assetKey: $k) { __typename
                  ... on Asset { assetMaterializations(partitions: $p) { runId partition timestamp
-                   metadataEntries { label __typename ... on MarkdownMetadataEntry { mdStr } } } } } }""",
+                   metadataEntries { label __typename ... on IntMetadataEntry { intValue } } } } } }""",
             {"k": _key(key), "p": partitions},
         )
         asset = data["assetOrError"]
@@ -131,8 +137,13 @@ class DagsterAPI:
             """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
                  __typename ... on LaunchBackfillSuccess { backfillId }
                  ... on Error { message } ... on PythonError { stack } } }""",
-            {"p": {"assetSelection": [_key(k) for k in asset_keys], "partitionNames": list(partitions),
-                   "title": title}},  # fmt: skip
+            {
+                "p": {
+                    "assetSelection": [_key(k) for k in asset_keys],
+                    "partitionNames": list(partitions),
+                    "title": title,
+                }
+            },
         )
         return self.unwrap(data["launchPartitionBackfill"], "LaunchBackfillSuccess")["backfillId"]
 
@@ -212,7 +223,9 @@ class DagsterAPI:
         for ev in conn["events"]:
             err = ev.get("error")
             if err:
-                out.append(f"[{ev.get('stepKey')}] {err['message']}\n{''.join(err.get('stack') or [])[-1500:]}")
+                out.append(
+                    f"[{ev.get('stepKey')}] {err['message']}\n{''.join(err.get('stack') or [])[-1500:]}"
+                )
             elif ev.get("level") in ("ERROR", "CRITICAL"):
                 out.append(f"[{ev.get('stepKey')}] {ev['message']}")
         return out

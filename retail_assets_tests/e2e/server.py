@@ -65,6 +65,12 @@ def wait_for(
         time.sleep(interval_s)
 
 
+def _default_sigint() -> None:
+    """Undo an inherited "ignore SIGINT" (background jobs of a non-interactive shell have it), so
+    the polite first stop signal reaches dagster dev like a Ctrl-C would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class DagsterDev:
     """One ``dagster dev`` process group serving ``workspace`` on ``127.0.0.1:port``."""
@@ -73,6 +79,8 @@ class DagsterDev:
     env: Mapping[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
+    argv: list[str] | None = None
+    """Command to run instead of ``dagster dev`` (tests of this harness use a stand-in)."""
     process: subprocess.Popen[bytes] | None = None
     _log: IO[Any] | None = None
 
@@ -82,8 +90,17 @@ class DagsterDev:
 
     def start(self) -> None:
         dagster_cli = Path(sys.executable).with_name("dagster")
-        cmd = [str(dagster_cli), "dev", "-w", str(self.repo_root / "workspace.yaml"),
-               "-h", "127.0.0.1", "-p", str(self.port)]  # fmt: skip
+        workspace = self.repo_root / "workspace.yaml"
+        cmd = self.argv or [
+            str(dagster_cli),
+            "dev",
+            "-w",
+            str(workspace),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             cmd,
@@ -93,6 +110,7 @@ class DagsterDev:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
 
     def assert_alive(self) -> None:

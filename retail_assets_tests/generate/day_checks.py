@@ -15,7 +15,9 @@ from retail_assets.config import DatasetSettings
 from retail_assets.generate import DayResult, build_dimensions, generate_day, initial_state
 
 
-def run_days(settings: DatasetSettings, n_days: int, dims: dict[str, pa.Table] | None = None) -> tuple[dict, list]:
+def run_days(
+    settings: DatasetSettings, n_days: int, dims: dict[str, pa.Table] | None = None
+) -> tuple[dict, list]:
     """Dims and the list of (prev_state, DayResult) for start_date .. start_date + n_days - 1."""
     dims = dims if dims is not None else build_dimensions(settings)
     state = initial_state(settings, dims)

@@ -91,9 +91,13 @@ def test_primary_keys_and_external_ids_are_unique_across_days(chain):
         table = all_rows(days, name)
         if table.num_rows == 0 or not spec.primary_key:
             continue
-        key = pc.binary_join_element_wise(
-            *[pc.cast(table.column(k), pa.string()) for k in spec.primary_key], "|"
-        ) if len(spec.primary_key) > 1 else pc.cast(table.column(spec.primary_key[0]), pa.string())
+        key = (
+            pc.binary_join_element_wise(
+                *[pc.cast(table.column(k), pa.string()) for k in spec.primary_key], "|"
+            )
+            if len(spec.primary_key) > 1
+            else pc.cast(table.column(spec.primary_key[0]), pa.string())
+        )
         assert pc.count_distinct(key).as_py() == table.num_rows, f"duplicate primary key in {name}"
     receipts = all_rows(days, "fact_receipts")
     visits = receipts.column("visit_id_ext").drop_null()
@@ -106,8 +110,6 @@ def test_receipt_money_identities_hold_exactly_in_cents(chain):
     receipts = all_rows(days, "fact_receipts")
     q, unit, ext = col(lines, "quantity"), col(lines, "unit_cents"), col(lines, "ext_cents")
     assert np.array_equal(ext, unit * q)
-    for stem in ("unit", "ext"):
-        pass
     for dollars, cents in (("unit_price", "unit_cents"), ("ext_price", "ext_cents"),
                            ("discount_amount", "discount_cents"), ("tax_amount", "tax_cents")):  # fmt: skip
         assert np.array_equal(col(lines, dollars), col(lines, cents)), dollars
@@ -123,10 +125,14 @@ def test_receipt_money_identities_hold_exactly_in_cents(chain):
     total = col(receipts, "subtotal_cents") - col(receipts, "discount_cents") + col(receipts, "tax_cents")
     assert np.array_equal(total, col(receipts, "total_cents"))
     assert np.array_equal(np.bincount(li, minlength=n), col(receipts, "line_count"))
-    assert np.array_equal(np.bincount(li, weights=np.abs(q), minlength=n).astype(np.int64), col(receipts, "item_count"))
+    assert np.array_equal(
+        np.bincount(li, weights=np.abs(q), minlength=n).astype(np.int64), col(receipts, "item_count")
+    )
     sale = col(receipts, "receipt_type") == "SALE"
     assert (col(receipts, "total_cents")[sale] > 0).all()
-    assert (col(receipts, "total_cents")[~sale] <= 0).all()
+    for stem in ("subtotal", "discount", "tax", "total"):
+        assert (col(receipts, f"{stem}_cents")[~sale] <= 0).all(), f"RETURN {stem} must be <= 0"
+        assert (col(receipts, f"{stem}_cents")[sale] >= 0).all(), f"SALE {stem} must be >= 0"
     line_sale = sale[li]
     d = col(lines, "discount_cents")
     assert ((d >= 0) & (d <= ext))[line_sale].all()
@@ -138,7 +144,9 @@ def test_receipt_money_identities_hold_exactly_in_cents(chain):
 
 def test_line_numbers_are_contiguous_and_products_unique_per_receipt(chain):
     _, _, days = chain
-    lines = all_rows(days, "fact_receipt_lines").sort_by([("receipt_id_ext", "ascending"), ("line_num", "ascending")])
+    lines = all_rows(days, "fact_receipt_lines").sort_by(
+        [("receipt_id_ext", "ascending"), ("line_num", "ascending")]
+    )
     rid, ln, prod = col(lines, "receipt_id_ext"), col(lines, "line_num"), col(lines, "product_id")
     first = np.ones(len(rid), dtype=bool)
     first[1:] = rid[1:] != rid[:-1]
@@ -201,9 +209,13 @@ def test_referential_integrity_across_tables_and_dims(chain):
     # promotions: product_count rows and discount sum equal the promo lines and the receipt discount
     pl_count = Counter(col(promo_lines, "receipt_id_ext").tolist())
     pl_sum: Counter = Counter()
-    for r, d in zip(col(promo_lines, "receipt_id_ext").tolist(), col(promo_lines, "discount_cents").tolist(), strict=True):
+    for r, d in zip(
+        col(promo_lines, "receipt_id_ext").tolist(), col(promo_lines, "discount_cents").tolist(), strict=True
+    ):
         pl_sum[r] += d
-    rec_disc = dict(zip(col(receipts, "receipt_id_ext").tolist(), col(receipts, "discount_cents").tolist(), strict=True))
+    rec_disc = dict(
+        zip(col(receipts, "receipt_id_ext").tolist(), col(receipts, "discount_cents").tolist(), strict=True)
+    )
     for r, n, d in zip(col(promos, "receipt_id_ext").tolist(), col(promos, "product_count").tolist(),
                        col(promos, "discount_cents").tolist(), strict=True):  # fmt: skip
         assert pl_count[r] == n and pl_sum[r] == d == rec_disc[r] and d > 0
@@ -219,7 +231,9 @@ def test_referential_integrity_across_tables_and_dims(chain):
     # stockouts point at a txn that took the balance to 0
     txn_by_id = {t: (b, q) for t, b, q in zip(col(txns, "txn_id_ext").tolist(), col(txns, "balance_after").tolist(),
                                               col(txns, "quantity").tolist(), strict=True)}  # fmt: skip
-    for t, last in zip(col(stockouts, "txn_id_ext").tolist(), col(stockouts, "last_known_quantity").tolist(), strict=True):
+    for t, last in zip(
+        col(stockouts, "txn_id_ext").tolist(), col(stockouts, "last_known_quantity").tolist(), strict=True
+    ):
         if t.startswith("ITX-S-"):
             assert txn_by_id[t][0] == 0 and txn_by_id[t][1] == -last and last >= 1
     # BLE and zone changes belong to SALE visits of the same day
@@ -228,8 +242,12 @@ def test_referential_integrity_across_tables_and_dims(chain):
     assert set(col(changes, "visit_id_ext").tolist()) <= set(col(pings, "visit_id_ext").tolist())
     # returns point at an earlier SALE of the same store
     ret = receipts.filter(pc.equal(receipts.column("receipt_type"), "RETURN"))
-    sale_store = dict(zip(col(receipts, "receipt_id_ext").tolist(), col(receipts, "store_id").tolist(), strict=True))
-    sale_ts = dict(zip(col(receipts, "receipt_id_ext").tolist(), col(receipts, "event_ts").tolist(), strict=True))
+    sale_store = dict(
+        zip(col(receipts, "receipt_id_ext").tolist(), col(receipts, "store_id").tolist(), strict=True)
+    )
+    sale_ts = dict(
+        zip(col(receipts, "receipt_id_ext").tolist(), col(receipts, "event_ts").tolist(), strict=True)
+    )
     for r, orig, s, ts in zip(col(ret, "receipt_id_ext").tolist(), col(ret, "return_for_receipt_id_ext").tolist(),
                               col(ret, "store_id").tolist(), col(ret, "event_ts").tolist(), strict=True):  # fmt: skip
         assert r.startswith("RET-") and orig.startswith("RCP-")
@@ -306,7 +324,9 @@ def test_nothing_happens_in_store_while_it_is_closed(which, request):
             assert cal.open_fraction_by_hour(hours[s], res.day)[h] > 0
         ops = res.tables["fact_store_ops"]
         expected = sorted(
-            (s, day_us(res.day) + off, kind) for s, h in hours.items() for off, kind in cal.store_ops_rows(h, res.day)
+            (s, day_us(res.day) + off, kind)
+            for s, h in hours.items()
+            for off, kind in cal.store_ops_rows(h, res.day)
         )
         got = sorted(zip(col(ops, "store_id").tolist(), col(ops, "event_ts").tolist(),
                          col(ops, "operation_type").tolist(), strict=True))  # fmt: skip
@@ -328,7 +348,9 @@ def test_products_are_sold_only_after_launch_and_from_the_assortment(chain):
     products = dims["dim_products"]
     launch = dict(zip(col(products, "product_id").tolist(),
                       products.column("launch_date").to_pylist(), strict=True))  # fmt: skip
-    rank = dict(zip(col(products, "product_id").tolist(), col(products, "popularity_rank").tolist(), strict=True))
+    rank = dict(
+        zip(col(products, "product_id").tolist(), col(products, "popularity_rank").tolist(), strict=True)
+    )
     size = dict(zip(col(dims["dim_stores"], "store_id").tolist(), col(dims["dim_stores"], "assortment_size").tolist(),
                     strict=True))  # fmt: skip
     for _, res in days:
@@ -342,10 +364,14 @@ def test_products_are_sold_only_after_launch_and_from_the_assortment(chain):
 def test_ble_visits_have_ordered_pings_and_zone_changes(chain):
     _, _, days = chain
     for _, res in days:
-        receipts, pings, changes = (res.tables[t] for t in ("fact_receipts", "fact_ble_pings", "fact_customer_zone_changes"))
+        receipts, pings, changes = (
+            res.tables[t] for t in ("fact_receipts", "fact_ble_pings", "fact_customer_zone_changes")
+        )
         if pings.num_rows == 0:
             continue
-        r_ts = dict(zip(receipts.column("visit_id_ext").to_pylist(), col(receipts, "event_ts").tolist(), strict=True))
+        r_ts = dict(
+            zip(receipts.column("visit_id_ext").to_pylist(), col(receipts, "event_ts").tolist(), strict=True)
+        )
         p = pings.sort_by([("visit_id_ext", "ascending"), ("ping_num", "ascending")])
         v, _n, ts, zone = col(p, "visit_id_ext"), col(p, "ping_num"), col(p, "event_ts"), col(p, "zone")
         rssi = col(p, "rssi")
@@ -364,7 +390,10 @@ def test_ble_visits_have_ordered_pings_and_zone_changes(chain):
             assert i.startswith("BLE") if k else i.startswith("ANON-")
         assert (col(changes, "from_zone") != col(changes, "to_zone")).all()
         ping_ts = set(zip(v.tolist(), ts.tolist(), strict=True))
-        assert set(zip(col(changes, "visit_id_ext").tolist(), col(changes, "event_ts").tolist(), strict=True)) <= ping_ts
+        assert (
+            set(zip(col(changes, "visit_id_ext").tolist(), col(changes, "event_ts").tolist(), strict=True))
+            <= ping_ts
+        )
         assert set(col(changes, "visit_id_ext").tolist()) == set(v.tolist())
 
 
@@ -408,7 +437,9 @@ def test_state_round_trips_through_its_tables(chain):
     _settings, dims, days = chain
     state = days[2][1].state
     tables = state.to_tables()
-    again = CarryState.from_tables(state.state_date, tables["ctl_state_inventory"], tables["ctl_state_schedule"], dims)
+    again = CarryState.from_tables(
+        state.state_date, tables["ctl_state_inventory"], tables["ctl_state_schedule"], dims
+    )
     assert again.equals(state)
     assert "RETURN_VISIT" in set(tables["ctl_state_schedule"].column("action_type").to_pylist())
 

@@ -33,7 +33,15 @@ def test_visit_times_stay_inside_the_open_part_of_each_hour():
             assert mine.min() >= a and mine.max() < min(b, cal.LAST_RECEIPT_START_US)
         assert (np.diff(mine) >= 0).all(), "visits of a store are in time order"
     frac_normal = cal.open_fraction_matrix(["24/7"], DAY)
-    t2 = draw_traffic(1, DAY, np.array([1]), 0, np.full((1, 24), 2000.0), np.floor(frac_normal * cal.US_PER_HOUR).astype(np.int64), np.zeros((1, 24)))
+    t2 = draw_traffic(
+        1,
+        DAY,
+        np.array([1]),
+        0,
+        np.full((1, 24), 2000.0),
+        np.floor(frac_normal * cal.US_PER_HOUR).astype(np.int64),
+        np.zeros((1, 24)),
+    )
     assert t2.visit_ts_us.max() < cal.LAST_RECEIPT_START_US
     assert (t2.visit_ts_us >= 23 * cal.US_PER_HOUR).any()
 
@@ -102,14 +110,19 @@ def test_seasonal_codes_only_in_their_window_and_for_non_grocery_lines():
     for code_u in np.linspace(0.0, 0.999, 25):
         res = _promo(day, [1], [1000], [True], code_u=code_u)
         assert PROMO_CODES[res.receipt_rule[0]] not in {"BFRIDAY40", "BFRIDAY30", "CLEARANCE30", "SUMMER25"}
-    seen = {PROMO_CODES[_promo(day, [1], [1000], [False], code_u=u).receipt_rule[0]] for u in np.linspace(0, 0.999, 60)}
+    seen = {
+        PROMO_CODES[_promo(day, [1], [1000], [False], code_u=u).receipt_rule[0]]
+        for u in np.linspace(0, 0.999, 60)
+    }
     assert "BFRIDAY40" in seen and "SUMMER25" not in seen
 
 
 def _block(u_method, u_decline):
     n = len(u_method)
     z = np.zeros((n, 3))
-    return PaymentBlock(np.array(u_method, float), np.array(u_decline, float), np.zeros((n, 3), np.int64), z + 0.5, z + 0.5)
+    return PaymentBlock(
+        np.array(u_method, float), np.array(u_decline, float), np.zeros((n, 3), np.int64), z + 0.5, z + 0.5
+    )
 
 
 def test_declined_shoppers_retry_with_another_method_and_third_attempt_is_cash():
@@ -127,7 +140,9 @@ def test_declined_shoppers_retry_with_another_method_and_third_attempt_is_cash()
 
 def test_online_mode_abandons_after_the_second_decline():
     blk = _block([[0.1, 0.1], [0.1, 0.1]], [[0.0, 0.0], [0.0, 0.9]])
-    blk = PaymentBlock(blk.u_method[:, :2], blk.u_decline[:, :2], blk.reason[:, :2], blk.u_latency[:, :2], blk.u_gap[:, :2])
+    blk = PaymentBlock(
+        blk.u_method[:, :2], blk.u_decline[:, :2], blk.reason[:, :2], blk.u_latency[:, :2], blk.u_gap[:, :2]
+    )
     from retail_assets.generate.payments import MIX_ONLINE
 
     a = resolve_attempts(blk, np.array([0, 0]), MIX_ONLINE, cash_last=False)

@@ -168,3 +168,28 @@ def test_one_unwritable_table_leaves_every_table_as_it_was(with_dims, dataset_se
     with pytest.raises(delta.LakeError, match="RETAIL_ASSETS_LAKE_ROOT"):
         pipeline.generate_and_write_day(home, dataset_settings, DAY2, "batch", "b")
     assert versions(home) == before
+
+
+def test_a_crash_while_writing_bronze_leaves_no_state_so_the_day_is_redone(with_dims, dataset_settings, monkeypatch) -> None:
+    home = with_dims
+    pipeline.generate_and_write_day(home, dataset_settings, DAY1, "batch", "b")
+    real = delta.replace_partition
+    failing = list(FACT_TABLES)[5]
+
+    def crash_on_one_table(uri_: str, *args, **kwargs) -> None:
+        if uri_.endswith(f"/{failing}"):
+            raise delta.LakeError("simulated crash")
+        real(uri_, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.delta, "replace_partition", crash_on_one_table)
+    with pytest.raises(delta.LakeError, match="simulated crash"):
+        pipeline.generate_and_write_day(home, dataset_settings, DAY2, "batch", "b")
+    assert partition(home, "ctl_state_inventory", DAY2, "state_date").num_rows == 0
+    assert partition(home, "ctl_state_schedule", DAY2, "state_date").num_rows == 0
+    with pytest.raises(pipeline.MissingStateError):  # DAY3 cannot build on the half-written DAY2
+        pipeline.generate_and_write_day(home, dataset_settings, DAY3, "batch", "b")
+
+    monkeypatch.setattr(pipeline.delta, "replace_partition", real)
+    result = pipeline.generate_and_write_day(home, dataset_settings, DAY2, "batch", "b")
+    assert partition(home, failing, DAY2).num_rows == result.tables[failing].num_rows
+    assert partition(home, "ctl_state_inventory", DAY2, "state_date").num_rows > 0

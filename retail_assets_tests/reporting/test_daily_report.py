@@ -73,7 +73,12 @@ def _write_silver(root: str, table: str, rows: list[dict], day: date = DAY) -> N
 def _write_events(root: str, event_type: str, landed: list[datetime], day: date = DAY) -> None:
     spec = bronze_event_spec(event_type)
     rows = [
-        {"event_id": f"{event_type}-{i}", "_landed_ts": ts, "event_date": day, "ingest_timestamp": _ts(9, 0, day)}
+        {
+            "event_id": f"{event_type}-{i}",
+            "_landed_ts": ts,
+            "event_date": day,
+            "ingest_timestamp": _ts(9, 0, day),
+        }
         for i, ts in enumerate(landed)
     ]
     replace_partition(table_uri(root, "cusn", event_type), _rows(spec, rows), spec.arrow_schema, day)
@@ -87,12 +92,36 @@ def lake(tmp_path) -> str:
         root,
         "fact_receipts",
         [
-            {"event_ts": _ts(9, 15), "receipt_type": "SALE", "payment_method": "CASH", "total_cents": 1000, "_source": "stream"},
-            {"event_ts": _ts(9, 40), "receipt_type": "SALE", "payment_method": "CREDIT_CARD", "total_cents": 5000, "_source": "stream"},
-            {"event_ts": _ts(17, 5), "receipt_type": "SALE", "payment_method": "CREDIT_CARD", "total_cents": 2500, "_source": "stream"},
-            {"event_ts": _ts(10, 0), "receipt_type": "RETURN", "payment_method": "CASH", "total_cents": -700, "_source": "stream"},
+            {
+                "event_ts": _ts(9, 15),
+                "receipt_type": "SALE",
+                "payment_method": "CASH",
+                "total_cents": 1000,
+                "_source": "stream",
+            },
+            {
+                "event_ts": _ts(9, 40),
+                "receipt_type": "SALE",
+                "payment_method": "CREDIT_CARD",
+                "total_cents": 5000,
+                "_source": "stream",
+            },
+            {
+                "event_ts": _ts(17, 5),
+                "receipt_type": "SALE",
+                "payment_method": "CREDIT_CARD",
+                "total_cents": 2500,
+                "_source": "stream",
+            },
+            {
+                "event_ts": _ts(10, 0),
+                "receipt_type": "RETURN",
+                "payment_method": "CASH",
+                "total_cents": -700,
+                "_source": "stream",
+            },
         ],
-    )  # fmt: skip
+    )
     _write_silver(
         root,
         "fact_stockouts",
@@ -116,7 +145,9 @@ def lake(tmp_path) -> str:
     _write_events(root, "receipt_created", [t0, t0 + timedelta(seconds=30), t0 + timedelta(minutes=2)])
     _write_events(root, "stockout_detected", [t0 + timedelta(seconds=50)])
     # Another day's rows must not leak into DAY's report.
-    _write_silver(root, "fact_receipts", [{"receipt_type": "SALE", "_source": "batch"}], day=DAY + timedelta(days=1))
+    _write_silver(
+        root, "fact_receipts", [{"receipt_type": "SALE", "_source": "batch"}], day=DAY + timedelta(days=1)
+    )
     _write_events(root, "receipt_created", [t0], day=DAY + timedelta(days=1))
     return root
 

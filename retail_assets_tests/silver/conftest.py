@@ -11,14 +11,11 @@ import pytest
 
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
-from retail_assets.contract.events import bronze_event_spec
-from retail_assets.contract.tables import BATCH_ONLY_TABLES, STREAMABLE_TABLES
-from retail_assets.lake import delta
+from retail_assets.contract.tables import BATCH_ONLY_TABLES
 from retail_assets.silver.checks import CheckContext
 from retail_assets.silver.engines import DuckDBEngine
 from retail_assets.silver.materialize import SilverOutcome, build_check_commit
 from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
-from retail_assets_tests.silver.synthetic import facts_to_bronze_events
 
 DAY1 = TEST_START_DATE
 DAY2 = TEST_START_DATE + timedelta(days=1)
@@ -37,26 +34,23 @@ def generate(home: HomeSettings, days: dict[date, str]) -> dict[date, dict]:
         result = pipeline.generate_and_write_day(home, SETTINGS, day, path, owner="silver-test")
         out[day] = result.tables
         if path == "stream":
-            land_test_events(home, result.tables)
+            land_test_events(home, result.tables, day)
     return out
 
 
-def land_test_events(home: HomeSettings, tables: dict) -> None:
-    """Bronze event rows for the 16 streamable tables of a day (test-only inverse of the mapping)."""
-    merged: dict[str, list] = {}
-    for table in STREAMABLE_TABLES:
-        for event_type, rows in facts_to_bronze_events(table, tables[table]).items():
-            merged.setdefault(event_type, []).append(rows)
-    import pyarrow as pa
+def land_test_events(home: HomeSettings, tables: dict, day: date) -> None:
+    """The real stream path without the outbox: fact rows -> canonical events -> local landing."""
+    from retail_assets.streaming.events import build_day_events
+    from retail_assets.streaming.landing import Lander
 
-    for event_type, parts in merged.items():
-        data = pa.concat_tables(parts)
-        if data.num_rows:
-            uri = delta.table_uri(home.lake_root, "cusn", event_type)
-            delta.append(uri, data, bronze_event_spec(event_type).arrow_schema)
+    events = build_day_events(tables, SETTINGS.dataset_id, SETTINGS.start_date, day)
+    report = Lander(home.lake_root, "local").land(events.column("body"))
+    assert report.rejected_total == 0, report
 
 
-def build_day(home: HomeSettings, day: date, tables=None, fail_on_schema_mismatch: bool = False) -> dict[str, SilverOutcome]:
+def build_day(
+    home: HomeSettings, day: date, tables=None, fail_on_schema_mismatch: bool = False
+) -> dict[str, SilverOutcome]:
     from retail_assets.silver.checks import build_order
 
     out = {}
@@ -78,7 +72,8 @@ def spark() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def two_day_lake(tmp_path_factory) -> tuple[HomeSettings, dict]:
-    """Read-only lake: day 1 on the batch path, day 2 on the stream path (events landed)."""
+    """Read-only lake: day 1 on the batch path, day 2 on the stream path (events built and landed
+    by ``retail_assets.streaming``)."""
     home = make_home(tmp_path_factory.mktemp("silver_lake"))
     tables = generate(home, {DAY1: "batch", DAY2: "stream"})
     return home, tables

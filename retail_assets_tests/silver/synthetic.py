@@ -63,6 +63,15 @@ def synthetic_facts(table: str, n: int, day: date, seed: int = 0) -> pa.Table:
         cols[c.name] = values
     for money, cents in pairs.items():
         cols[cents] = [_cents(v) for v in cols[money]]
+    # Row invariants the mapping relies on: a column a source maps to Null() is null on its rows
+    # (e.g. estimated_unload_minutes on DEPARTED truck moves).
+    for source in M.SILVER_MAPPINGS[table].sources:
+        exprs = source.expressions
+        literals = {c: e.value for c, e in exprs.items() if isinstance(e, M.Literal)}
+        for column in (c for c, e in exprs.items() if isinstance(e, M.Null)):
+            for i in range(n):
+                if all(cols[c][i] == v for c, v in literals.items()):
+                    cols[column][i] = None
     data = pa.table({c.name: cols[c.name] for c in spec.columns}, schema=spec.arrow_schema)
     keys = [("event_ts", "ascending")] + [(k, "ascending") for k in spec.primary_key if k != "event_ts"]
     return data.sort_by(keys)

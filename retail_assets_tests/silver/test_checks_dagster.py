@@ -50,7 +50,9 @@ def run(home, instance, day, tables=None, **kw) -> dg.ExecuteInProcessResult:
 
 
 def failures(result: dg.ExecuteInProcessResult) -> set[tuple[str, str]]:
-    return {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    return {
+        (e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations() if not e.passed
+    }
 
 
 def evaluations(result) -> dict[tuple[str, str], object]:
@@ -66,7 +68,9 @@ def rewrite_bronze(home, table, day, change) -> None:
 def set_value(data: pa.Table, column: str, row: int, value) -> pa.Table:
     values = data.column(column).to_pylist()
     values[row] = value
-    return data.set_column(data.schema.get_field_index(column), column, pa.array(values, data.schema.field(column).type))
+    return data.set_column(
+        data.schema.get_field_index(column), column, pa.array(values, data.schema.field(column).type)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +103,15 @@ def test_every_check_passes_on_a_good_day(lake, day):
 def test_each_deliberate_break_fails_exactly_its_check(lake):
     home, instance, _ = lake
     # corrupt one value: a line's ext_cents no longer equals its amount
-    rewrite_bronze(home, "fact_receipt_lines", DAY1, lambda t: set_value(t, "ext_cents", 0, t.column("ext_cents")[0].as_py() + 1))
+    rewrite_bronze(
+        home,
+        "fact_receipt_lines",
+        DAY1,
+        lambda t: set_value(t, "ext_cents", 0, t.column("ext_cents")[0].as_py() + 1),
+    )
     # drop one row: the manifest still expects it
     rewrite_bronze(home, "fact_reorders", DAY1, lambda t: t.slice(0, t.num_rows - 1))
+
     # break one balance (a row that is no stockout trigger)
     def bump_balance(t: pa.Table) -> pa.Table:
         row = pc.index(pc.greater(t.column("balance_after"), 0), True).as_py()
@@ -140,7 +150,9 @@ def test_additivity_fails_and_blocks_when_the_build_loses_its_dedup(tmp_path, mo
     uri = delta.table_uri(home.lake_root, "cusn", "ad_impression")
     delta.append(uri, delta.read_table(uri).slice(0, 1), bronze_event_spec("ad_impression").arrow_schema)
     monkeypatch.setattr(
-        DuckDBDialect, "first_per_event_id", lambda self, rel, where, order: f"(SELECT * FROM {rel} WHERE {where})"
+        DuckDBDialect,
+        "first_per_event_id",
+        lambda self, rel, where, order: f"(SELECT * FROM {rel} WHERE {where})",
     )
     result = run(home, dg.DagsterInstance.ephemeral(), DAY1, ["fact_marketing"])
     assert not result.success
@@ -167,7 +179,12 @@ def drift_receipt_created(home, change) -> None:
     [
         (lambda t: t.append_column("loyalty_tier", pa.array(["GOLD"] * t.num_rows)), "loyalty_tier"),
         (lambda t: t.drop_columns(["tender_type"]), "tender_type"),
-        (lambda t: t.set_column(t.schema.get_field_index("store_id"), "store_id", pc.cast(t.column("store_id"), pa.string())), "store_id"),
+        (
+            lambda t: t.set_column(
+                t.schema.get_field_index("store_id"), "store_id", pc.cast(t.column("store_id"), pa.string())
+            ),
+            "store_id",
+        ),
     ],
     ids=["gains", "loses", "retypes"],
 )
@@ -176,7 +193,9 @@ def test_schema_drift_fails_or_falls_back_as_configured(tmp_path, change, column
     home = make_home(tmp_path)
     generate(home, {DAY1: "stream"})
     drift_receipt_created(home, change)
-    result = run(home, dg.DagsterInstance.ephemeral(), DAY1, ["fact_receipts"], fail_on_schema_mismatch=fail_mode)
+    result = run(
+        home, dg.DagsterInstance.ephemeral(), DAY1, ["fact_receipts"], fail_on_schema_mismatch=fail_mode
+    )
     evals = evaluations(result)
     c1 = evals[("fact_receipts", C.SCHEMA_EQUALITY)]
     assert not c1.passed

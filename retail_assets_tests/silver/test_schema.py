@@ -8,7 +8,9 @@ TS = pa.timestamp("us", tz="UTC")
 
 
 def test_string_kinds_nullability_and_utc_spelling_are_equal():
-    a = pa.schema([pa.field("a", pa.large_string(), nullable=False), pa.field("t", pa.timestamp("us", tz="Etc/UTC"))])
+    a = pa.schema(
+        [pa.field("a", pa.large_string(), nullable=False), pa.field("t", pa.timestamp("us", tz="Etc/UTC"))]
+    )
     b = pa.schema([pa.field("a", pa.string()), pa.field("t", TS)])
     assert compare_schemas(a, b).ok
 

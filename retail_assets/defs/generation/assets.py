@@ -130,7 +130,7 @@ def bronze_batch(
         except pipeline.USER_FIXABLE_ERRORS as exc:
             raise dg.Failure(
                 description=str(exc),
-                metadata={"failed_day": day.isoformat(), "days_done": len(days[: days.index(day)])},
+                metadata={"failed_day": day.isoformat(), "days_done": days.index(day)},
             ) from exc
         for key in selected:
             name = _TABLE_OF_KEY[key]

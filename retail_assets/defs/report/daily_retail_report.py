@@ -11,7 +11,6 @@ streaming path's days) — the same per-partition condition the Silver assets us
 sensor of its own so it runs without anyone clicking.
 """
 
-
 from datetime import date
 from pathlib import Path
 
@@ -58,7 +57,9 @@ def write_chart_files(directory: Path, pngs: dict[str, bytes]) -> dict[str, Path
     description="Charts of one retail day: receipts by hour against the expected curve, tender mix, "
     "stockouts and reorders, events streamed per minute, Silver rows by source.",
 )
-def daily_retail_report(context: dg.AssetExecutionContext, retail_settings: RetailSettings) -> dg.MaterializeResult:
+def daily_retail_report(
+    context: dg.AssetExecutionContext, retail_settings: RetailSettings
+) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key)
     home = retail_settings.home_settings()
     figures = collect_daily_figures(home.lake_root, day)

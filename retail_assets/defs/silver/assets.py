@@ -6,7 +6,6 @@ check failed (``retail_assets.silver.materialize``). Check specs are per day
 (``partitions_def=daily_partitions``); C1 and C2 are ``blocking`` so a failure stops downstream.
 """
 
-
 from collections.abc import Iterator
 from datetime import date
 
@@ -43,12 +42,16 @@ def silver_deps(table: str) -> list[dg.AssetKey]:
 
 
 def to_dagster(result: CheckResult, key: dg.AssetKey) -> dg.AssetCheckResult:
-    metadata = {k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v) for k, v in result.metadata.items()}
+    metadata = {
+        k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v) for k, v in result.metadata.items()
+    }
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=result.name,
         passed=result.passed,
-        severity=dg.AssetCheckSeverity.ERROR if result.severity is Severity.ERROR else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR
+        if result.severity is Severity.ERROR
+        else dg.AssetCheckSeverity.WARN,
         description=result.description[:2000],
         metadata=metadata,
     )

@@ -19,7 +19,8 @@ SILVER_AUTOMATION_SENSOR = "silver_automation_sensor"
 
 
 def silver_automation_condition() -> dg.AutomationCondition:
-    bronze = dg.AssetSelection.groups(BRONZE_EVENTS_GROUP, BRONZE_BATCH_GROUP)
+    # include_sources: the Bronze event tables are external (non-executable) specs.
+    bronze = dg.AssetSelection.groups(BRONZE_EVENTS_GROUP, BRONZE_BATCH_GROUP, include_sources=True)
     silver = dg.AssetSelection.groups(SILVER_GROUP)
     return (
         dg.AutomationCondition.any_deps_updated().ignore(silver).since_last_handled()

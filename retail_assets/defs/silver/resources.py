@@ -53,7 +53,9 @@ class SilverSparkResource(LazyPySparkResource):
         if self._spark_session is None:
             from retail_assets.silver.sail import spark_connect_session
 
-            self._spark_session = spark_connect_session(self.remote, {k: str(v) for k, v in self.spark_config.items()})
+            self._spark_session = spark_connect_session(
+                self.remote, {k: str(v) for k, v in self.spark_config.items()}
+            )
 
     @property
     def spark_context(self) -> Any:

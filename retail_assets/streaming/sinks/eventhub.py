@@ -14,6 +14,7 @@ an error message. The SDK is imported lazily (heavy, and only needed when this s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -193,10 +194,9 @@ class EventHubSink:
         return None
 
     def close(self) -> None:
-        try:
+        # closing a client whose connection never opened must not mask the real error
+        with contextlib.suppress(Exception):
             self._client.close()
-        except Exception:  # closing a client whose connection never opened must not mask the real error
-            pass
 
 
 # --- consumer ------------------------------------------------------------------------------------
