@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from retail_assets.generate.arrays import sorted_group_sum
 from retail_assets.generate.calendar import thanksgiving
 from retail_assets.generate.money import percent_of, round_half_away
 
@@ -62,14 +63,6 @@ PROMO_MONTH_FACTOR = {1: 1.2, 7: 1.1, 8: 1.1, 11: 1.5, 12: 1.4}
 BASE_PROMO_P, MAX_PROMO_P, WEEKEND_BOOST, NON_GROCERY_BOOST = 0.12, 0.60, 1.15, 1.2
 
 
-def _group_sum(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
-    return (
-        np.bincount(group, weights=values, minlength=n).astype(np.int64)
-        if len(group)
-        else np.zeros(n, np.int64)
-    )
-
-
 @dataclass(frozen=True)
 class PromoResult:
     """Per receipt: chosen rule index (-1 none); per line: discount cents and code index (-1 none)."""
@@ -96,7 +89,7 @@ def apply_promotions(
 
     ``promo_u`` / ``promo_code_u`` are the receipts' pre-drawn basket uniforms (§8.2).
     """
-    subtotal = _group_sum(ext_cents, line_receipt, n_receipts)
+    subtotal = sorted_group_sum(ext_cents, line_receipt, n_receipts)
     any_ng = np.bincount(line_receipt, weights=non_grocery, minlength=n_receipts) > 0
     any_q2 = np.bincount(line_receipt, weights=quantity >= 2, minlength=n_receipts) > 0
     has_lines = np.bincount(line_receipt, minlength=n_receipts) > 0
@@ -138,7 +131,7 @@ def apply_promotions(
             disc[sel] = _spread_fixed(rule.value, line_receipt[sel], line_num[sel], ext_cents[sel], subtotal)
     line_rule = np.where(disc > 0, line_rule_all, -1)
     # a promotion whose every line rounded to 0 discounts nothing and is not recorded
-    receipt_disc = _group_sum(disc, line_receipt, n_receipts)
+    receipt_disc = sorted_group_sum(disc, line_receipt, n_receipts)
     receipt_rule = np.where(receipt_disc > 0, receipt_rule, -1)
     return PromoResult(receipt_rule=receipt_rule, line_discount=disc, line_rule=line_rule)
 
@@ -151,7 +144,7 @@ def _spread_fixed(
     num = amount * ext
     base = num // sub
     rem = num - base * sub
-    left = amount - np.bincount(receipt, weights=base, minlength=len(subtotal)).astype(np.int64)
+    left = amount - sorted_group_sum(base, receipt, len(subtotal))
     # order within receipt: remainder desc, line_num asc
     order = np.lexsort((line_num, -rem, receipt))
     r_sorted = receipt[order]

@@ -26,6 +26,7 @@ import pyarrow as pa
 from retail_assets.config import DatasetSettings
 from retail_assets.generate import calendar as cal
 from retail_assets.generate import ids
+from retail_assets.generate.arrays import sorted_group_sum, within_group_rank
 from retail_assets.generate.baskets import BasketDraws, draw_baskets, select_lines
 from retail_assets.generate.ble import ZONE_NAMES, simulate_ble
 from retail_assets.generate.foot_traffic import browser_lambda, foot_traffic
@@ -74,17 +75,6 @@ def receipt_ids(prefix: str, day: date, store_id: np.ndarray, seq: np.ndarray) -
     if len(seq) == 0:
         return np.zeros(0, dtype="<U1")
     return ids.join(f"{prefix}-{ids.ymd(day)}-", ids.zpad(store_id, 5), "-", ids.zpad(seq, 6))
-
-
-def _within_group_rank(group: np.ndarray) -> np.ndarray:
-    """0-based position of each row inside its run of equal ``group`` values (rows grouped)."""
-    n = len(group)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    first = np.ones(n, dtype=bool)
-    first[1:] = group[1:] != group[:-1]
-    idx = np.arange(n)
-    return idx - np.maximum.accumulate(np.where(first, idx, 0))
 
 
 class StoreLedger(Protocol):
@@ -146,7 +136,7 @@ class StoreDay:
         t = self.traffic
         # provisional per-visit source ids: they sort like the final RCP ids (same store, same
         # width, seq in the same event_ts order), which is all the posting order needs
-        self._visit_rank = _within_group_rank(t.visit_store) + 1
+        self._visit_rank = within_group_rank(t.visit_store) + 1
         self._visit_source = receipt_ids("RCP", day, ctx.store_id[t.visit_store], self._visit_rank).astype(
             object
         )
@@ -211,14 +201,14 @@ class StoreDay:
         visit, slot, product, qty = visit[keep], slot[keep], product[keep], qty[keep]
         order = np.lexsort((slot, visit))
         visit, product, qty = visit[order], product[order], qty[order]
-        line_num = _within_group_rank(visit) + 1
+        line_num = within_group_rank(visit) + 1
 
         # receipts: visits with at least one sold line, numbered per store in event_ts order
         has = np.zeros(t.n_visits, dtype=bool)
         has[visit] = True
         rv = np.flatnonzero(has)  # receipt -> visit (sorted by store, ts, draw order)
         r_store = t.visit_store[rv]
-        r_seq = _within_group_rank(r_store) + 1
+        r_seq = within_group_rank(r_store) + 1
         r_ts = t.visit_ts_us[rv]
         r_sid = ctx.store_id[r_store]
         rcp = receipt_ids("RCP", day, r_sid, r_seq)
@@ -247,10 +237,10 @@ class StoreDay:
         )
         disc = promo.line_discount
         tax = tax_cents(ext - disc, ctx.tax_rate_1e5[t.visit_store[visit]], ctx.tax_k2[product])
-        r_sub = np.bincount(l_rec, weights=ext, minlength=n_rec).astype(np.int64)
-        r_disc = np.bincount(l_rec, weights=disc, minlength=n_rec).astype(np.int64)
-        r_tax = np.bincount(l_rec, weights=tax, minlength=n_rec).astype(np.int64)
-        r_items = np.bincount(l_rec, weights=qty, minlength=n_rec).astype(np.int64)
+        r_sub = sorted_group_sum(ext, l_rec, n_rec)
+        r_disc = sorted_group_sum(disc, l_rec, n_rec)
+        r_tax = sorted_group_sum(tax, l_rec, n_rec)
+        r_items = sorted_group_sum(qty, l_rec, n_rec)
         r_lines = np.bincount(l_rec, minlength=n_rec).astype(np.int64)
         r_total = r_sub - r_disc + r_tax
 
@@ -258,9 +248,9 @@ class StoreDay:
         ret = self.returns
         n_ret = len(ret.ts)
         ret_store_idx = ret.store_id - 1
-        ret_sub = np.bincount(ret.line_return, weights=ret.ext_cents, minlength=n_ret).astype(np.int64)
-        ret_disc = np.bincount(ret.line_return, weights=ret.discount_cents, minlength=n_ret).astype(np.int64)
-        ret_tax = np.bincount(ret.line_return, weights=ret.tax_cents, minlength=n_ret).astype(np.int64)
+        ret_sub = sorted_group_sum(ret.ext_cents, ret.line_return, n_ret)
+        ret_disc = sorted_group_sum(ret.discount_cents, ret.line_return, n_ret)
+        ret_tax = sorted_group_sum(ret.tax_cents, ret.line_return, n_ret)
         ret_total = ret_sub - ret_disc + ret_tax
         sale_counts = np.bincount(r_store, minlength=ctx.n_stores)
         ret_counts = np.bincount(ret_store_idx, minlength=ctx.n_stores)
@@ -407,7 +397,7 @@ def _by_time(ts: np.ndarray) -> np.ndarray:
 def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r_sub, r_disc, r_tax, r_total,
                     campaign, ret: DueReturns, ret_ids, ret_sub, ret_disc, ret_tax, ret_total) -> pa.Table:  # fmt: skip
     n_s, n_r = len(rcp), len(ret.ts)
-    ret_items = np.bincount(ret.line_return, weights=-ret.quantity, minlength=n_r).astype(np.int64)
+    ret_items = sorted_group_sum(-ret.quantity, ret.line_return, n_r)
     ret_lines = np.bincount(ret.line_return, minlength=n_r).astype(np.int64)
     cat = np.concatenate
     ts = cat([r_ts, ret.ts])
@@ -512,7 +502,7 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
     pl = np.flatnonzero(line_rule >= 0)
     n_rec = len(rcp)
     count = np.bincount(l_rec[pl], minlength=n_rec)
-    total = np.bincount(l_rec[pl], weights=disc[pl], minlength=n_rec).astype(np.int64)
+    total = sorted_group_sum(disc[pl], l_rec[pl], n_rec)
     rcp_arr = pa.array(rcp, type=pa.string())
     promotions = build_fact_table(
         "fact_promotions",

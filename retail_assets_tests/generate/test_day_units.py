@@ -148,3 +148,15 @@ def test_online_mode_abandons_after_the_second_decline():
     a = resolve_attempts(blk, np.array([0, 0]), MIX_ONLINE, cash_last=False)
     assert a.abandoned.tolist() == [True, False]
     assert a.doc_method[0] == -1 and a.doc_method[1] >= 0
+
+
+def test_sorted_group_sum_is_exact_and_refuses_unsorted_groups():
+    import pytest
+
+    from retail_assets.generate.arrays import sorted_group_sum
+
+    big = 2**53 + 1  # not representable as float64: a float-based sum would lose the +1
+    got = sorted_group_sum(np.array([big, 1, 5, -2]), np.array([0, 0, 2, 2]), 4)
+    assert got.tolist() == [big + 1, 0, 3, 0]
+    with pytest.raises(ValueError, match="ascending"):
+        sorted_group_sum(np.array([1, 2]), np.array([1, 0]), 2)
