@@ -1,7 +1,8 @@
 """Streaming benchmark: one scale-factor-1 weekday through the outbox into the Bronze event tables.
 
 Measures (issue 3): event build rate, enqueue rate, drain rate end to end into Delta via the local
-sink, DuckDB statements per 1,000 events, peak RSS. Targets: enqueue ≥ 500k events/s, drain ≥ 100k
+sink, DuckDB statements per 1,000 events, peak RSS of the whole process (which also generates the
+day) and of the streaming phase alone (after the day's tables are freed). Targets: enqueue ≥ 500k events/s, drain ≥ 100k
 events/s, peak RSS ≤ 1.5 GiB.
 
     .venv/bin/python bench/bench_streaming.py [--scale-factor 1.0] [--day 2024-03-05] [--batch-size 100000]
@@ -10,6 +11,7 @@ events/s, peak RSS ≤ 1.5 GiB.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import tempfile
 import threading
@@ -67,7 +69,10 @@ def main() -> None:
         t0 = time.perf_counter()
         events = build_day_events(result.tables, dataset.dataset_id, dataset.start_date, day)
         t_build = time.perf_counter() - t0
-        del result
+        del result, dims
+        gc.collect()
+        rss_before_streaming = psutil.Process().memory_info().rss
+        stream_rss = PeakRss().__enter__()  # peak of the streaming phase alone (enqueue + drain)
         outbox = Outbox.in_state_dir(Path(home.state_dir))
         outbox.status()
         s0 = outbox.statements
@@ -82,6 +87,7 @@ def main() -> None:
         res = drain(outbox, sink, "bench", DrainSettings(max_events=10**8, max_seconds=3600, batch_size=args.batch_size))
         t_drain = time.perf_counter() - t0
         drain_statements = outbox.statements - s0
+        stream_rss.__exit__(None, None, None)
     assert res.sent == n and res.failed == 0, res
     out = {
         "scale_factor": args.scale_factor,
@@ -98,6 +104,9 @@ def main() -> None:
         "duckdb_statements_per_1000_events": round(1000 * (enqueue_statements + drain_statements) / n, 3),
         "bronze_rows_landed": sum(res.landed.values()),
         "peak_rss_gib": round(rss.peak / 2**30, 3),
+        "rss_after_freeing_the_day_gib": round(rss_before_streaming / 2**30, 3),
+        "streaming_phase_peak_rss_gib": round(stream_rss.peak / 2**30, 3),
+        "streaming_phase_growth_gib": round((stream_rss.peak - rss_before_streaming) / 2**30, 3),
     }
     print(json.dumps(out, indent=2))
 

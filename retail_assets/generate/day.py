@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from retail_assets.config import DatasetSettings
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.generate import marketing
+from retail_assets.generate import dims_cache, marketing
 from retail_assets.generate.logistics import LogisticsDay
 from retail_assets.generate.state import CarryState, StateError
 from retail_assets.generate.store_context import StoreContext
@@ -39,24 +39,9 @@ class DayResult:
         return sum(t.num_rows for t in self.tables.values())
 
 
-_CONTEXT_CACHE: dict[tuple[int, ...], tuple[tuple[pa.Table, ...], StoreContext]] = {}
-
-
 def store_context(dims: dict[str, pa.Table]) -> StoreContext:
-    """The numpy view of the dims, cached per set of dimension tables (a backfill reuses it daily).
-
-    The key is the identity of the table objects themselves (kept alive by the cache), so replacing
-    a table in the dict can never return a stale context.
-    """
-    tables = tuple(dims[k] for k in sorted(dims))
-    key = tuple(id(t) for t in tables)
-    hit = _CONTEXT_CACHE.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], tables, strict=True)):
-        return hit[1]
-    ctx = StoreContext.from_dims(dims)
-    _CONTEXT_CACHE.clear()
-    _CONTEXT_CACHE[key] = (tables, ctx)
-    return ctx
+    """The numpy view of the dims, cached per set of dimension tables (a backfill reuses it daily)."""
+    return dims_cache.derived("StoreContext", dims, StoreContext.from_dims)
 
 
 def generate_day(

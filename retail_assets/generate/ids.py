@@ -15,12 +15,23 @@ import pyarrow as pa
 _B36 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
+def _zfill(strings: np.ndarray, width: int) -> np.ndarray:
+    """``np.strings.zfill`` that also takes an empty array.
+
+    Why: numpy's zfill sizes its output with a max-reduction that has no identity, so a day or
+    location without rows (e.g. no returns, a closed store) would crash instead of giving no ids.
+    """
+    if strings.size == 0:
+        return strings.astype(f"<U{width}")
+    return np.strings.zfill(strings, width)
+
+
 def zpad(values: np.ndarray, width: int) -> np.ndarray:
     """Non-negative integers as zero-padded strings of at least ``width`` digits."""
     v = np.asarray(values, dtype=np.int64)
     if np.any(v < 0):
         raise ValueError("zpad takes non-negative integers only")
-    return np.strings.zfill(v.astype(np.str_), width)
+    return _zfill(v.astype(np.str_), width)
 
 
 def ymd(day: date) -> str:
@@ -130,7 +141,7 @@ def base36(values: np.ndarray, width: int = 6) -> np.ndarray:
     joined = digits.view(f"<U{n_digits}").reshape(-1)
     # strip leading zeros beyond the minimum width
     stripped = np.strings.lstrip(joined, "0")
-    return np.strings.zfill(stripped, width)
+    return _zfill(stripped, width)
 
 
 def to_arrow(strings: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:

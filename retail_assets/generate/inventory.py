@@ -121,8 +121,37 @@ def source_rank(source: np.ndarray) -> np.ndarray:
 
 
 def posting_order(batch: TxnBatch) -> np.ndarray:
-    """Permutation putting a batch in posting order: (loc, event_ts, source NULL last, product, txn_type)."""
-    return np.lexsort((batch.txn_type, batch.product, source_rank(batch.source), batch.event_ts, batch.loc))
+    """Permutation putting a batch in posting order: (loc, event_ts, source NULL last, product, txn_type).
+
+    The five keys are packed into two non-negative int64 words when their ranges fit — (loc,
+    event_ts) and (source rank, product, txn_type) — so the stable lexsort makes 2 passes instead
+    of 5; the permutation is the same, ties included (both sorts are stable).
+    """
+    rank = source_rank(batch.source)
+    if len(batch) == 0:
+        return np.zeros(0, dtype=np.int64)
+    hi_key = _pack((batch.loc, batch.event_ts))
+    lo_key = _pack((rank, batch.product, batch.txn_type))
+    if hi_key is None or lo_key is None:
+        return np.lexsort((batch.txn_type, batch.product, rank, batch.event_ts, batch.loc))
+    return np.lexsort((lo_key, hi_key))
+
+
+def _pack(keys: tuple[np.ndarray, ...]) -> np.ndarray | None:
+    """Keys (most significant first) as one int64 with the same lexicographic order, or None when
+    their ranges (offset by each key's minimum) need more than 63 bits."""
+    packed = np.zeros(len(keys[0]), dtype=np.int64)
+    bits_used = 0
+    for k in keys:
+        k = np.asarray(k, dtype=np.int64)
+        lo = int(k.min())
+        span = int(k.max()) - lo
+        bits = max(1, span.bit_length())
+        bits_used += bits
+        if bits_used > 63:
+            return None
+        packed = (packed << bits) | (k - lo)
+    return packed
 
 
 def group_running_min(values: np.ndarray, starts: np.ndarray) -> np.ndarray:

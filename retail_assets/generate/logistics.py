@@ -73,7 +73,7 @@ class LogisticsDay:
             )
         self.settings, self.dims, self.day = settings, dims, day
         self.ctx = ctx or StoreContext.from_dims(dims)
-        self.net = replenishment.Network.from_dims(dims)
+        self.net = replenishment.Network.cached(dims)
         self.state = prev_state.copy()
         self.day_start = cal.day_start_us(day)
         self._due = prev_state.schedule_due(day)

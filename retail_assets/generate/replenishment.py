@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from retail_assets.config import DatasetSettings
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.generate import calendar as cal
-from retail_assets.generate import ids
+from retail_assets.generate import dims_cache, ids
 from retail_assets.generate import inventory as inv
 from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.rng import rng
@@ -129,6 +129,11 @@ class Network:
             supplier_capacity=(int(cap[sup & refr].min()), int(cap[sup & ~refr].min())),
             customer_home_store=customers.column("home_store_id").to_numpy().astype(np.int64) - 1,
         )
+
+    @classmethod
+    def cached(cls, dims: dict[str, pa.Table]) -> Network:
+        """``from_dims`` memoised per process and per identity of the dimension tables."""
+        return dims_cache.derived("Network", dims, cls.from_dims)
 
     def launched(self, day: date) -> np.ndarray:
         """(P,) bool: products with ``launch_date ≤ day``."""

@@ -63,9 +63,16 @@ class StateError(ValueError):
     """A carried-state snapshot is unusable; the message names the problem and the fix."""
 
 
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(obj: object) -> str:
-    """The canonical JSON of a schedule body: sorted keys, no whitespace (byte-stable)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    """The canonical JSON of a schedule body: sorted keys, no whitespace (byte-stable).
+
+    Same bytes as ``json.dumps(obj, sort_keys=True, separators=(",", ":"))``; one shared encoder
+    saves building an encoder per body (thousands of bodies a day).
+    """
+    return _CANONICAL_ENCODER.encode(obj)
 
 
 def empty_schedule() -> pa.Table:

@@ -72,8 +72,6 @@ def expected_traffic(
 
 def receipt_ids(prefix: str, day: date, store_id: np.ndarray, seq: np.ndarray) -> np.ndarray:
     """``{prefix}-{yyyymmdd}-{store_id:05}-{seq:06}`` (RCP / RET / VIS, §1.5)."""
-    if len(seq) == 0:
-        return np.zeros(0, dtype="<U1")
     return ids.join(f"{prefix}-{ids.ymd(day)}-", ids.zpad(store_id, 5), "-", ids.zpad(seq, 6))
 
 

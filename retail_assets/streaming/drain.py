@@ -75,7 +75,24 @@ def drain(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> DrainResult:
-    """Drain up to ``settings.max_events`` events or ``settings.max_seconds`` seconds."""
+    """Drain up to ``settings.max_events`` events or ``settings.max_seconds`` seconds.
+
+    The outbox connection is held for the whole run (see ``Outbox.hold``).
+    """
+    with outbox.hold():
+        return _drain(outbox, sink, owner, settings, state_dir, clock, sleep, log)
+
+
+def _drain(
+    outbox: Outbox,
+    sink: Sink,
+    owner: str,
+    settings: DrainSettings,
+    state_dir: Path | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    log: Callable[[str], None],
+) -> DrainResult:
     result = DrainResult()
     start = clock()
     last_snapshot = float("-inf")

@@ -214,10 +214,20 @@ class Lander:
         eh_partition_ids: pa.Array | None = None,
         eh_sequence_numbers: pa.Array | None = None,
         landed_ts: datetime | None = None,
+        event_types: pa.Array | Iterable[str | None] | None = None,
     ) -> LandingReport:
-        """Land a batch; returns only after every Delta commit (the sink's confirmation)."""
+        """Land a batch; returns only after every Delta commit (the sink's confirmation).
+
+        ``event_types`` is an optional per-event hint (the outbox's ``event_type`` column, the Event
+        Hubs ``Table`` property): it saves searching every body for its type. A hint is only
+        trusted when the body itself carries ``"event_type":"<hint>"`` (and the parsed field agrees);
+        bodies without a usable hint are typed by a search of the body, as without hints.
+        """
         landed_ts = landed_ts or datetime.now(UTC)
+        hints = _as_hints(event_types, bodies)
         bodies, bad_utf8 = _as_strings(bodies)
+        if hints is not None and bad_utf8:
+            hints = None  # positions shifted by the split-off rejects: fall back to searching
         n = len(bodies)
         meta = pa.table(
             {
@@ -229,32 +239,62 @@ class Lander:
         rejects: list[tuple[str | None, str | None, str, str]] = [
             (None, None, "bad JSON: the body is not valid UTF-8", raw) for raw in bad_utf8
         ]
-        # single-line bodies: a raw newline can only be insignificant whitespace in valid JSON
-        flat = pc.replace_substring_regex(bodies, r"[\r\n]", " ")
-        types = pc.struct_field(pc.extract_regex(flat, _TYPE_RE), [0])
+        flat = _single_line(bodies)
+        types = hints if hints is not None else _search_types(flat)
         rows_by_type: list[tuple[str, pa.Table]] = []
-        known = pc.fill_null(pc.is_in(types, pa.array(list(EVENT_TYPES))), False)
-        for idx in np.flatnonzero(~known.to_numpy(zero_copy_only=False)):
-            raw = bodies[int(idx)].as_py()
-            rejects.append((None, None, validate_event(raw) or "unknown event_type", raw))
-        for name in EVENT_TYPES:
-            mask = pc.fill_null(pc.equal(types, name), False)
-            if not pc.any(mask).as_py():
-                continue
-            group_raw = pc.filter(bodies, mask)
-            group_flat = pc.filter(flat, mask)
-            parsed, good_idx, group_rejects = self._parse_group(name, group_flat, group_raw)
-            rejects.extend(group_rejects)
-            if parsed is not None and parsed.num_rows:
-                rows = self._bronze_rows(name, parsed, pc.take(group_raw, good_idx), meta.filter(mask).take(good_idx), landed_ts)
-                rows, row_rejects = _check_rows(name, rows, pc.take(group_raw, good_idx))
-                rejects.extend(row_rejects)
-                rows_by_type.append((name, rows))
+        retype: list[np.ndarray] = []
+        for searched in (False, True):
+            if searched:  # bodies that do not carry their hint: typed by their own text
+                keep = pa.array(np.sort(np.concatenate(retype)), pa.int64()) if retype else None
+                if keep is None or len(keep) == 0:
+                    break
+                bodies, flat, meta = bodies.take(keep), flat.take(keep), meta.take(keep)
+                types = _search_types(flat)
+            known = pc.fill_null(pc.is_in(types, _TYPE_NAMES), False).to_numpy(zero_copy_only=False)
+            if hints is not None and not searched:  # no usable hint: search the body instead
+                retype.append(np.flatnonzero(~known))
+            else:
+                for idx in np.flatnonzero(~known):
+                    raw = bodies[int(idx)].as_py()
+                    rejects.append((None, None, validate_event(raw) or "unknown event_type", raw))
+            order, groups = _group_bounds(types)
+            # one gather into type order; every group is then a zero-copy slice
+            s_raw = bodies.take(order)
+            s_flat = s_raw if flat is bodies else flat.take(order)
+            s_meta = meta.take(order)
+            for name, lo, hi in groups:
+                g_raw, g_flat, g_meta = s_raw.slice(lo, hi - lo), s_flat.slice(lo, hi - lo), s_meta.slice(lo, hi - lo)
+                if hints is not None and not searched:
+                    carries = pc.fill_null(pc.match_substring(g_flat, f'"event_type":"{name}"'), False)
+                    if not pc.all(carries).as_py():
+                        retype.append(order[lo:hi][~carries.to_numpy(zero_copy_only=False)])
+                        g_raw, g_flat, g_meta = g_raw.filter(carries), g_flat.filter(carries), g_meta.filter(carries)
+                if len(g_raw):
+                    rows_by_type.extend(self._parse_and_check(name, g_flat, g_raw, g_meta, landed_ts, rejects))
+        merged: dict[str, list[pa.Table]] = {}
+        for name, rows in rows_by_type:
+            merged.setdefault(name, []).append(rows)
+        rows_by_type = [(name, pa.concat_tables(parts)) for name, parts in merged.items()]
         for name, rows in rows_by_type:
             rejects.extend(self._append_new(name, rows, report))
         if rejects:
             self._write_rejects(rejects, landed_ts, report)
         return report
+
+    def _parse_and_check(
+        self, name: str, flat: pa.Array, raw: pa.Array, meta: pa.Table, landed_ts: datetime, rejects: list
+    ) -> list[tuple[str, pa.Table]]:
+        """Parse one type's bodies and apply the column-wise checks; rejects are appended in place."""
+        parsed, good_idx, group_rejects = self._parse_group(name, flat, raw)
+        rejects.extend(group_rejects)
+        if parsed is None or not parsed.num_rows:
+            return []
+        if len(good_idx) != len(raw):
+            raw, meta = pc.take(raw, good_idx), meta.take(good_idx)
+        rows = self._bronze_rows(name, parsed, raw, meta, landed_ts)
+        rows, row_rejects = _check_rows(name, rows, raw)
+        rejects.extend(row_rejects)
+        return [(name, rows)]
 
     # parsing -----------------------------------------------------------------------------------
 
@@ -408,11 +448,69 @@ def _as_strings(bodies: pa.Array | Iterable[str | bytes]) -> tuple[pa.Array, lis
     return pa.array(good, pa.string()), bad
 
 
+_TYPE_NAMES = pa.array(list(EVENT_TYPES), pa.string())
+
+
+def _as_hints(event_types: pa.Array | Iterable[str | None] | None, bodies: object) -> pa.Array | None:
+    if event_types is None:
+        return None
+    if isinstance(event_types, pa.ChunkedArray):
+        event_types = event_types.combine_chunks()
+    hints = event_types if isinstance(event_types, pa.Array) else pa.array(list(event_types), pa.string())
+    hints = pc.cast(hints, pa.string())
+    if len(hints) != len(bodies):  # type: ignore[arg-type]
+        raise ValueError(f"event_types has {len(hints)} entries for {len(bodies)} bodies; give one per body.")  # type: ignore[arg-type]
+    return hints
+
+
+def _single_line(bodies: pa.Array) -> pa.Array:
+    """Bodies with raw CR/LF turned into spaces (in valid JSON they can only be insignificant
+    whitespace), so each body is one NDJSON line. Canonical bodies have none: checked with numpy
+    over the raw bytes, and only the rare multi-line batch pays for the regex."""
+    offsets, data = _string_buffers(bodies)
+    chunk = 1 << 22
+    for start in range(int(offsets[0]), int(offsets[-1]), chunk):
+        piece = data[start : min(start + chunk, int(offsets[-1]))]
+        if np.any((piece == 10) | (piece == 13)):
+            return pc.replace_substring_regex(bodies, r"[\r\n]", " ")
+    return bodies
+
+
+def _search_types(flat: pa.Array) -> pa.Array:
+    return pc.struct_field(pc.extract_regex(flat, _TYPE_RE), [0])
+
+
+def _group_bounds(types: pa.Array) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+    """A stable order that puts known types in contract order, input order within a type, unknown
+    types first; and each present type's [lo, hi) range in that order."""
+    codes = pc.fill_null(pc.index_in(types, value_set=_TYPE_NAMES), -1).to_numpy().astype(np.int64)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes[codes >= 0], minlength=len(_TYPE_NAMES))
+    lo = int(np.count_nonzero(codes < 0))
+    groups = []
+    for code, count in enumerate(counts):
+        if count:
+            groups.append((_TYPE_NAMES[code].as_py(), lo, lo + int(count)))
+            lo += int(count)
+    return order, groups
+
+
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of a string array as numpy views, offsets already shifted by the slice."""
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    return offsets, data
+
+
 def _read_ndjson(lines: pa.Array, schema: pa.Schema) -> pa.Table:
-    data = "\n".join(lines.to_pylist()).encode("utf-8")
+    # newline-terminated lines, straight from Arrow's buffers (no Python string per event)
+    joined = pc.binary_join_element_wise(lines, "\n", "")
+    offsets, _ = _string_buffers(joined)
+    data = joined.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
     table = pajson.read_json(
         pa.BufferReader(data),
-        read_options=pajson.ReadOptions(use_threads=True, block_size=max(1 << 20, min(len(data) + 1, 1 << 26))),
+        read_options=pajson.ReadOptions(use_threads=True, block_size=max(1 << 20, min(data.size + 1, 1 << 22))),
         parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=False),
     )
     if table.num_rows != len(lines):
@@ -420,17 +518,36 @@ def _read_ndjson(lines: pa.Array, schema: pa.Schema) -> pa.Table:
     return table
 
 
+_PAYLOAD_KEY = ',"payload":'
+
+
 def _payload_texts(raw: pa.Array) -> pa.Array:
-    """``_payload``: the payload object as received. Canonical bodies end with the payload object."""
-    captured = pc.struct_field(pc.extract_regex(raw, r'"payload"\s*:\s*(?P<p>\{.*\})\s*\}\s*$'), [0])
-    last_key = pc.match_substring_regex(raw, r'^\{"event_id":.*,"payload":\{[^{}]*\}\}$')
-    if pc.all(pc.fill_null(last_key, False)).as_py():
-        return captured
-    out = captured.to_pylist()
-    flags = pc.fill_null(last_key, False).to_pylist()
-    for i, ok in enumerate(flags):
-        if not ok:
-            out[i] = _payload_text_slow(raw[i].as_py())
+    """``_payload``: the payload object as received.
+
+    Fast path, for bodies whose text after the first ``,"payload":`` is a flat object followed by
+    the body's closing brace (every canonical body): that object is the top-level payload of a body
+    that parses, so it is cut out with Arrow's substring kernels. Any other shape (nested braces,
+    whitespace, payload not last) goes through the JSON decoder (slow, rare).
+    """
+    n = len(raw)
+    if n == 0:
+        return pa.array([], pa.string())
+    raw = pc.cast(raw, pa.string())
+    parts = pc.split_pattern(raw, _PAYLOAD_KEY, max_splits=1)
+    if pc.min(pc.list_value_length(parts)).as_py() < 2:  # some body lacks the key: make every split 2-way
+        parts = pc.split_pattern(pc.binary_join_element_wise(raw, _PAYLOAD_KEY, ""), _PAYLOAD_KEY, max_splits=1)
+    rest = pc.list_element(parts, 1)  # payload object + the body's closing brace
+    texts = pc.utf8_slice_codeunits(rest, 0, -1)
+    fast = pc.and_(
+        pc.and_(pc.ends_with(rest, "}}"), pc.starts_with(texts, "{")),
+        pc.and_(pc.equal(pc.count_substring(texts, "{"), 1), pc.equal(pc.count_substring(texts, "}"), 1)),
+    )
+    fast_np = pc.fill_null(fast, False).to_numpy(zero_copy_only=False)
+    if fast_np.all():
+        return texts
+    out = texts.to_pylist()
+    for i in np.flatnonzero(~fast_np):
+        out[int(i)] = _payload_text_slow(raw[int(i)].as_py())
     return pa.array(out, pa.string())
 
 

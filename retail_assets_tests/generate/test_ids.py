@@ -27,3 +27,11 @@ def test_document_ids():
 def test_base36_matches_contract_example():
     assert list(ids.base36(np.array([20871, 0]))) == ["000G3R", "000000"]
     assert list(ids.base36(np.array([36**7]))) == ["10000000"]
+
+
+def test_empty_inputs_give_empty_ids_instead_of_crashing():
+    none = np.zeros(0, dtype=np.int64)
+    assert ids.zpad(none, 5).shape == (0,)
+    assert ids.base36(none).shape == (0,)
+    assert list(ids.reorder_ids(date(2024, 4, 11), none, none)) == []
+    assert list(ids.order_ids(date(2024, 4, 11), none)) == []

@@ -117,3 +117,11 @@ def test_batches_group_by_partition_key_split_at_size_and_keep_order():
         "Table": "store_opened", "schema_version": "2.0"}
     assert first["_mid"] == first["event_id"]
     assert sorted(result.sent.tolist()) == sorted(pc.unique(events["outbox_seq"]).to_pylist())
+
+
+def test_the_table_property_is_read_from_bytes_or_text_keys():
+    from retail_assets.streaming.sinks.eventhub import table_property
+
+    assert table_property({b"Table": b"receipt_created"}) == "receipt_created"
+    assert table_property({"Table": "store_opened"}) == "store_opened"
+    assert table_property({b"Table": b"\xff"}) is None and table_property(None) is None

@@ -90,3 +90,29 @@ def test_eventhub_landing_keeps_transport_columns(tmp_path):
     )
     row = _read(root, "store_opened").to_pylist()[0]
     assert (row["_sink"], row["_eh_partition_id"], row["_eh_sequence_number"]) == ("eventhub", "3", 100)
+
+
+def test_a_type_hint_is_only_trusted_when_the_body_carries_it(tmp_path):
+    root = str(tmp_path)
+    bodies = _bodies()
+    true_types = [json.loads(b)["event_type"] for b in bodies]
+    hints: list[str | None] = list(true_types)
+    wrong = true_types.index("receipt_created")
+    hints[wrong] = "store_closed"  # a lying hint must not misfile the event
+    hints[0] = None  # a missing hint: typed from the body
+    report = Lander(root, "local").land(bodies, event_types=hints)
+    assert report.landed_total == len(bodies) and report.rejected_total == 0
+    landed = {t: set(_read(root, t)["event_id"].to_pylist()) for t in set(true_types)}
+    for body, t in zip(bodies, true_types, strict=True):
+        assert json.loads(body)["event_id"] in landed[t]
+
+
+def test_payload_text_is_kept_as_received_for_non_canonical_bodies(tmp_path):
+    root = str(tmp_path)
+    body = json.loads(next(b for b in _bodies() if '"receipt_line_added"' in b))
+    payload = body.pop("payload")
+    spaced = json.dumps({"payload": payload, **body}, indent=1)  # payload first, with newlines
+    report = Lander(root, "local").land([spaced])
+    assert report.landed_total == 1
+    row = _read(root, "receipt_line_added").to_pylist()[0]
+    assert json.loads(row["_payload"]) == payload and "\n" in row["_payload"]

@@ -238,6 +238,20 @@ def _checkpoint_store_class() -> type:
     return FileCheckpointStore
 
 
+def table_property(properties: dict[Any, Any] | None) -> str | None:
+    """The ``Table`` application property (the event type) as text; received events may carry
+    bytes keys and values. Only a hint: the landing checks it against the body."""
+    if not properties:
+        return None
+    value = properties.get("Table", properties.get(b"Table"))
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value if isinstance(value, str) else None
+
+
 def file_checkpoint_store(directory: Path) -> Any:
     return _checkpoint_store_class()(directory)
 
@@ -282,7 +296,8 @@ def consume_to_bronze(
         bodies = [e.body_as_str(encoding="utf-8") for e in events]
         pid = pa.array([partition_context.partition_id] * len(events), pa.string())
         seq = pa.array([e.sequence_number for e in events], pa.int64())
-        report.merge(lander.land(bodies, eh_partition_ids=pid, eh_sequence_numbers=seq))
+        hints = [table_property(e.properties) for e in events]
+        report.merge(lander.land(bodies, eh_partition_ids=pid, eh_sequence_numbers=seq, event_types=hints))
         partition_context.update_checkpoint(events[-1])  # only after the landing committed
         state["events"] += len(events)
         state["batches"] += 1

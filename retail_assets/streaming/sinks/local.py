@@ -22,7 +22,7 @@ class LocalDeltaSink:
     def send(self, events: pa.Table) -> SendResult:
         seqs = events["outbox_seq"].to_numpy()
         try:
-            report = self.lander.land(events["body"])
+            report = self.lander.land(events["body"], event_types=events["event_type"])
         except Exception as exc:  # the lake is unreachable / not writable: every event is retried later
             err = f"local landing failed: {type(exc).__name__}: {exc}"
             return SendResult(failed=seqs, errors=[err] * len(seqs))
