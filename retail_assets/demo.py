@@ -6,20 +6,21 @@ What it does, in order (each a Dagster run recorded in the persistent instance u
 1. materialize the dimension assets ``cusn/dim_*``;
 2. materialize the first ``--days`` partitions of the Bronze batch assets in ONE run
    (``daily_generation_job`` over a partition range, exactly what a UI backfill does);
-3. the optional steps of :data:`OPTIONAL_STEPS` (a streamed day, Silver with its checks) when the
-   modules that provide them exist;
-4. print rows per table per day, read back from the Delta tables (not from run metadata).
+3. ``--stream-days`` runs of the ``stream_outbox`` job: each generates the next day into the outbox
+   (the streaming path claims it) and drains it to the local Delta sink;
+4. Silver (group ``silver``): the dimension copies once, then every demo day in its own run, each
+   with its asset checks; a per-day line says how many checks passed;
+5. print rows per table per day, read back from the Delta tables (not from run metadata).
 
-Hook points for the streaming and Silver parts: add an entry to :data:`OPTIONAL_STEPS` naming a
-function ``fn(ctx: DemoContext) -> None`` (it may launch jobs of ``ctx.definitions`` against
-``ctx.instance``; ``ctx.stream_days`` are the days reserved for the streaming path). A missing
-module is skipped with a note, so the demo works at every stage of the project.
+Steps are a registry (:data:`STEPS`); a step whose job or assets are not in the code location is
+skipped with a note, so the demo works at every stage of the project. More steps: add a
+``fn(ctx: DemoContext) -> None`` to :data:`STEPS` (launch jobs of ``ctx.definitions`` against
+``ctx.instance`` so the runs show in the UI).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.lake import delta
+from retail_assets.lake.ledger import Ledger
 
 DEFAULT_BATCH_DAYS = 3
 DEFAULT_STREAM_DAYS = 1
@@ -53,20 +55,11 @@ class DemoContext:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class OptionalStep:
-    """A demo step provided by another part of the project, resolved lazily by module path."""
-
-    title: str
-    module: str
-    function: str
-
-
-# The streaming and Silver parts plug in here (module, function(ctx: DemoContext) -> None).
-OPTIONAL_STEPS: tuple[OptionalStep, ...] = (
-    OptionalStep("stream a day through the outbox", "retail_assets.streaming.demo", "run_streamed_days"),
-    OptionalStep("build Silver and run its checks", "retail_assets.silver.demo", "run_silver"),
-)
+STREAM_JOB = "stream_outbox"
+STREAM_OP = "stream_outbox_op"
+STREAM_RUN_SECONDS = 900.0
+"""Bound of one demo streaming run; a scale-factor-1 day is ~0.7 M events."""
+SILVER_GROUP = "silver"
 
 
 def ensure_dagster_home(home: HomeSettings) -> Path:
@@ -109,20 +102,72 @@ def _run_bronze_batch(ctx: DemoContext) -> None:
     )
 
 
-CORE_STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
+def _run_streamed_days(ctx: DemoContext) -> None:
+    if not ctx.stream_days:
+        return
+    if STREAM_JOB not in {j.name for j in ctx.definitions.resolve_all_job_defs()}:
+        ctx.notes.append(f"skipped: streamed days (no '{STREAM_JOB}' job in the code location yet)")
+        ctx.stream_days = []
+        return
+    job = ctx.definitions.resolve_job_def(STREAM_JOB)
+    config = {"ops": {STREAM_OP: {"config": {"max_seconds": STREAM_RUN_SECONDS, "max_events": 5_000_000}}}}
+    ledger = Ledger(ctx.home.state_dir)
+    for day in ctx.stream_days:
+        if ledger.owner_of(day) == "stream":
+            ctx.notes.append(f"{day} was already streamed by an earlier demo; not streamed again")
+            continue
+        result = job.execute_in_process(
+            run_config={**QUIET_RUN_CONFIG, **config},
+            instance=ctx.instance,
+            tags={"retail_assets/demo": "true"},
+        )
+        if not result.success:
+            ctx.notes.append(f"streaming run for {day} failed; see run {result.run_id} in the UI")
+        elif ledger.owner_of(day) != "stream":
+            ctx.notes.append(f"the streaming run did not generate {day} (it continues after the latest claimed day)")
+
+
+def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
+    graph = ctx.definitions.resolve_asset_graph()
+    keys = sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == SILVER_GROUP)
+    partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
+    return partitioned, [k for k in keys if k not in partitioned]
+
+
+def _run_silver(ctx: DemoContext) -> None:
+    partitioned, unpartitioned = _silver_keys(ctx)
+    if not partitioned:
+        ctx.notes.append(f"skipped: Silver (no '{SILVER_GROUP}' assets in the code location yet)")
+        return
+    tags = {"retail_assets/demo": "true"}
+    if unpartitioned:
+        ctx.definitions.resolve_implicit_job_def_def_for_assets(unpartitioned).execute_in_process(
+            run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=unpartitioned, tags=tags
+        )
+    job = ctx.definitions.resolve_implicit_job_def_def_for_assets(partitioned)
+    for day in [*ctx.batch_days, *ctx.stream_days]:
+        result = job.execute_in_process(
+            run_config=QUIET_RUN_CONFIG,
+            instance=ctx.instance,
+            partition_key=day.isoformat(),
+            asset_selection=partitioned,
+            tags=tags,
+            raise_on_error=False,
+        )
+        checks = result.get_asset_check_evaluations()
+        failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed)
+        line = f"Silver {day}: {len(checks) - len(failed)}/{len(checks)} checks passed"
+        ctx.notes.append(line + (f"; failed: {', '.join(failed[:5])}" if failed else ""))
+        if not result.success:
+            ctx.notes.append(f"Silver run for {day} failed; see run {result.run_id} in the UI")
+
+
+STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
     ("materialize the dimensions (cusn/dim_*)", _run_dimensions),
     ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
+    ("stream days through the outbox (stream_outbox)", _run_streamed_days),
+    ("build Silver with its checks, one run per day", _run_silver),
 )
-
-
-def _resolve(step: OptionalStep) -> Callable[[DemoContext], None] | None:
-    try:
-        module = importlib.import_module(step.module)
-    except ModuleNotFoundError as exc:
-        if exc.name and step.module.startswith(exc.name):
-            return None
-        raise
-    return getattr(module, step.function, None)
 
 
 def rows_per_table_per_day(home: HomeSettings, schema: str, tables: list[str]) -> dict[str, dict[date, int]]:
@@ -175,8 +220,9 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     settings, home = DatasetSettings.from_env(), HomeSettings.from_env()
     dagster_home = ensure_dagster_home(home)
     days = [settings.start_date + timedelta(days=i) for i in range(batch_days + stream_days)]
+    instance = dg.DagsterInstance.get()
     ctx = DemoContext(
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         definitions=defs(),
         settings=settings,
         home=home,
@@ -189,18 +235,14 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
         f"Dagster instance {dagster_home}",
         flush=True,
     )
-    steps: list[tuple[str, Callable[[DemoContext], None]]] = list(CORE_STEPS)
-    for optional in OPTIONAL_STEPS:
-        fn = _resolve(optional)
-        if fn is None:
-            ctx.notes.append(f"skipped: {optional.title} ({optional.module}.{optional.function} not available yet)")
-        else:
-            steps.append((optional.title, fn))
-    for title, fn in steps:
-        started = time.perf_counter()
-        print(f"==> {title} ...", flush=True)
-        fn(ctx)
-        print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
+    try:
+        for title, fn in STEPS:
+            started = time.perf_counter()
+            print(f"==> {title} ...", flush=True)
+            fn(ctx)
+            print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        instance.dispose()  # stop the instance's storage watchers before the interpreter exits
     report = summary(home)
     if ctx.notes:
         report += "\n\n" + "\n".join(ctx.notes)

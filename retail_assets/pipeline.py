@@ -249,11 +249,10 @@ def generate_and_write_day(
 
     result = generate_day(settings, dims, prev_state, day)
 
+    # Bronze, then the manifest, then the state LAST: a manifest or state for D implies D's tables.
+    _write_partitions(home, {t: result.tables[t] for t in bronze}, day)
     counts = {t: result.tables[t].num_rows for t in FACT_TABLES}
-    # Bronze and manifest first (together), the state LAST: a state for D implies D is complete.
-    day_tables = {t: result.tables[t] for t in bronze}
-    day_tables[MANIFEST_TABLE] = manifest_rows(day, path, counts, settings)
-    _write_partitions(home, day_tables, day)
+    _write_partitions(home, {MANIFEST_TABLE: manifest_rows(day, path, counts, settings)}, day)
     state_tables = result.state.to_tables()
     _write_partitions(home, {t: state_tables[t] for t in STATE_TABLES}, day)
     return result

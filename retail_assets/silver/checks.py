@@ -3,8 +3,10 @@
 Why a registry: each rule is one entry (id, check group, severity, SQL that yields offending keys or
 a per-row predicate), derived from the contract where possible (not-null from nullability, enums
 from ``Column.enum``, cents from money pairs, FKs from ``*_id`` columns). Evaluation is cheap by
-construction: every per-row rule of a table is one aggregate in a single scan of the built rows, and
-all relational rules run as one UNION ALL statement. Results carry numbers (counts, a few offending
+construction: every per-row rule of a table is one aggregate in a single scan of the built rows
+(offending keys are gathered only for rules that failed), all relational rules run as one UNION ALL
+statement, and the reference relations shared by the day's 18 tables (dimension keys, inventory
+state, manifest) come from a per-process cache keyed by Delta version (``reference.py``). Results carry numbers (counts, a few offending
 keys) so a failing check explains itself in the UI. Rules that need a relation that does not exist
 yet (a dimension, yesterday's state, a parent Silver table) are skipped with a note, never guessed.
 
@@ -94,11 +96,19 @@ class RowRule:
     label: str
     predicate: str
     severity: Severity = Severity.ERROR
+    not_null_column: str | None = None
+    """Set when the rule is exactly ``column IS NOT NULL``: a column whose Arrow null count is 0
+    satisfies it without a scan (the count is kept with the array)."""
 
 
 @dataclass(frozen=True)
 class SetRule:
-    """A query returning one row (column ``k``) per offending key; ``needs`` are relations it reads."""
+    """A query returning one row (column ``k``) per offending key; ``needs`` are relations it reads.
+
+    ``vacuous_without``: relations whose rows of day D are the only rows the rule can report on.
+    When one has no rows for D (e.g. an event table on a batch day), the rule holds without being
+    run — same answer, one DuckDB subquery (~2 ms of fixed cost) less.
+    """
 
     rule_id: str
     group: str
@@ -106,6 +116,7 @@ class SetRule:
     sql: str
     needs: tuple[str, ...] = ()
     severity: Severity = Severity.ERROR
+    vacuous_without: tuple[str, ...] = ()
 
 
 def q(ident: str) -> str:
@@ -133,7 +144,9 @@ def _derived_row_rules(table: str, day: date) -> list[RowRule]:
     spec = FACT_TABLES[table]
     cols = set(spec.column_names)
     rules = [
-        RowRule("C5", KEYS_AND_VALUES, f"{c.name} not null", f"{q(c.name)} IS NOT NULL")
+        RowRule(
+            "C5", KEYS_AND_VALUES, f"{c.name} not null", f"{q(c.name)} IS NOT NULL", not_null_column=c.name
+        )
         for c in spec.columns
         if not c.nullable
     ]
@@ -569,6 +582,7 @@ def _event_rules(table: str) -> list[SetRule]:
                 f"SELECT event_id AS k FROM {rel} WHERE {where} GROUP BY event_id "
                 f"HAVING count(DISTINCT hash({', '.join(q(c) for c in content)})) > 1",
                 needs=(rel,),
+                vacuous_without=(rel,),
             )
         )
         exprs = source.expressions
@@ -592,6 +606,7 @@ def _event_rules(table: str) -> list[SetRule]:
                     f"{et.name}: payload cents/times/literals agree with the mapped values",
                     f"SELECT DISTINCT event_id AS k FROM {rel} WHERE {where} AND ({' OR '.join(conds)})",
                     needs=(rel,),
+                    vacuous_without=(rel,),
                 )
             )
     return rules
@@ -675,14 +690,18 @@ def _state(ctx: CheckContext, state_day: date) -> pa.Table | None:
     return data if data is not None and data.num_rows else None
 
 
-def _register_context(conn: Any, ctx: CheckContext, table: str, day: date, needs: set[str]) -> dict[str, str]:
-    """Register each needed relation; returns {relation: reason} for those that are unavailable.
+def _register_context(
+    conn: Any, ctx: CheckContext, table: str, day: date, needs: set[str]
+) -> tuple[dict[str, str], set[str]]:
+    """Register each needed relation; returns ({relation: reason} for those that are unavailable,
+    the event relations known from the Delta log to hold no rows of ``day``).
 
     Dimension keys, state and the manifest come from the per-process ``REFERENCE_CACHE`` (they are
     the same for all 18 tables of a day); Silver parents and event tables are registered as Delta
     datasets (they change between the tables' steps, and DuckDB pushes the day filter into them).
     """
     unavailable: dict[str, str] = {}
+    empty_for_day: set[str] = set()
     for name in sorted(needs):
         if name.startswith("dim_"):
             uri = delta.table_uri(ctx.lake_root, "cusn", name)
@@ -706,8 +725,15 @@ def _register_context(conn: Any, ctx: CheckContext, table: str, day: date, needs
         elif name.startswith("ev_"):
             uri = delta.table_uri(ctx.lake_root, "cusn", name[3:])
             if delta.table_exists(uri):
-                conn.register(name, delta.dataset(uri))
+                events = delta.open_table(uri)
+                partitioned_by_day = "event_date" in events.metadata().partition_columns
+                if partitioned_by_day and not events.file_uris(
+                    file_pruning_predicate=[("event_date", "=", day)]
+                ):
+                    empty_for_day.add(name)  # pruning on the partition column is exact: no file, no row of D
+                conn.register(name, events.to_pyarrow_dataset())
             else:
+                empty_for_day.add(name)
                 conn.register(name, bronze_event_spec(name[3:]).arrow_schema.empty_table())
         elif name.startswith("ag_"):
             uri = delta.table_uri(ctx.lake_root, "ag", name[3:])
@@ -717,7 +743,7 @@ def _register_context(conn: Any, ctx: CheckContext, table: str, day: date, needs
                 unavailable[name] = f"{uri} does not exist yet"
         else:
             raise KeyError(f"rule needs unknown relation {name!r}")
-    return unavailable
+    return unavailable, empty_for_day
 
 
 SOFT_NEEDS = frozenset({"state_prev", "state_cur"})
@@ -748,11 +774,18 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> dict[str
             if severity is Severity.ERROR:
                 g["severity"] = Severity.ERROR
 
-    # One scan counts the violations of every per-row rule; the offending keys are collected in a
+    # NOT NULL rules on columns without nulls (Arrow keeps the count) hold without a scan; one scan
+    # counts the violations of the other per-row rules; the offending keys are collected in a
     # second scan only for the rules that failed (building a key string per row for every rule
     # was most of the cost of a passing day).
-    if row_rules:
-        bad = [f"NOT COALESCE(({r.predicate}), FALSE)" for r in row_rules]
+    scanned = [
+        r for r in row_rules if r.not_null_column is None or build.data.column(r.not_null_column).null_count
+    ]
+    for r in row_rules:
+        if r not in scanned:
+            add(r.group, r.rule_id, r.label, r.severity, 0, [])
+    if scanned:
+        bad = [f"NOT COALESCE(({r.predicate}), FALSE)" for r in scanned]
         counts = conn.sql(
             "SELECT "
             + ", ".join(f"count(*) FILTER (WHERE {b}) AS n{i}" for i, b in enumerate(bad))
@@ -769,11 +802,11 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> dict[str
                 + " FROM silver"
             ).fetchall()[0]
             samples = {i: list(s or []) for i, s in zip(failing, row, strict=True)}
-        for i, r in enumerate(row_rules):
+        for i, r in enumerate(scanned):
             add(r.group, r.rule_id, r.label, r.severity, counts[i] or 0, samples.get(i, []))
 
     needs = {n for r in set_rules for n in r.needs}
-    unavailable = _register_context(conn, ctx, table, day, needs)
+    unavailable, empty_for_day = _register_context(conn, ctx, table, day, needs)
     for diff in build.schema.diffs:
         if diff.context.startswith("cusn.") and not diff.ok:
             # A drifted event table cannot be read by the declared-schema rules; C1 reports it.
@@ -795,6 +828,8 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> dict[str
                 r.group, {"rules": 0, "failed": [], "skipped": [], "severity": Severity.WARN}
             )
             g["skipped"].append(f"{r.rule_id} {r.label}: {unavailable[missing[0]]}")
+        elif any(n in empty_for_day for n in r.vacuous_without):
+            add(r.group, r.rule_id, r.label, r.severity, 0, [])
         else:
             runnable.append(r)
     if runnable:

@@ -24,7 +24,7 @@ import pyarrow.dataset as pads
 
 from retail_assets.lake import delta
 
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 """Upper bound of cached Arrow bytes (sf 1: one day of state is ~30 MB, all dimension keys ~4 MB)."""
 
 Reader = Callable[[pads.Dataset], pa.Table]
@@ -64,6 +64,9 @@ class ReferenceCache:
         while total > self.max_bytes and len(self._entries) > 1:
             _, old = self._entries.popitem(last=False)
             total -= old.nbytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> None:
         with self._lock:

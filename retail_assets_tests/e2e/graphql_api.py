@@ -106,7 +106,8 @@ class DagsterAPI:
     def asset_nodes(self) -> list[dict[str, Any]]:
         data = self.query(
             """{ assetNodes { assetKey { path } groupName isPartitioned
-                 assetChecksOrError { __typename ... on AssetChecks { checks { name blocking } } } } }"""
+                 assetChecksOrError { __typename ... on AssetChecks { checks { name blocking
+                   partitionDefinition { description } } } } } }"""
         )
         return data["assetNodes"]
 
