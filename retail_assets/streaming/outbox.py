@@ -37,6 +37,7 @@ OUTBOX_FILE = "outbox.duckdb"
 TABLE = "streaming_outbox"
 DAYS_TABLE = "streaming_outbox_days"
 STATUSES = ("PENDING", "LEASED", "SENT", "DEAD")
+CHECKPOINT_THRESHOLD = "1GB"
 
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -189,6 +190,10 @@ class Outbox:
             ) from exc
         with self._connect() as conn:
             self._run(conn, "SET TimeZone = 'UTC'")
+            # A drain updates a few columns of every row: at the default 16 MB WAL threshold DuckDB
+            # checkpoints (rewrites the touched row groups) every couple of batches, ~0.6 s each. The
+            # WAL is replayed after a crash and checkpointed when the connection closes anyway.
+            self._run(conn, f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             if not self._ready:
                 for ddl in _DDL:
                     self._run(conn, ddl)
@@ -280,19 +285,42 @@ class Outbox:
         params: dict[str, Any] = {"owner": owner, "exp": expires, "n": int(limit)}
         if max_event_ts is not None:
             params["due"] = max_event_ts
+        pending = f"status = 'PENDING' {due}"
         with self._session() as conn:
             self._expire(conn, now)
-            leased = self._run_arrow(
-                conn,
-                f"""UPDATE {TABLE} SET status = 'LEASED', lease_owner = $owner, lease_expires_ts = $exp,
-                           attempts = attempts + 1
-                    WHERE outbox_seq IN (
-                        SELECT outbox_seq FROM {TABLE} WHERE status = 'PENDING' {due}
-                        ORDER BY outbox_seq LIMIT $n)
-                    RETURNING outbox_seq, event_date, event_ts, event_type, event_id, partition_key, body, attempts""",
-                params,
-            )
-        return leased.sort_by("outbox_seq")
+            # Why bounds, then SELECT, then UPDATE (not one UPDATE … RETURNING): RETURNING the bodies
+            # costs twice a plain scan of them (~0.2 s vs 0.1 s per 100k). The first ``limit``
+            # PENDING rows in seq order are exactly the PENDING rows with seq in [first, last] of
+            # them (seqs are unique), and the transaction keeps that set fixed across the statements.
+            self._run(conn, "BEGIN TRANSACTION")
+            try:
+                lo, hi = self._run(
+                    conn,
+                    f"""SELECT min(outbox_seq), max(outbox_seq) FROM (
+                            SELECT outbox_seq FROM {TABLE} WHERE {pending} ORDER BY outbox_seq LIMIT $n)""",
+                    {k: v for k, v in params.items() if k in ("n", "due")},
+                )[0]
+                in_range = f"{pending} AND outbox_seq BETWEEN $lo AND $hi"
+                bounds = {"lo": lo, "hi": hi, **({"due": max_event_ts} if max_event_ts is not None else {})}
+                leased = self._run_arrow(
+                    conn,
+                    f"""SELECT outbox_seq, event_date, event_ts, event_type, event_id, partition_key, body,
+                               attempts + 1 AS attempts
+                        FROM {TABLE} WHERE {in_range} ORDER BY outbox_seq""",
+                    bounds,
+                )
+                self._run(
+                    conn,
+                    f"""UPDATE {TABLE} SET status = 'LEASED', lease_owner = $owner, lease_expires_ts = $exp,
+                               attempts = attempts + 1
+                        WHERE {in_range}""",
+                    {**bounds, "owner": owner, "exp": expires},
+                )
+                self._run(conn, "COMMIT")
+            except BaseException:
+                self._run(conn, "ROLLBACK")
+                raise
+        return leased
 
     def ack(self, seqs: pa.Array | list[int], now: datetime | None = None) -> int:
         """Mark events SENT (the sink confirmed them), whoever holds the lease now."""
