@@ -731,7 +731,7 @@ def _register_context(
                     file_pruning_predicate=[("event_date", "=", day)]
                 ):
                     empty_for_day.add(name)  # pruning on the partition column is exact: no file, no row of D
-                conn.register(name, events.to_pyarrow_dataset())
+                conn.register(name, delta.snapshot_dataset(events, uri))
             else:
                 empty_for_day.add(name)
                 conn.register(name, bronze_event_spec(name[3:]).arrow_schema.empty_table())

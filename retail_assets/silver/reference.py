@@ -52,7 +52,7 @@ class ReferenceCache:
                 self.hits += 1
                 return self._entries[key]
         table = delta.open_table(uri)
-        data = reader(table.to_pyarrow_dataset())
+        data = reader(delta.snapshot_dataset(table, uri))
         with self._lock:
             self.misses += 1
             self._entries[(uri, table.version(), selection)] = data  # the version actually read
