@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.lake import delta
 from retail_assets.streaming.drain import DrainResult, DrainSettings, drain
@@ -90,7 +92,12 @@ def generate_into_outbox(
     _ensure_dimensions(home, dataset, log)
     result = pipeline.generate_and_write_day(home, dataset, day, "stream", owner, today=today)
     events = build_day_events(result.tables, dataset.dataset_id, dataset.start_date, day)
+    del result  # the day's fact tables: only the events are needed from here on
     n = outbox.enqueue_day(day, events, max_pending=max_pending)
+    del events
+    # Arrow's allocator keeps freed pages for reuse; the drain needs far less than generation did,
+    # so hand them back now rather than carry the generator's peak through the whole run.
+    pa.default_memory_pool().release_unused()
     log(f"generated {day.isoformat()} for the streaming path: {n:,} events enqueued.")
     return day, n, ""
 
