@@ -10,13 +10,16 @@ root may be a local path or ``abfss://`` / ``s3://`` with storage options from t
 from __future__ import annotations
 
 import os
+import time
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+CONFLICT_ATTEMPTS = 5
 
 
 class LakeError(RuntimeError):
@@ -140,17 +143,33 @@ def replace_partition(
         if not pc.all(pc.equal(col, pa.scalar(partition_value, col.type))).as_py():
             raise LakeError(f"refusing to write {uri}: rows outside {partition_col}={partition_value}.")
     _ensure_writable(uri)
-    try:
-        write_deltalake(
-            uri,
-            data,
-            mode="overwrite",
-            partition_by=[partition_col],
-            predicate=f"{partition_col} = '{partition_value.isoformat()}'",
-            storage_options=storage_options(),
-        )
-    except OSError as exc:
-        raise LakeError(f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable.") from exc
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            write_deltalake(
+                uri,
+                data,
+                mode="overwrite",
+                partition_by=[partition_col],
+                predicate=f"{partition_col} = '{partition_value.isoformat()}'",
+                storage_options=storage_options(),
+            )
+            return
+        except CommitFailedError as exc:
+            # Another writer committed to this table between our read of the log and our commit
+            # (two runs of the same day, or two days of one table written at once). The write is
+            # an idempotent replace of our partition only, so re-doing it against the new log is
+            # correct; give up with a clear message if the table keeps moving.
+            if attempt == CONFLICT_ATTEMPTS:
+                raise LakeError(
+                    f"writing {uri} ({partition_col}={partition_value}) kept conflicting with concurrent "
+                    f"commits ({exc}); nothing of this write landed. Re-run the partition when the other "
+                    "run writing this table has finished."
+                ) from exc
+            time.sleep(0.05 * attempt)  # let the competing commit finish before re-reading the log
+        except OSError as exc:
+            raise LakeError(
+                f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable."
+            ) from exc
 
 
 def replace_table(
