@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retail_assets.contract.enums import DECLINE_REASON
+
 METHODS = ("CREDIT_CARD", "DEBIT_CARD", "CASH", "MOBILE_PAY", "PAYPAL", "OTHER")
 CASH = METHODS.index("CASH")
 MIX_IN_STORE = np.array([0.40, 0.30, 0.20, 0.10, 0.0, 0.0])
@@ -22,15 +24,7 @@ MIX_ONLINE = np.array([0.60, 0.25, 0.0, 0.0, 0.10, 0.05])
 DECLINE_FACTOR = np.array([1.0, 0.8, 0.0, 1.2, 1.1, 0.5])
 BASE_DECLINE_P = 0.025
 LATENCY_MS = np.array([[1500, 4000], [1200, 3500], [500, 2000], [800, 2500], [2000, 5000], [1000, 3000]])
-DECLINE_REASONS = (
-    "INSUFFICIENT_FUNDS",
-    "CARD_EXPIRED",
-    "INVALID_CVV",
-    "NETWORK_ERROR",
-    "FRAUD_SUSPECTED",
-    "CARD_BLOCKED",
-    "LIMIT_EXCEEDED",
-)
+DECLINE_REASONS = DECLINE_REASON  # the contract's vocabulary, in its order (draws index into it)
 RETRY_GAP_US = (10_000_000, 45_000_000)
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets.config import DatasetSettings
+from retail_assets.contract.enums import SCHEDULE_ACTION_TYPE
 from retail_assets.contract.tables import CONTROL_TABLES
 from retail_assets.generate import calendar as cal
 from retail_assets.generate.rng import rng
@@ -31,15 +32,7 @@ from retail_assets.generate.rng import rng
 NO_TS = np.iinfo(np.int64).min
 """Sentinel of ``last_stockout_ts`` for "no stockout recorded yet" (NULL in the table)."""
 
-SCHEDULE_ACTIONS = (
-    "TRUCK_MOVE_ROW",
-    "TRUCK_INVENTORY_ROW",
-    "STORE_RECEIVING",
-    "DC_RECEIVING",
-    "RETURN_VISIT",
-    "ORDER_LINE_ROW",
-    "SUPPLIER_SLOT",
-)
+SCHEDULE_ACTIONS = SCHEDULE_ACTION_TYPE  # contract §8.3 vocabulary of ctl_state_schedule.action_type
 
 # Policy parameters of §7.8 (rules as data; an override would change dataset_id).
 RECEIPTS_PER_STORE_DAY = 200

@@ -66,7 +66,7 @@ def build_sink(kind: str, lake_root: str, eventhub_name: str | None, send_timeou
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from retail_assets.streaming.drain import DrainSettings
+    from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE, DrainSettings
     from retail_assets.streaming.outbox import OutboxSettings
     from retail_assets.streaming.runner import StreamSettings, stream_once
 
@@ -76,7 +76,7 @@ def _stream(args: argparse.Namespace) -> int:
         drain=DrainSettings(
             max_events=args.max_events,
             max_seconds=args.max_seconds,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size if args.batch_size is not None else DEFAULT_BATCH_SIZE,
             pacing=args.pacing,
             speedup=args.speedup,
         ),
@@ -129,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stream = subparsers.add_parser("stream", help="one bounded streaming run (generate when empty, then drain)")
     stream.add_argument("--max-events", type=int, default=1_000_000)
     stream.add_argument("--max-seconds", type=float, default=300.0)
-    stream.add_argument("--batch-size", type=int, default=100_000)
+    stream.add_argument("--batch-size", type=int, default=None, help="events per lease (default 150000)")
     stream.add_argument("--pacing", choices=("asap", "replay"), default="asap")
     stream.add_argument("--speedup", type=float, default=60.0, help="replay: business seconds per wall second")
     stream.add_argument("--sink", choices=("local", "eventhub"), default="local")

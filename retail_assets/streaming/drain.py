@@ -16,11 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from retail_assets.streaming.outbox import Outbox
 from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot
 
 PACINGS = ("asap", "replay")
+DEFAULT_BATCH_SIZE = 150_000
+"""Events per lease: each batch costs one Delta commit per event type present (~14), so larger
+batches cut commits per event (sf-1 day: 100k → 107k events/s, 150k → 120k/s); but the landing of
+a batch holds its bodies several times over (150k → +0.35 GiB RSS, 200k → +0.55 GiB)."""
 
 
 class DrainConfigError(ValueError):
@@ -31,7 +37,7 @@ class DrainConfigError(ValueError):
 class DrainSettings:
     max_events: int = 1_000_000
     max_seconds: float = 300.0
-    batch_size: int = 100_000
+    batch_size: int = DEFAULT_BATCH_SIZE
     pacing: str = "asap"
     speedup: float = 60.0
     max_consecutive_failures: int = 3
@@ -130,9 +136,12 @@ def _drain(
                 continue
             result.stop_reason = "drained"
             break
-        result.leased += batch.num_rows
+        leased = batch.num_rows
+        result.leased += leased
         result.batches += 1
         outcome = sink.send(batch)
+        del batch
+        pa.default_memory_pool().release_unused()  # the batch's bodies and parsed columns, back to the OS
         if len(outcome.sent):
             outbox.ack(outcome.sent)
             result.sent += len(outcome.sent)
@@ -146,7 +155,7 @@ def _drain(
             result.rejected.update(outcome.landing.rejected)
             result.duplicates += outcome.landing.duplicates
         log(
-            f"batch {result.batches}: {batch.num_rows} leased, {len(outcome.sent)} confirmed, "
+            f"batch {result.batches}: {leased} leased, {len(outcome.sent)} confirmed, "
             f"{len(outcome.failed)} failed"
         )
         publish()

@@ -116,3 +116,23 @@ def test_payload_text_is_kept_as_received_for_non_canonical_bodies(tmp_path):
     assert report.landed_total == 1
     row = _read(root, "receipt_line_added").to_pylist()[0]
     assert json.loads(row["_payload"]) == payload and "\n" in row["_payload"]
+
+
+def test_payload_cut_out_matches_the_decoder_for_every_body_shape():
+    """The byte-offset cut-out must give exactly the payload text a JSON decoder finds, whatever the
+    shape: canonical, non-ASCII, nested, spaced, payload not last, null payload, and on a slice."""
+    from retail_assets.streaming.landing import _payload_texts
+
+    shapes = [
+        '{"a":"é€","payload":{"x":"ü","n":1}}',
+        '{"a":1,"payload":{"x":{"y":[1,2]}}}',
+        '{"a":1, "payload": {"x":1} }',
+        '{"payload":{"x":2},"a":3}',
+        '{"a":1,"payload":null}',
+        *_bodies()[:5],
+    ]
+    bodies = pa.array(["{}", *shapes, "{}"], pa.string()).slice(1, len(shapes))
+    texts = _payload_texts(bodies).to_pylist()
+    for body, text in zip(shapes, texts, strict=True):
+        assert json.loads(text) == json.loads(body)["payload"]
+        assert text in body  # cut out as received, not re-serialised

@@ -17,6 +17,7 @@ from retail_assets.config import HomeSettings
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, STREAMING_TAG, outbox_observation
 from retail_assets.lake import delta
+from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
 from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxSettings, outbox_path
 
 OUTBOX_RESOURCE_KEY = "outbox_duckdb"
@@ -30,7 +31,7 @@ class StreamOutboxConfig(dg.Config):
     max_events: int = 1_000_000
     duration_minutes: float = 5.0
     max_seconds: float = 0.0
-    batch_size: int = 100_000
+    batch_size: int = DEFAULT_BATCH_SIZE
     pacing: str = "asap"
     speedup: float = 60.0
     sink: str = "local"
