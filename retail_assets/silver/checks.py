@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets.contract.events import EVENT_TYPES, Derived, bronze_event_spec
+from retail_assets.contract.events import ENVELOPE_FIELDS, EVENT_TYPES, Derived, bronze_event_spec
 from retail_assets.contract.mappings import SILVER_MAPPINGS, Cents
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES, money_pairs
 from retail_assets.lake import delta
@@ -561,19 +561,7 @@ def _event_rules(table: str) -> list[SetRule]:
         et = EVENT_TYPES[source.event_type]
         rel = f"ev_{et.name}"
         where = compiler.source_filter(DUCKDB, source, date(2000, 1, 1)).replace("2000-01-01", "{day}")
-        content = [
-            "event_id",
-            "event_type",
-            "ingest_timestamp",
-            "schema_version",
-            "source",
-            "trace_id",
-            "correlation_id",
-            "partition_key",
-            "session_id",
-            "parent_event_id",
-            *(pf.landed_name for pf in et.payload),
-        ]
+        content = [*(f.name for f in ENVELOPE_FIELDS), *(pf.landed_name for pf in et.payload)]
         rules.append(
             SetRule(
                 "C12",
