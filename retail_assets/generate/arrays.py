@@ -36,3 +36,34 @@ def within_group_rank(group: np.ndarray) -> np.ndarray:
     first[1:] = group[1:] != group[:-1]
     idx = np.arange(n)
     return idx - np.maximum.accumulate(np.where(first, idx, 0))
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for integer keys, computed ~4x faster.
+
+    Why: numpy's stable sort of int64 is a timsort, while its plain sort is SIMD-vectorised. With
+    the row index packed below the key, ``(key − min) << b | index``, all packed values are unique,
+    so the plain sort of them is the stable order; the low ``b`` bits are the permutation. Keys
+    whose range does not leave room for the index fall back to the stable argsort.
+    """
+    keys = np.asarray(keys)
+    n = len(keys)
+    if n < 2 or keys.dtype.kind not in "iu":
+        return np.argsort(keys, kind="stable")
+    lo, hi = int(keys.min()), int(keys.max())
+    bits = (n - 1).bit_length()
+    if (hi - lo).bit_length() + bits > 63:
+        return np.argsort(keys, kind="stable")
+    packed = (keys.astype(np.int64) - lo) << bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed
+
+
+def lexsort_ints(keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key most significant) for integer keys, one ``stable_argsort`` per key."""
+    order = stable_argsort(keys[0])
+    for k in keys[1:]:
+        order = order[stable_argsort(np.asarray(k)[order])]
+    return order

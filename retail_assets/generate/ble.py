@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from retail_assets.generate.arrays import stable_argsort
 from retail_assets.generate.rng import rng
 from retail_assets.generate.store_context import ZONES, StoreContext
 
@@ -123,27 +124,34 @@ def simulate_ble(
     slot_used = np.arange(5)[None, :] < n_zones[:, None]
     pings = np.where(slot_used & detected[:, None], pings, 0)
 
-    rec_idx, slot_idx = np.nonzero(pings)
-    per = pings[rec_idx, slot_idx]
-    p_rec = np.repeat(rec_idx, per)
-    p_slot = np.repeat(slot_idx, per)
-    p_zone = slot_zone[p_rec, p_slot]
-    is_co = p_slot == (n_zones[p_rec] - 1)
-    seg_start = np.where(
-        p_slot == 0,
-        entry[p_rec],
-        np.where(is_co, co_start[p_rec], ent_end[p_rec] + (p_slot - 1) * dept_len[p_rec]),
+    # zone segments per (visit, zone slot), computed on the (n, 5) grid and gathered per ping:
+    # the same integers as per-ping arithmetic, at a fraction of the rows
+    j = np.arange(5)[None, :]
+    is_co_slot = j == (n_zones - 1)[:, None]
+    grid_start = np.where(
+        j == 0,
+        entry[:, None],
+        np.where(is_co_slot, co_start[:, None], ent_end[:, None] + (j - 1) * dept_len[:, None]),
     )
-    seg_end = np.where(
-        p_slot == 0,
-        ent_end[p_rec],
+    grid_end = np.where(
+        j == 0,
+        ent_end[:, None],
         np.where(
-            is_co,
-            co_end[p_rec],
-            np.where(p_slot == n_zones[p_rec] - 2, co_start[p_rec], seg_start + dept_len[p_rec]),
+            is_co_slot,
+            co_end[:, None],
+            np.where(j == (n_zones - 2)[:, None], co_start[:, None], grid_start + dept_len[:, None]),
         ),
     )
-    seg_len = np.maximum(seg_end - seg_start, 1)
+    grid_len = np.maximum(grid_end - grid_start, 1)
+
+    flat_idx = np.flatnonzero(pings)
+    per = pings.reshape(-1)[flat_idx]
+    p_flat = np.repeat(flat_idx, per)
+    p_rec = p_flat // 5
+    p_slot = p_flat - p_rec * 5
+    p_zone = slot_zone.reshape(-1)[p_flat]
+    seg_start = grid_start.reshape(-1)[p_flat]
+    seg_len = grid_len.reshape(-1)[p_flat]
 
     # per-store draws of ping offsets then rssi (pings are grouped by receipt, receipts by store)
     ping_counts_store = (
@@ -166,7 +174,7 @@ def simulate_ble(
     # time order inside each visit (ties: zone slot); one int64 key instead of a 3-key lexsort
     rel = p_ts - day_start_us
     if n < (1 << 22):
-        order = np.argsort((p_rec << 41) | (rel << 3) | p_slot, kind="stable")
+        order = stable_argsort((p_rec << 41) | (rel << 3) | p_slot)
     else:  # beyond 4 M receipts a day the packed key would overflow
         order = np.lexsort((p_slot, p_ts, p_rec))
     p_rec, p_ts, p_zone, rssi = p_rec[order], p_ts[order], p_zone[order], rssi[order]

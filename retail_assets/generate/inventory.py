@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.generate import calendar as cal
 from retail_assets.generate import ids
+from retail_assets.generate.arrays import lexsort_ints, stable_argsort
 from retail_assets.generate.state import NO_TS
 
 #: txn types in alphabetical order, so that sorting by code = sorting by the string (posting order)
@@ -134,7 +135,7 @@ def posting_order(batch: TxnBatch) -> np.ndarray:
     lo_key = _pack((rank, batch.product, batch.txn_type))
     if hi_key is None or lo_key is None:
         return np.lexsort((batch.txn_type, batch.product, rank, batch.event_ts, batch.loc))
-    return np.lexsort((lo_key, hi_key))
+    return lexsort_ints((lo_key, hi_key))
 
 
 def _pack(keys: tuple[np.ndarray, ...]) -> np.ndarray | None:
@@ -212,7 +213,7 @@ def resolve(
     order = posting_order(batch)
     loc, prod = batch.loc[order], batch.product[order] - 1
     key = loc * on_hand.shape[1] + prod
-    chain = np.argsort(key, kind="stable")  # group by (loc, product), keep posting order inside
+    chain = stable_argsort(key)  # group by (loc, product), keep posting order inside
     k = key[chain]
     starts = np.ones(len(k), dtype=bool)
     starts[1:] = k[1:] != k[:-1]
@@ -296,7 +297,7 @@ class InventoryBook:
         src = np.asarray(src, dtype=object)
         # rows are in posting order inside each call and calls are chronological: a stable sort by
         # location gives the per-location posting order
-        order = np.argsort(loc, kind="stable")
+        order = stable_argsort(loc)
         loc, prod, ts, typ, src, qty, bal = (a[order] for a in (loc, prod, ts, typ, src, qty, bal))
         n = len(loc)
         starts = np.ones(n, dtype=bool)
@@ -304,6 +305,13 @@ class InventoryBook:
         idx = np.arange(n)
         seq = idx - np.maximum.accumulate(np.where(starts, idx, 0)) + 1
         letter = "S" if self.kind == "STORE" else "D"
+        if n == 0 or (int(loc.max()) + 1 < 10**5 and int(seq.max()) < 10**7):
+            # fixed-width ids sort like (location, seq), the order rows are in now: a stable sort
+            # by event_ts alone is the (event_ts, txn_id_ext) order, without comparing strings
+            by_time = stable_argsort(ts)
+            loc, prod, ts, typ, src, qty, bal, seq = (
+                a[by_time] for a in (loc, prod, ts, typ, src, qty, bal, seq)
+            )
         txn_id = ids.txn_ids_arrow(letter, loc + 1, self.day, seq)
         txn_table = self._txn_table(ts, txn_id, loc, prod, typ, qty, bal, src)
         stockouts = self._stockouts(ts, txn_id, loc, prod, qty, bal)
@@ -327,7 +335,7 @@ class InventoryBook:
             ],
             schema=spec.arrow_schema,
         )
-        return table.sort_by([("event_ts", "ascending"), ("txn_id_ext", "ascending")])
+        return _sorted_by_time_and_id(table)
 
     def _stockouts(self, ts, txn_id, loc, prod, qty, bal) -> pa.Table:
         cand = np.nonzero((qty < 0) & (bal == 0))[0]
@@ -354,4 +362,19 @@ class InventoryBook:
             ],
             schema=FACT_TABLES["fact_stockouts"].arrow_schema,
         )
-        return table.sort_by([("event_ts", "ascending"), ("txn_id_ext", "ascending")])
+        return _sorted_by_time_and_id(table)
+
+
+def _sorted_by_time_and_id(table: pa.Table) -> pa.Table:
+    """``table`` in (event_ts, txn_id_ext) order; a linear check first, since it usually is."""
+    ts = table.column("event_ts").cast(pa.int64()).to_numpy()
+    step = ts[1:] - ts[:-1]
+    if not (step < 0).any():
+        ties = np.flatnonzero(step == 0)
+        if len(ties) == 0:
+            return table
+        ids_ = table.column("txn_id_ext")
+        a, b = ids_.take(pa.array(ties)), ids_.take(pa.array(ties + 1))
+        if pc.all(pc.less(a, b)).as_py():
+            return table
+    return table.sort_by([("event_ts", "ascending"), ("txn_id_ext", "ascending")])

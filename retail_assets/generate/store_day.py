@@ -26,7 +26,7 @@ import pyarrow as pa
 from retail_assets.config import DatasetSettings
 from retail_assets.generate import calendar as cal
 from retail_assets.generate import ids
-from retail_assets.generate.arrays import sorted_group_sum, within_group_rank
+from retail_assets.generate.arrays import lexsort_ints, sorted_group_sum, stable_argsort, within_group_rank
 from retail_assets.generate.baskets import BasketDraws, draw_baskets, select_lines
 from retail_assets.generate.ble import ZONE_NAMES, simulate_ble
 from retail_assets.generate.foot_traffic import browser_lambda, foot_traffic
@@ -197,7 +197,7 @@ class StoreDay:
             visit = slot = product = qty = np.zeros(0, np.int64)
         keep = qty > 0
         visit, slot, product, qty = visit[keep], slot[keep], product[keep], qty[keep]
-        order = np.lexsort((slot, visit))
+        order = lexsort_ints((slot, visit))
         visit, product, qty = visit[order], product[order], qty[order]
         line_num = within_group_rank(visit) + 1
 
@@ -389,7 +389,7 @@ def store_ops_table(ctx: StoreContext, day: date) -> pa.Table:
 
 def _by_time(ts: np.ndarray) -> np.ndarray:
     """Stable permutation by event_ts: rows already in key order end up in (event_ts, key) order."""
-    return np.argsort(ts, kind="stable")
+    return stable_argsort(ts)
 
 
 def _receipts_table(rcp, vis, r_ts, r_sid, r_cust, r_method, r_items, r_lines, r_sub, r_disc, r_tax, r_total,

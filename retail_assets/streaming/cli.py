@@ -1,4 +1,4 @@
-"""``retail-assets outbox status|clear|purge`` and ``retail-assets stream``.
+"""``retail-assets outbox status|clear|purge|requeue-dead`` and ``retail-assets stream``.
 
 ``outbox status`` prints one JSON object (``pending``, ``leased``, ``sent``, ``dead``,
 ``oldest_pending_ts``, ``latest_sent_ts``, ``by_event_type``, ``dead_letters``, ``days``, plus
@@ -49,6 +49,33 @@ def _purge(args: argparse.Namespace) -> int:
 
     n = Outbox.in_state_dir(HomeSettings.from_env().state_dir).purge_sent(timedelta(days=args.older_than_days))
     print(json.dumps({"purged_sent": n, "older_than_days": args.older_than_days}))
+    return 0
+
+
+def _requeue_dead(args: argparse.Namespace) -> int:
+    from retail_assets.contract.events import EVENT_TYPES
+    from retail_assets.streaming.outbox import Outbox
+
+    if args.event_type is not None and args.event_type not in EVENT_TYPES:
+        raise StreamCliError(f"unknown event type {args.event_type!r}; use one of: {', '.join(EVENT_TYPES)}.")
+    if not args.yes:
+        raise StreamCliError(
+            "`outbox requeue-dead` puts DEAD events back to PENDING (attempts reset) so the next stream run "
+            "sends them again; fix what their last_error names first, then add --yes to confirm."
+        )
+    outbox = Outbox.in_state_dir(HomeSettings.from_env().state_dir)
+    before = outbox.status(dead_letters=5)["dead_letters"]
+    counts = outbox.requeue_dead(args.event_type)
+    print(
+        json.dumps(
+            {
+                "requeued": sum(counts.values()),
+                "by_event_type": counts,
+                "last_errors": [{"event_id": d["event_id"], "last_error": d["last_error"]} for d in before],
+                "note": "the errors stay in last_error (prefixed 'requeued at …') until a send succeeds",
+            }
+        )
+    )
     return 0
 
 
@@ -125,6 +152,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     purge = osub.add_parser("purge", help="delete SENT events older than N days")
     purge.add_argument("--older-than-days", type=float, default=7.0)
     purge.set_defaults(func=_purge)
+    requeue = osub.add_parser("requeue-dead", help="put DEAD events back to PENDING (attempts reset)")
+    requeue.add_argument("--event-type", default=None, help="only this event type (default: all)")
+    requeue.add_argument("--yes", action="store_true", help="confirm")
+    requeue.set_defaults(func=_requeue_dead)
 
     stream = subparsers.add_parser("stream", help="one bounded streaming run (generate when empty, then drain)")
     stream.add_argument("--max-events", type=int, default=1_000_000)

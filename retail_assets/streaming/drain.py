@@ -156,7 +156,7 @@ def _drain(
             result.duplicates += outcome.landing.duplicates
         log(
             f"batch {result.batches}: {leased} leased, {len(outcome.sent)} confirmed, "
-            f"{len(outcome.failed)} failed"
+            f"{len(outcome.failed)} failed ({clock() - start:.1f} s into the run)"
         )
         publish()
         if len(outcome.failed) and not len(outcome.sent):
@@ -168,8 +168,9 @@ def _drain(
             failures_in_a_row = 0
     result.seconds = clock() - start
     publish(force=True)
+    rate = result.sent / result.seconds if result.seconds > 0 else 0.0
+    log(
+        f"drain: {result.sent:,} sent, {result.failed:,} failed, {result.dead:,} dead in {result.batches} batches, "
+        f"{result.seconds:.1f} s ({rate:,.0f} events/s); stopped: {result.stop_reason}"
+    )
     return result
-
-
-
-

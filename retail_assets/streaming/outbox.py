@@ -402,6 +402,42 @@ class Outbox:
         with self._session() as conn:
             return len(self._run(conn, f"DELETE FROM {TABLE} RETURNING outbox_seq"))
 
+    def requeue_dead(self, event_type: str | None = None, now: datetime | None = None) -> dict[str, int]:
+        """DEAD → PENDING with ``attempts`` reset, optionally for one event type; counts by event type.
+
+        Why keep the error: the operator fixed the cause (sink settings, network) and retries, but the
+        reason the events died stays readable in ``last_error`` (prefixed with when they were
+        requeued) until a successful send clears it.
+        """
+        stamp = _iso(now or now_utc())
+        only = "AND event_type = $type" if event_type else ""
+        params: dict[str, Any] = {"note": f"requeued at {stamp} after: "}
+        if event_type:
+            params["type"] = event_type
+        with self._session() as conn:
+            rows = self._run(
+                conn,
+                f"""UPDATE {TABLE} SET status = 'PENDING', attempts = 0, lease_owner = NULL,
+                           lease_expires_ts = NULL, last_error = $note || coalesce(last_error, 'no error recorded')
+                    WHERE status = 'DEAD' {only}
+                    RETURNING event_type""",
+                params,
+            )
+        counts: dict[str, int] = {}
+        for (name,) in rows:
+            counts[name] = counts.get(name, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def open_attempts(self) -> dict[str, int]:
+        """Attempts already used by the open (PENDING/LEASED) events: ``max`` and ``events`` with ≥ 1."""
+        with self._session() as conn:
+            top, tried = self._run(
+                conn,
+                f"""SELECT coalesce(max(attempts), 0), count(*) FILTER (WHERE attempts > 0)
+                    FROM {TABLE} WHERE status IN ('PENDING', 'LEASED')""",
+            )[0]
+        return {"max": int(top), "events": int(tried), "limit": self.settings.max_attempts}
+
     def status(self, dead_letters: int = 20) -> dict[str, Any]:
         with self._session() as conn:
             return status_query(conn, dead_letters, self._run)
@@ -433,6 +469,11 @@ def status_query(
     oldest, latest = q(
         f"SELECT min(event_ts) FILTER (WHERE status = 'PENDING'), max(sent_ts) FROM {TABLE}"
     )[0]
+    # wall-clock age of the backlog: event_ts is business time (the dataset may start in 2024)
+    open_since = q(
+        f"""SELECT min(d.enqueued_ts) FROM {DAYS_TABLE} d WHERE EXISTS (
+                SELECT 1 FROM {TABLE} o WHERE o.event_date = d.event_date AND o.status IN ('PENDING', 'LEASED'))"""
+    )[0][0]
     dead = [
         {"outbox_seq": s, "event_id": e, "event_type": t, "attempts": a, "last_error": err}
         for s, e, t, a, err in q(
@@ -457,6 +498,7 @@ def status_query(
         "dead": totals["DEAD"],
         "oldest_pending_ts": _iso(oldest),
         "latest_sent_ts": _iso(latest),
+        "oldest_open_enqueued_ts": _iso(open_since),
         "by_event_type": by_type,
         "dead_letters": dead,
         "days": days,

@@ -47,6 +47,7 @@ def read_snapshot(state_dir: Path) -> dict[str, Any] | None:
 def empty_status() -> dict[str, Any]:
     return {
         "pending": 0, "leased": 0, "sent": 0, "dead": 0, "oldest_pending_ts": None, "latest_sent_ts": None,
+        "oldest_open_enqueued_ts": None,
         "by_event_type": {}, "dead_letters": [], "days": [],
     }
 

@@ -201,6 +201,11 @@ def test_schema_drift_fails_or_falls_back_as_configured(tmp_path, change, column
     assert not c1.passed
     assert c1.metadata["schema_mismatch_count"].value >= 1
     assert any(column in c for c in c1.metadata["mismatching_columns"].value)
+    # the message an operator reads: which event type, which column, what happened to the day, the fix
+    assert "receipt_created" in c1.description and column in c1.description
+    assert "contract/mappings.py" in c1.description and "re-materialize the partition" in c1.description
+    effect = "Nothing was written" if fail_mode == "true" else "fell back to batch only"
+    assert effect in c1.description
     silver_uri = delta.table_uri(home.lake_root, "ag", "fact_receipts")
     if fail_mode == "true":
         assert c1.severity == dg.AssetCheckSeverity.ERROR

@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from retail_assets.contract.events import EVENT_TYPES
 from retail_assets.contract.mappings import SILVER_MAPPINGS
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
+from retail_assets.defs.ops_health import with_silver_freshness
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.silver.automation import SILVER_GROUP, silver_automation_condition
@@ -22,6 +23,7 @@ from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResourc
 from retail_assets.silver.checks import (
     BLOCKING_GROUPS,
     GROUP_DESCRIPTIONS,
+    SCHEMA_EQUALITY,
     CheckContext,
     CheckResult,
     Severity,
@@ -41,7 +43,21 @@ def silver_deps(table: str) -> list[dg.AssetKey]:
     return [BRONZE_BATCH_KEYS[table], *events, *(SILVER_KEYS[p] for p in silver_parents(table))]
 
 
-def to_dagster(result: CheckResult, key: dg.AssetKey) -> dg.AssetCheckResult:
+def schema_mismatch_advice(table: str, day: date, written: bool) -> str:
+    """What a failed C1 did to the day and what to do about it (appended to the check's description)."""
+    effect = (
+        "The day fell back to batch only: the stream rows were left out of Silver (WARN mode)."
+        if written
+        else f"Nothing was written for ag.{table} {day} (FAIL_ON_SCHEMA_MISMATCH=true)."
+    )
+    return (
+        f" {effect} Fix: make the producer send the contract's columns and types (contract §5.5), or fix the "
+        "mapping in retail_assets/contract/mappings.py; then re-materialize the partition "
+        f"ag/{table} {day.isoformat()}."
+    )
+
+
+def to_dagster(result: CheckResult, key: dg.AssetKey, advice: str = "") -> dg.AssetCheckResult:
     metadata = {
         k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v) for k, v in result.metadata.items()
     }
@@ -52,7 +68,7 @@ def to_dagster(result: CheckResult, key: dg.AssetKey) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.ERROR
         if result.severity is Severity.ERROR
         else dg.AssetCheckSeverity.WARN,
-        description=result.description[:2000],
+        description=(result.description[: 2000 - len(advice)] + advice) if advice else result.description[:2000],
         metadata=metadata,
     )
 
@@ -101,9 +117,14 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
             outcome = build_check_commit(engine, conn, ctx, table, day)
         for note in outcome.build.notes:
             context.log.info(f"{table} {day}: {note}")
+
+        def advice(r: CheckResult) -> str:
+            failed_schema = r.name == SCHEMA_EQUALITY and not r.passed
+            return schema_mismatch_advice(table, day, outcome.written) if failed_schema else ""
+
         if not outcome.written:
             for r in outcome.results:
-                yield to_dagster(r, key)
+                yield to_dagster(r, key, advice(r))
             failed = "; ".join(f"{r.name}: {r.description}" for r in outcome.blocking_failures)
             raise dg.Failure(
                 description=f"ag.{table} {day} was not written because a blocking check failed: {failed}",
@@ -123,9 +144,9 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
             },
         )
         for r in outcome.results:
-            yield to_dagster(r, key)
+            yield to_dagster(r, key, advice(r))
 
     return _silver
 
 
-SILVER_ASSETS: list[dg.AssetsDefinition] = [build_silver_asset(t) for t in FACT_TABLES]
+SILVER_ASSETS: list[dg.AssetsDefinition] = with_silver_freshness([build_silver_asset(t) for t in FACT_TABLES])

@@ -53,12 +53,19 @@ outbox_spec = dg.AssetSpec(
 )
 
 
-def outbox_observation(status: dict, source: str) -> dg.AssetObservation:
-    """An observation of the outbox counts (numbers, so the UI plots them)."""
+def outbox_observation(status: dict, source: str, sink_error: str | None = None) -> dg.AssetObservation:
+    """An observation of the outbox counts (numbers, so the UI plots them); ``sink_error`` (scrubbed)
+    when the run's sink failed."""
     oldest = status.get("oldest_pending_ts")
+    extra: dict[str, dg.MetadataValue] = {}
+    if sink_error:
+        from retail_assets.streaming.sinks.eventhub import scrub
+
+        extra["sink_error"] = dg.MetadataValue.text(scrub(sink_error)[:1000])
     return dg.AssetObservation(
         asset_key=OUTBOX_KEY,
         metadata={
+            **extra,
             "pending": dg.MetadataValue.int(int(status.get("pending", 0))),
             "leased": dg.MetadataValue.int(int(status.get("leased", 0))),
             "sent": dg.MetadataValue.int(int(status.get("sent", 0))),

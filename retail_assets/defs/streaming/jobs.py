@@ -7,20 +7,27 @@ streaming run instead of letting two race for the outbox and the Bronze event ta
 
 
 
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from retail_assets.config import HomeSettings
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, STREAMING_TAG, outbox_observation
+from retail_assets.defs.streaming.checks import outbox_check_evaluations
 from retail_assets.lake import delta
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
-from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxSettings, outbox_path
+from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxLockedError, OutboxSettings, outbox_path
 
 OUTBOX_RESOURCE_KEY = "outbox_duckdb"
+StreamEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
 CHECKPOINT_DIR = "eventhub_checkpoints"
 
 
@@ -44,33 +51,81 @@ class StreamOutboxConfig(dg.Config):
     generate: bool = True
 
 
-def _report_landed(context: dg.OpExecutionContext, lake_root: str, landed: Counter) -> None:
+def _landed_events(lake_root: str, landed: Counter) -> Iterator[dg.AssetMaterialization]:
     """One materialization per (event table, day) that received rows, with the day's total."""
     for (event_type, day), new_rows in sorted(landed.items()):
         uri = delta.table_uri(lake_root, "cusn", event_type)
         total = delta.partition_row_counts(uri).get(day, new_rows)
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=BRONZE_EVENT_KEYS[event_type],
-                partition=day.isoformat(),
-                metadata={"new_rows": new_rows, "dagster/row_count": total},
-            )
+        yield dg.AssetMaterialization(
+            asset_key=BRONZE_EVENT_KEYS[event_type],
+            partition=day.isoformat(),
+            metadata={"new_rows": new_rows, "dagster/row_count": total},
         )
 
 
-def _report_batch_only(context: dg.OpExecutionContext, day: date | None, tables: tuple[str, ...]) -> None:
+def _batch_only_events(day: date | None, tables: tuple[str, ...]) -> Iterator[dg.AssetMaterialization]:
     for table in tables if day else ():
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=dg.AssetKey(["cusn", table]),
-                partition=day.isoformat(),
-                metadata={"path": "stream", "note": "batch-only table written on a stream day"},
-            )
+        yield dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["cusn", table]),
+            partition=day.isoformat(),
+            metadata={"path": "stream", "note": "batch-only table written on a stream day"},
         )
 
 
-@dg.op(required_resource_keys={"retail_settings", OUTBOX_RESOURCE_KEY})
-def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig) -> None:
+SINK_CHECKS = {
+    "local": "that RETAIL_ASSETS_HOME / RETAIL_ASSETS_LAKE_ROOT point at a writable lake",
+    "eventhub": "AZURE_EVENTHUB_CONNECTION_STRING (endpoint and key), the hub name (eventhub_name in the op config "
+    "or AZURE_EVENTHUB_NAME), and that this machine reaches the namespace on the network (AMQP port 5671)",
+}
+
+
+def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
+    """The run's failure when the sink took nothing: what failed, what is pending, what to check."""
+    from retail_assets.streaming.sinks.eventhub import scrub
+
+    d, status = result.drain, result.status
+    error = scrub(d.last_error or "no error text")[:1000]
+    return dg.Failure(
+        description=(
+            f"the {sink} sink is unreachable: 0 of {d.leased:,} leased events were sent ({error}). Nothing is lost: "
+            f"{status.get('pending', 0):,} events are pending and {status.get('leased', 0):,} leased (held for their "
+            f"retry back-off) in the outbox, {d.dead:,} reached the attempt limit of {attempts['limit']} and are DEAD "
+            f"(see the no_dead_letters check). Check {SINK_CHECKS.get(sink, 'the sink settings')}; the "
+            "outbox_sensor retries on its next tick (no new day is generated while events are pending)."
+        ),
+        metadata={
+            "sink": sink,
+            "error": error,
+            "pending": int(status.get("pending", 0)),
+            "leased": int(status.get("leased", 0)),
+            "dead": int(status.get("dead", 0)),
+            "failed_this_run": d.failed,
+            "max_attempts_used": attempts["max"],
+            "attempt_limit": attempts["limit"],
+            "stop_reason": d.stop_reason[:500],
+            "what_to_check": SINK_CHECKS.get(sink, "the sink settings"),
+        },
+    )
+
+
+def lock_failure(exc: OutboxLockedError, database: str, waited_s: float) -> dg.Failure:
+    return dg.Failure(
+        description=(
+            f"the outbox {database} stayed locked for {waited_s:g} s by another process: DuckDB lets one process "
+            "open the file at a time, and another one holds it — most likely a `retail-assets stream` started "
+            "outside Dagster (or a script holding a connection). Nothing was changed. Let that process finish "
+            "or stop it (`ps aux | grep 'retail-assets stream'`), then re-execute this run; the outbox_sensor "
+            "launches the next run by itself once the file is free."
+        ),
+        metadata={"database": database, "lock_wait_seconds": waited_s, "error": str(exc)[:1000]},
+    )
+
+
+@dg.op(required_resource_keys={"retail_settings", OUTBOX_RESOURCE_KEY}, out={})
+def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig) -> Iterator[StreamEvent]:
+    """A generator so that the run's events (materializations, the outbox observation and check
+    evaluations) are recorded before a sink failure fails the run (``context.log_event`` buffers
+    them until the op returns)."""
     from retail_assets.pipeline import USER_FIXABLE_ERRORS
     from retail_assets.streaming.cli import build_sink
     from retail_assets.streaming.drain import DrainSettings
@@ -79,6 +134,7 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     settings: RetailSettings = context.resources.retail_settings
     duck: DuckDBResource = context.resources.outbox_duckdb
     home: HomeSettings = settings.home_settings()
+    attempts = {"max": 0, "events": 0, "limit": config.max_attempts}
     try:
         stream_settings = StreamSettings(
             drain=DrainSettings(
@@ -97,24 +153,36 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         outbox = Outbox(outbox_path(home.state_dir), connect=duck.get_connection, settings=stream_settings.outbox)
         sink = build_sink(config.sink, home.lake_root, config.eventhub_name, config.send_timeout_s)
         try:
-            result = stream_once(
-                home, settings.dataset(), sink, f"dagster:{context.run_id}", stream_settings, outbox=outbox,
-                log=context.log.info,
-            )
+            # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
+            # instance's managed_python_loggers route into this run's logs
+            result = stream_once(home, settings.dataset(), sink, f"dagster:{context.run_id}", stream_settings, outbox=outbox)
         finally:
             sink.close()
+        if result.drain.failed:
+            attempts = outbox.open_attempts()
+    except OutboxLockedError as exc:
+        raise lock_failure(exc, str(outbox_path(home.state_dir)), _lock_wait(duck)) from exc
     except (*USER_FIXABLE_ERRORS, OutboxError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from exc
-    _report_batch_only(context, result.generated_day, result.batch_tables_written)
-    _report_landed(context, home.lake_root, result.drain.landed)
-    context.log_event(outbox_observation(result.status, "stream_outbox run"))
+    yield from _batch_only_events(result.generated_day, result.batch_tables_written)
+    yield from _landed_events(home.lake_root, result.drain.landed)
     d = result.drain
+    yield outbox_observation(result.status, "stream_outbox run", sink_error=d.last_error if d.failed else None)
+    yield from outbox_check_evaluations(result.status)
     context.log.info(
         f"stream run: {d.sent} sent, {d.failed} failed, {d.dead} dead, {d.duplicates} duplicates, "
         f"rejected {dict(d.rejected)}, stop: {d.stop_reason}"
     )
     if d.failed and not d.sent:
-        context.log.warning(f"the sink failed: {d.last_error}; events stay in the outbox for a later run.")
+        raise sink_failure(config.sink, result, attempts)
+    if d.failed:
+        from retail_assets.streaming.sinks.eventhub import scrub
+
+        context.log.warning(
+            f"the {config.sink} sink failed part-way: {d.sent:,} events sent, then {d.failed:,} failed "
+            f"({scrub(d.last_error or '')[:500]}); they stay in the outbox and the next run retries them. "
+            f"Check {SINK_CHECKS.get(config.sink, 'the sink settings')}."
+        )
 
 
 @dg.job(
@@ -149,7 +217,8 @@ def eventhub_ingest_op(context: dg.OpExecutionContext, config: EventHubIngestCon
         )
     except EventHubConfigError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    _report_landed(context, home.lake_root, result.report.landed)
+    for event in _landed_events(home.lake_root, result.report.landed):
+        context.log_event(event)
     context.log.info(
         f"ingest: {result.events} events read in {result.batches} batches, {result.report.landed_total} landed, "
         f"{result.report.duplicates} duplicates, rejected {dict(result.report.rejected)}"
@@ -167,9 +236,41 @@ def eventhub_ingest() -> None:
     eventhub_ingest_op()
 
 
-def outbox_resource(home: HomeSettings | None = None) -> DuckDBResource:
+class OutboxDuckDBResource(DuckDBResource):
+    """``DuckDBResource`` whose connection waits a bounded time for another process's file lock.
+
+    Why: the stock resource backs off for ~100 s and then raises DuckDB's bare IOException; a run
+    should instead give up after ``lock_wait_seconds`` with ``OutboxLockedError``, which the op turns
+    into a message naming the file, the likely holder and the fix.
+    """
+
+    lock_wait_seconds: float = Field(default=30.0, description="how long to wait for another process's lock")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        config = {"custom_user_agent": "dagster", **self.connection_config}
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            try:
+                conn = duckdb.connect(self.database, read_only=False, config=config)
+                break
+            except duckdb.IOException as exc:  # "Could not set lock on file"
+                if time.monotonic() >= deadline:
+                    raise OutboxLockedError(f"{self.database}: {exc}") from exc
+                time.sleep(0.1)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def _lock_wait(duck: DuckDBResource) -> float:
+    return float(getattr(duck, "lock_wait_seconds", 0.0))
+
+
+def outbox_resource(home: HomeSettings | None = None, lock_wait_seconds: float = 30.0) -> OutboxDuckDBResource:
     home = home or HomeSettings.from_env()
-    return DuckDBResource(database=str(outbox_path(home.state_dir)))
+    return OutboxDuckDBResource(database=str(outbox_path(home.state_dir)), lock_wait_seconds=lock_wait_seconds)
 
 
 @dg.definitions

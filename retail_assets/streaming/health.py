@@ -1,0 +1,120 @@
+"""Health rules of the outbox, as data: each rule turns a status summary into a verdict an operator
+can act on (what is wrong, which events, what to run).
+
+Plain Python so that the streaming run, the standalone Dagster asset checks and tests share one
+wording. Why the backlog age is measured from the enqueue time of the oldest open day and not from
+``oldest_pending_ts``: that is *business* time (the synthetic calendar may start in 2024), so it says
+nothing about whether the drain keeps up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from retail_assets.config import ConfigError
+
+STALE_ENV = "RETAIL_ASSETS_OUTBOX_STALE_MINUTES"
+DEFAULT_STALE_MINUTES = 60.0
+SAMPLE_DEAD = 5
+
+NO_DEAD_LETTERS = "no_dead_letters"
+BACKLOG_NOT_STALE = "backlog_not_stale"
+
+
+@dataclass(frozen=True)
+class HealthVerdict:
+    name: str
+    passed: bool
+    severity: str  # "ERROR" or "WARN": how bad a failure is
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def stale_after(env: dict[str, str] | None = None) -> timedelta:
+    """How long events may wait in the outbox before the backlog counts as stale."""
+    raw = (os.environ if env is None else env).get(STALE_ENV, str(DEFAULT_STALE_MINUTES))
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise ConfigError(f"{STALE_ENV}={raw!r} is not a number of minutes; use e.g. 60.") from None
+    if not minutes > 0:
+        raise ConfigError(f"{STALE_ENV}={raw!r} must be > 0 minutes (e.g. 60).")
+    return timedelta(minutes=minutes)
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def no_dead_letters(status: dict[str, Any], now: datetime, stale: timedelta) -> HealthVerdict:
+    dead = int(status.get("dead", 0))
+    sample = list(status.get("dead_letters", []))[:SAMPLE_DEAD]
+    if dead == 0:
+        return HealthVerdict(NO_DEAD_LETTERS, True, "ERROR", "no dead letters in the outbox.", {"dead": 0})
+    by_type = {t: c.get("dead", 0) for t, c in status.get("by_event_type", {}).items() if c.get("dead", 0)}
+    examples = "; ".join(f"{d['event_id']} ({d['event_type']}): {d.get('last_error')}" for d in sample)
+    return HealthVerdict(
+        NO_DEAD_LETTERS,
+        False,
+        "ERROR",
+        f"{dead:,} events are DEAD in the outbox: they used up their send attempts and will not be sent "
+        f"again on their own. Examples: {examples}. Fix the cause their last_error names (for Event Hubs: "
+        "AZURE_EVENTHUB_CONNECTION_STRING, the hub name, the network), then put them back in the queue "
+        "with `retail-assets outbox requeue-dead --yes` (or `--event-type T --yes` for one type); the "
+        "next streaming run sends them.",
+        {"dead": dead, "dead_by_event_type": by_type, "examples": sample},
+    )
+
+
+def backlog_not_stale(status: dict[str, Any], now: datetime, stale: timedelta) -> HealthVerdict:
+    open_rows = int(status.get("pending", 0)) + int(status.get("leased", 0))
+    since = _parse(status.get("oldest_open_enqueued_ts"))
+    meta: dict[str, Any] = {
+        "open_events": open_rows,
+        "oldest_open_enqueued_ts": status.get("oldest_open_enqueued_ts") or "none",
+        "stale_after_minutes": round(stale.total_seconds() / 60, 3),
+    }
+    if open_rows == 0 or since is None:
+        return HealthVerdict(BACKLOG_NOT_STALE, True, "WARN", "no events waiting in the outbox.", meta)
+    age = now - since
+    meta["backlog_age_minutes"] = round(age.total_seconds() / 60, 1)
+    if age <= stale:
+        return HealthVerdict(
+            BACKLOG_NOT_STALE, True, "WARN",
+            f"{open_rows:,} events waiting, enqueued {meta['backlog_age_minutes']} min ago (limit "
+            f"{meta['stale_after_minutes']} min).",
+            meta,
+        )
+    return HealthVerdict(
+        BACKLOG_NOT_STALE,
+        False,
+        "WARN",
+        f"{open_rows:,} events have waited in the outbox for {meta['backlog_age_minutes']} min (more than "
+        f"{STALE_ENV}={meta['stale_after_minutes']:g}): the drain is not keeping up or not running. Check that "
+        "the `outbox_sensor` is switched on (Automation), that recent `stream_outbox` runs succeeded (a sink "
+        "failure names its cause there), and `retail-assets outbox status`.",
+        meta,
+    )
+
+
+OUTBOX_RULES: tuple[Callable[[dict[str, Any], datetime, timedelta], HealthVerdict], ...] = (
+    no_dead_letters,
+    backlog_not_stale,
+)
+RULE_DESCRIPTIONS = {
+    NO_DEAD_LETTERS: "No outbox event is DEAD (used up its send attempts); lists examples and the fix.",
+    BACKLOG_NOT_STALE: f"No event waits in the outbox longer than {STALE_ENV} (default 60 min); WARN.",
+}
+
+
+def evaluate_outbox(status: dict[str, Any], now: datetime | None = None, stale: timedelta | None = None) -> list[HealthVerdict]:
+    """Every outbox rule on one status summary (from the database or the snapshot)."""
+    now = now or datetime.now(UTC)
+    stale = stale or stale_after()
+    return [rule(status, now, stale) for rule in OUTBOX_RULES]
