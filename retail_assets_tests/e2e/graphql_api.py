@@ -158,6 +158,16 @@ class DagsterAPI:
         )
         return self.unwrap(data["partitionBackfillOrError"], "PartitionBackfill")
 
+    def backfills(self, status: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Backfills in one status (e.g. REQUESTED: asked for, runs not all submitted yet)."""
+        data = self.query(
+            """query($s: BulkActionStatus, $n: Int) { partitionBackfillsOrError(status: $s, limit: $n) {
+                 __typename ... on PartitionBackfills { results { id status } }
+                 ... on Error { message } } }""",
+            {"s": status, "n": limit},
+        )
+        return self.unwrap(data["partitionBackfillsOrError"], "PartitionBackfills")["results"]
+
     # -- sensors -----------------------------------------------------------------------------------
     def sensor(self, repo: RepoSelector, name: str, ticks: int = 10) -> dict[str, Any]:
         data = self.query(

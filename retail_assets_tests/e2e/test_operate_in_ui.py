@@ -183,24 +183,34 @@ def stream_one_day(api: DagsterAPI, repo: RepoSelector) -> dict[str, Any]:
 def wait_for_silver_by_automation(
     api: DagsterAPI, silver_keys: list[str], checks: dict[str, dict[str, bool]]
 ) -> None:
-    """Every Silver asset has STREAM_DAY from an automation run, its checks are evaluated, and no run
-    for that day is still queued or running (a later one could still change the result)."""
+    """Every Silver asset has STREAM_DAY from an automation run, its checks are evaluated, and the
+    instance is quiet: no run of any day in flight, no backfill waiting to submit runs (automation
+    may rebuild the backfilled days as a backfill whose runs start later), no check evaluation in
+    progress — twice in a row, a poll apart — since a later run could still change a result."""
+    quiet_polls = [0]
 
     def settled() -> bool:
+        if not _settled_once():
+            quiet_polls[0] = 0
+            return False
+        quiet_polls[0] += 1
+        return quiet_polls[0] >= 2
+
+    def _settled_once() -> bool:
         for key in silver_keys:
             mats = api.materializations(key, [STREAM_DAY])
             if not mats:
                 return False
         runs = api.runs(tags={"dagster/partition": STREAM_DAY}, limit=50)
-        if any(r["status"] in IN_FLIGHT for r in runs):
-            return False
         if not any(_tags(r).get(AUTOMATION_TAG) == "true" for r in runs):
+            return False
+        if api.runs(statuses=IN_FLIGHT, limit=1) or api.backfills("REQUESTED", limit=1):
             return False
         for key, names in checks.items():
             for name, partitioned in names.items():
                 latest = _latest_per_partition(api.check_executions(key, name), partitioned)
                 current = latest.get(STREAM_DAY if partitioned else None)
-                if current is None or current["status"] == "IN_PROGRESS":
+                if current is None or any(ex["status"] == "IN_PROGRESS" for ex in latest.values()):
                     return False
         return True
 
