@@ -298,15 +298,29 @@ def _parent_rule(
     parent_cols: tuple[str, ...],
     day_filter: str,
     severity: Severity = Severity.ERROR,
+    parent_day_in: str | None = None,
 ) -> SetRule:
+    """A child row whose parent row is missing from ``ag.<parent>`` (within ``day_filter``).
+
+    ``parent_day_in`` (cross-day references): the child column whose id embeds the parent's day
+    as ``XXX-yyyymmdd-…`` (contract §1.5). A child whose parent day has no Silver partition yet is
+    not judged: Silver days may be built in any order (automation rebuilds older days later), and
+    an unbuilt day proves nothing about a dangling reference.
+    """
     on = " AND ".join(f"s.{q(c)} = p.{q(pc)}" for c, pc in zip(child_cols, parent_cols, strict=True))
     not_null = " AND ".join(f"s.{q(c)} IS NOT NULL" for c in child_cols)
+    built = ""
+    if parent_day_in:
+        built = (
+            f" AND strptime(substr(s.{q(parent_day_in)}, 5, 8), '%Y%m%d')::DATE IN "
+            f"(SELECT DISTINCT event_date FROM ag_{parent} WHERE {day_filter})"
+        )
     return SetRule(
         "C9",
         RELATIONSHIPS,
         label,
         f"SELECT DISTINCT {key_expr(child_cols, 's')} AS k FROM silver s "
-        f"ANTI JOIN (SELECT * FROM ag_{parent} WHERE {day_filter}) p ON {on} WHERE {not_null}",
+        f"ANTI JOIN (SELECT * FROM ag_{parent} WHERE {day_filter}) p ON {on} WHERE {not_null}{built}",
         needs=(f"ag_{parent}",),
         severity=severity,
     )
@@ -351,6 +365,7 @@ def _table_rules(table: str) -> list[SetRule]:
                 ("receipt_id_ext",),
                 BEFORE_DAY,
                 Severity.WARN,
+                parent_day_in="return_for_receipt_id_ext",
             )
         ]
     if table == "fact_promo_lines":
@@ -478,6 +493,7 @@ def _table_rules(table: str) -> list[SetRule]:
                 ("order_id_ext",),
                 "event_date <= DATE '{day}'",
                 Severity.WARN,
+                parent_day_in="order_id_ext",
             ),
             SetRule(
                 "C11",
