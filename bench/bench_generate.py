@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"delta write (median)  {statistics.median(write):7.2f} s   runs {[round(x, 2) for x in write]}")
     print(f"gen + write (median)  {statistics.median(both):7.2f} s   runs {[round(x, 2) for x in both]}")
+    # target: generation costs no more than the write alone (ratio <= 1); min runs are the least noisy
+    print(
+        f"generation / write    {statistics.median(gen) / statistics.median(write):7.2f}     "
+        f"(min runs {min(gen) / min(write):.2f})"
+    )
     print(f"peak RSS              {peak_mib:7.0f} MiB (current {rss_mib:.0f} MiB)")
     return 0
 

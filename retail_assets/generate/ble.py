@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from retail_assets.generate.arrays import stable_argsort
 from retail_assets.generate.rng import rng
 from retail_assets.generate.store_context import ZONES, StoreContext
 
@@ -174,7 +173,7 @@ def simulate_ble(
     # time order inside each visit (ties: zone slot); one int64 key instead of a 3-key lexsort
     rel = p_ts - day_start_us
     if n < (1 << 22):
-        order = stable_argsort((p_rec << 41) | (rel << 3) | p_slot)
+        order = np.argsort((p_rec << 41) | (rel << 3) | p_slot, kind="stable")
     else:  # beyond 4 M receipts a day the packed key would overflow
         order = np.lexsort((p_slot, p_ts, p_rec))
     p_rec, p_ts, p_zone, rssi = p_rec[order], p_ts[order], p_zone[order], rssi[order]

@@ -31,6 +31,17 @@ def zpad(values: np.ndarray, width: int) -> np.ndarray:
     v = np.asarray(values, dtype=np.int64)
     if np.any(v < 0):
         raise ValueError("zpad takes non-negative integers only")
+    if v.ndim == 1 and len(v) and 0 < width <= 18 and int(v.max()) < 10**width:
+        # every number fits the width: write the UCS-4 code points of the digits directly
+        # (int -> str conversion is the slow part of the general path; same strings, same dtype)
+        x = v.astype(np.uint32 if width <= 9 else np.uint64)
+        codes = np.empty((width, len(v)), dtype="<u4")
+        for k in range(width - 1, -1, -1):
+            q = x // 10
+            codes[k] = x - q * 10
+            x = q
+        codes += 48
+        return np.ascontiguousarray(codes.T).view(f"<U{width}").reshape(len(v))
     return _zfill(v.astype(np.str_), width)
 
 
@@ -70,12 +81,19 @@ def fixed_width_ascii(parts: list[str | tuple[np.ndarray, int]], n: int) -> pa.A
             v = np.asarray(p[0], dtype=np.int64)
             if n and (v.min() < 0 or v.max() >= 10**w):
                 return None
+            # digits row by row (contiguous writes, 32-bit arithmetic when it fits), then one
+            # transposed copy into the byte matrix
+            v = v.astype(np.uint32 if w <= 9 else np.uint64)
+            digits = np.empty((w, n), dtype=np.uint8)
             for k in range(w - 1, -1, -1):
-                buf[:, col + k] = 48 + v % 10
-                v = v // 10
+                q = v // 10
+                digits[k] = v - q * 10
+                v = q
+            digits += 48
+            buf[:, col : col + w] = digits.T
         col += w
     offsets = np.arange(0, (n + 1) * total, total, dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf.tobytes())])
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)])
 
 
 def txn_ids(location_kind: str, location_id: np.ndarray, day: date, seq: np.ndarray) -> np.ndarray:
@@ -123,9 +141,7 @@ def supplier_shipment_ids(
 
 def payment_ids(document_ids: np.ndarray, attempt_num: np.ndarray) -> np.ndarray:
     """``PAY-{receipt_id_ext or order_id_ext}-{attempt_num}``."""
-    return join(
-        "PAY-", np.asarray(document_ids), "-", np.asarray(attempt_num, dtype=np.int64).astype(np.str_)
-    )
+    return join("PAY-", np.asarray(document_ids), "-", zpad(attempt_num, 1))
 
 
 def base36(values: np.ndarray, width: int = 6) -> np.ndarray:

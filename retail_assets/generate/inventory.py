@@ -115,10 +115,12 @@ def source_rank(source: np.ndarray) -> np.ndarray:
     """Dense rank of ``source_id_ext`` strings in ascending order with NULL last (posting order)."""
     if len(source) == 0:
         return np.zeros(0, dtype=np.int64)
-    arr = pa.array(source, type=pa.string())
-    return (
-        pc.rank(arr, sort_keys=[("", "ascending", "at_end")], tiebreaker="dense").to_numpy().astype(np.int64)
-    )
+    # rank the distinct strings only (a batch repeats each document's id on all its lines), then
+    # map back; NULLs rank after every string, as one tie
+    encoded = pa.array(source, type=pa.string()).dictionary_encode()
+    distinct = pc.rank(encoded.dictionary, sort_keys=[("", "ascending", "at_end")], tiebreaker="dense")
+    rank_of = np.append(distinct.to_numpy().astype(np.int64), len(encoded.dictionary) + 1)
+    return rank_of[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()]
 
 
 def posting_order(batch: TxnBatch) -> np.ndarray:
@@ -210,6 +212,18 @@ def resolve(
     ``posted``/``balance_after`` are aligned with ``batch.take(order)``. ``floor`` is an optional
     (L, P) array of per-(location, product) floors.
     """
+    order, posted, bal, _, _ = _resolve_groups(batch, on_hand, floor)
+    return order, posted, bal
+
+
+def _resolve_groups(
+    batch: TxnBatch, on_hand: np.ndarray, floor: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``resolve`` plus each touched (location, product) cell's flat index and closing balance.
+
+    The closing balance is the balance after the group's last txn; a txn that posts 0 leaves the
+    balance unchanged, so it equals the balance after the last *written* txn (or the opening).
+    """
     order = posting_order(batch)
     loc, prod = batch.loc[order], batch.product[order] - 1
     key = loc * on_hand.shape[1] + prod
@@ -224,7 +238,10 @@ def resolve(
     bal = np.empty_like(bal_c)
     posted[chain] = posted_c
     bal[chain] = bal_c
-    return order, posted, bal
+    ends = np.empty(len(k), dtype=bool)
+    ends[:-1] = starts[1:]
+    ends[-1:] = True
+    return order, posted, bal, k[ends], bal_c[ends]
 
 
 class InventoryBook:
@@ -266,14 +283,10 @@ class InventoryBook:
                 f"{self.kind} txns at {cal.day_of_us(lo)}…{cal.day_of_us(hi)} cannot be posted to day {self.day} "
                 f"after txns up to µs {self._watermark}: post batches in time order, each inside the day."
             )
-        order, posted, bal = resolve(batch, self.on_hand_array, floor)
+        order, posted, bal, cells, closing = _resolve_groups(batch, self.on_hand_array, floor)
         keep = posted != 0
         sel = order[keep]
-        flat = self.on_hand_array.reshape(-1)
-        key = batch.loc[sel] * self.on_hand_array.shape[1] + batch.product[sel] - 1
-        # the last balance of each group is the new on-hand (rows are in posting order per group)
-        rev_keys, rev_first = np.unique(key[::-1], return_index=True)
-        flat[rev_keys] = bal[keep][::-1][rev_first]
+        self.on_hand_array.reshape(-1)[cells] = closing
         self._rows.append(
             (batch.loc[sel], batch.product[sel], batch.event_ts[sel], batch.txn_type[sel], batch.source[sel],
              posted[keep], bal[keep])
@@ -298,20 +311,19 @@ class InventoryBook:
         # rows are in posting order inside each call and calls are chronological: a stable sort by
         # location gives the per-location posting order
         order = stable_argsort(loc)
-        loc, prod, ts, typ, src, qty, bal = (a[order] for a in (loc, prod, ts, typ, src, qty, bal))
+        loc_sorted = loc[order]
         n = len(loc)
         starts = np.ones(n, dtype=bool)
-        starts[1:] = loc[1:] != loc[:-1]
+        starts[1:] = loc_sorted[1:] != loc_sorted[:-1]
         idx = np.arange(n)
         seq = idx - np.maximum.accumulate(np.where(starts, idx, 0)) + 1
         letter = "S" if self.kind == "STORE" else "D"
-        if n == 0 or (int(loc.max()) + 1 < 10**5 and int(seq.max()) < 10**7):
+        if n == 0 or (int(loc_sorted.max()) + 1 < 10**5 and int(seq.max()) < 10**7):
             # fixed-width ids sort like (location, seq), the order rows are in now: a stable sort
             # by event_ts alone is the (event_ts, txn_id_ext) order, without comparing strings
-            by_time = stable_argsort(ts)
-            loc, prod, ts, typ, src, qty, bal, seq = (
-                a[by_time] for a in (loc, prod, ts, typ, src, qty, bal, seq)
-            )
+            by_time = stable_argsort(ts[order])
+            order, seq = order[by_time], seq[by_time]
+        loc, prod, ts, typ, src, qty, bal = (a[order] for a in (loc, prod, ts, typ, src, qty, bal))
         txn_id = ids.txn_ids_arrow(letter, loc + 1, self.day, seq)
         txn_table = self._txn_table(ts, txn_id, loc, prod, typ, qty, bal, src)
         stockouts = self._stockouts(ts, txn_id, loc, prod, qty, bal)
@@ -370,11 +382,9 @@ def _sorted_by_time_and_id(table: pa.Table) -> pa.Table:
     ts = table.column("event_ts").cast(pa.int64()).to_numpy()
     step = ts[1:] - ts[:-1]
     if not (step < 0).any():
-        ties = np.flatnonzero(step == 0)
-        if len(ties) == 0:
-            return table
         ids_ = table.column("txn_id_ext")
-        a, b = ids_.take(pa.array(ties)), ids_.take(pa.array(ties + 1))
-        if pc.all(pc.less(a, b)).as_py():
+        n = table.num_rows
+        id_before = pc.less(ids_.slice(0, n - 1), ids_.slice(1)) if n > 1 else pa.array([], pa.bool_())
+        if pc.all(pc.or_(id_before, pa.array(step != 0))).as_py():
             return table
     return table.sort_by([("event_ts", "ascending"), ("txn_id_ext", "ascending")])

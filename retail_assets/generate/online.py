@@ -16,7 +16,6 @@ is the same; ``rename_sources`` swaps in the final ``order_id_ext`` once placeme
 from __future__ import annotations
 
 import functools
-import json
 import operator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -34,7 +33,7 @@ from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.money import cents_to_decimal, percent_of, tax_cents
 from retail_assets.generate.replenishment import Network
 from retail_assets.generate.rng import rng
-from retail_assets.generate.state import canonical_json, make_schedule
+from retail_assets.generate.state import canonical_json, decode_bodies, make_schedule
 from retail_assets.generate.store_context import StoreContext, day_ordinal
 
 US_MIN, US_H, US_DAY = cal.US_PER_MINUTE, cal.US_PER_HOUR, cal.US_PER_DAY
@@ -515,7 +514,7 @@ def _line_schedule(rows: dict[str, np.ndarray], status: str) -> pa.Table:
 def due_line_rows(due: pa.Table) -> pa.Table:
     """fact_online_order_lines rows of ``ORDER_LINE_ROW`` actions due today."""
     rows = due.filter(pc.equal(due.column("action_type"), "ORDER_LINE_ROW"))
-    bodies = [json.loads(b) for b in rows.column("body").to_pylist()]
+    bodies = decode_bodies(rows.column("body"))
     if not bodies:
         return concat_lines([])
     cols = {

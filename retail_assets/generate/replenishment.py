@@ -10,7 +10,6 @@ day never recomputes another day's draws.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,7 +25,7 @@ from retail_assets.generate import dims_cache, ids
 from retail_assets.generate import inventory as inv
 from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.rng import rng
-from retail_assets.generate.state import CarryState, canonical_json, make_schedule
+from retail_assets.generate.state import CarryState, canonical_json, decode_bodies, make_schedule
 from retail_assets.generate.store_context import StoreContext, day_ordinal
 
 US_MIN = cal.US_PER_MINUTE
@@ -269,7 +268,7 @@ def due_receiving(net: Network, due: pa.Table) -> Receiving:
         ("DC_RECEIVING", "dc_id", dc_rx, "dc"),
     ):
         rows = due.filter(pc.equal(due.column("action_type"), action))
-        bodies = [json.loads(b) for b in rows.column("body").to_pylist()]
+        bodies = decode_bodies(rows.column("body"))
         if not bodies:
             batches[kind] = TxnBatch.empty()
             continue
@@ -294,9 +293,9 @@ class DueTruckRows:
 def due_truck_rows(due: pa.Table) -> DueTruckRows:
     """fact_truck_moves and fact_truck_inventory rows scheduled for today."""
     moves = due.filter(pc.equal(due.column("action_type"), "TRUCK_MOVE_ROW"))
-    move_rows = [json.loads(b) for b in moves.column("body").to_pylist()]
+    move_rows = decode_bodies(moves.column("body"))
     invs = due.filter(pc.equal(due.column("action_type"), "TRUCK_INVENTORY_ROW"))
-    inv_bodies = [json.loads(b) for b in invs.column("body").to_pylist()]
+    inv_bodies = decode_bodies(invs.column("body"))
     return DueTruckRows(truck_moves_table(move_rows), truck_inventory_table(inv_bodies))
 
 
@@ -323,12 +322,13 @@ def truck_inventory_table(bodies: list[dict]) -> pa.Table:
     spec = FACT_TABLES["fact_truck_inventory"]
     n = [len(b["product_id"]) for b in bodies]
 
-    def rep(key: str, dtype=object) -> np.ndarray:
-        if not bodies:
-            return np.zeros(0, dtype=dtype)
-        return np.concatenate([np.full(k, b[key], dtype=dtype) for b, k in zip(bodies, n, strict=True)])
+    # per-body values repeated over the body's product rows: one Arrow take per column
+    body_of_row = pa.array(np.repeat(np.arange(len(bodies), dtype=np.int64), n), type=pa.int64())
 
-    ts = rep("event_ts", np.int64)
+    def rep(key: str, type_: pa.DataType) -> pa.Array:
+        return pa.array([b[key] for b in bodies], type=type_).take(body_of_row)
+
+    ts = np.repeat(np.array([b["event_ts"] for b in bodies], dtype=np.int64), n)
     prod = (
         np.concatenate([np.asarray(b["product_id"], dtype=np.int64) for b in bodies])
         if bodies
@@ -343,12 +343,12 @@ def truck_inventory_table(bodies: list[dict]) -> pa.Table:
         {
             "event_ts": _ts_array(ts),
             "event_date": _date_array(ts),
-            "shipment_id_ext": pa.array(rep("shipment_id_ext"), type=pa.string()),
-            "truck_id": pa.array(rep("truck_id", np.int64), type=pa.int64()),
-            "action": pa.array(rep("action"), type=pa.string()),
-            "location_type": pa.array(rep("location_type"), type=pa.string()),
-            "dc_id": pa.array(rep("dc_id").tolist(), type=pa.int64()),
-            "store_id": pa.array(rep("store_id").tolist(), type=pa.int64()),
+            "shipment_id_ext": rep("shipment_id_ext", pa.string()),
+            "truck_id": rep("truck_id", pa.int64()),
+            "action": rep("action", pa.string()),
+            "location_type": rep("location_type", pa.string()),
+            "dc_id": rep("dc_id", pa.int64()),
+            "store_id": rep("store_id", pa.int64()),
             "product_id": pa.array(prod, type=pa.int64()),
             "quantity": pa.array(qty, type=pa.int64()),
         },
@@ -723,8 +723,7 @@ def booked_slots(schedule: pa.Table) -> set[tuple[int, int]]:
     """(truck_id, slot µs) pairs already booked (SUPPLIER_SLOT actions in the carried schedule)."""
     rows = schedule.filter(pc.equal(schedule.column("action_type"), "SUPPLIER_SLOT"))
     out = set()
-    for b in rows.column("body").to_pylist():
-        body = json.loads(b)
+    for body in decode_bodies(rows.column("body")):
         out.add((int(body["truck_id"]), int(body["slot_ts"])))
     return out
 

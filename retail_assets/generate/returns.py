@@ -13,7 +13,6 @@ post RETURN txns at the return time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -22,7 +21,7 @@ import pyarrow as pa
 
 from retail_assets.generate import calendar as cal
 from retail_assets.generate.rng import rng
-from retail_assets.generate.state import canonical_json, make_schedule
+from retail_assets.generate.state import canonical_json, decode_bodies, make_schedule
 
 RETURN_P = 0.01
 RETURN_P_HOLIDAY = 0.04
@@ -206,7 +205,7 @@ class DueReturns:
 def due_returns(schedule_rows: pa.Table) -> DueReturns:
     """Parse the day's ``RETURN_VISIT`` rows into RETURN receipts and lines."""
     ts = schedule_rows.column("due_ts").cast(pa.int64()).to_numpy()
-    bodies = [json.loads(b) for b in schedule_rows.column("body").to_pylist()]
+    bodies = decode_bodies(schedule_rows.column("body"))
     store = np.array([b["store_id"] for b in bodies], dtype=np.int64)
     orig = np.array([b["receipt_id_ext"] for b in bodies], dtype=object)
     order = np.lexsort((orig.astype(str), ts, store)) if len(bodies) else np.zeros(0, np.int64)

@@ -68,6 +68,16 @@ def canonical_json(obj: object) -> str:
     return _CANONICAL_ENCODER.encode(obj)
 
 
+def decode_bodies(column: pa.Array | pa.ChunkedArray) -> list:
+    """The JSON bodies of schedule rows, decoded in one parser call.
+
+    Why: thousands of small bodies a day; one ``json.loads`` of their JSON array gives the same
+    objects without the per-call overhead.
+    """
+    texts = column.to_pylist()
+    return json.loads("[" + ",".join(texts) + "]") if texts else []
+
+
 def empty_schedule() -> pa.Table:
     return SCHEDULE_SCHEMA.empty_table()
 

@@ -1,4 +1,5 @@
-"""The fast paths that replace numpy sorts and searches must give exactly numpy's answers.
+"""The generator's fast paths (sorts, cdf search, sort checks, id strings, source ranks) must give
+exactly the reference answers of the numpy / Arrow calls they replace.
 
 Generated tables are byte-identical across versions only if these permutations and positions
 equal the reference ones, ties, negative keys and fall-backs included.
@@ -6,12 +7,17 @@ equal the reference ones, ties, negative keys and fall-backs included.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from retail_assets.generate import ids
 from retail_assets.generate.arrays import lexsort_ints, stable_argsort
 from retail_assets.generate.baskets import CdfSearch
+from retail_assets.generate.inventory import source_rank
 from retail_assets.generate.table_build import is_sorted
 
 
@@ -66,3 +72,37 @@ def test_is_sorted_checks_keys_only_on_equal_timestamps():
     assert is_sorted("fact_receipts", _receipts([1, 2, 2, 3], ["Z", "A", "B", "A"]))
     assert not is_sorted("fact_receipts", _receipts([1, 2, 2, 3], ["A", "B", "A", "C"]))
     assert not is_sorted("fact_receipts", _receipts([1, 3, 2], ["A", "B", "C"]))
+
+
+@pytest.mark.parametrize(
+    ("values", "width"),
+    [
+        ([0, 7, 23, 99999], 5),
+        ([5], 1),
+        ([12, 3], 1),
+        (list(range(0, 5000, 37)), 6),
+        ([10**12 + 5], 14),
+        ([123456], 5),
+    ],
+)
+def test_zpad_fast_path_gives_the_general_path_strings_and_dtype(values, width):
+    v = np.array(values, dtype=np.int64)
+    fast, general = ids.zpad(v, width), ids._zfill(v.astype(np.str_), width)
+    assert fast.dtype == general.dtype
+    assert fast.tolist() == general.tolist()
+
+
+def test_fixed_width_ids_match_the_string_ufunc_ids():
+    g = np.random.default_rng(3)
+    loc, seq = g.integers(1, 99999, 500), g.integers(1, 9_999_999, 500)
+    fast = ids.txn_ids_arrow("S", loc, date(2024, 12, 24), seq)
+    assert fast.to_pylist() == ids.txn_ids("S", loc, date(2024, 12, 24), seq).tolist()
+
+
+def test_source_rank_equals_arrow_dense_rank_with_nulls_last():
+    src = np.array(["RCP-b", "RCP-a", None, "RCP-b", "ONL-c", None, "RET-a"], dtype=object)
+    reference = pc.rank(
+        pa.array(src, type=pa.string()), sort_keys=[("", "ascending", "at_end")], tiebreaker="dense"
+    )
+    np.testing.assert_array_equal(source_rank(src), reference.to_numpy())
+    np.testing.assert_array_equal(source_rank(np.array([None, None], dtype=object)), [1, 1])
