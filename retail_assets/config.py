@@ -60,6 +60,18 @@ def parse_seed(value: Any, source: str = "RETAIL_ASSETS_SEED") -> int:
     return seed
 
 
+def positive_number_from_env(name: str, default: float, unit: str, example: str, env=None) -> float:
+    """A positive number of ``unit`` read from ``name``; a bad value fails naming the variable and the fix."""
+    raw = (os.environ if env is None else env).get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of {unit}; use e.g. {example}.") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r} must be > 0 {unit} (e.g. {example}).")
+    return value
+
+
 @dataclass(frozen=True)
 class DatasetSettings:
     """Everything that determines generated rows. Same settings -> byte-identical data (§8.1)."""

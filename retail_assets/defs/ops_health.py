@@ -15,13 +15,12 @@ A table whose last materialization is older than ``RETAIL_ASSETS_SILVER_FRESHNES
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 
 import dagster as dg
 
-from retail_assets.config import ConfigError
+from retail_assets.config import positive_number_from_env
 
 FRESHNESS_ENV = "RETAIL_ASSETS_SILVER_FRESHNESS_HOURS"
 DEFAULT_FRESHNESS_HOURS = 26.0
@@ -30,14 +29,7 @@ WARN_FRACTION = 0.75
 
 def freshness_window(env: dict[str, str] | None = None) -> timedelta:
     """The allowed age of a Silver table's last update, from the environment."""
-    raw = (os.environ if env is None else env).get(FRESHNESS_ENV, str(DEFAULT_FRESHNESS_HOURS))
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise ConfigError(f"{FRESHNESS_ENV}={raw!r} is not a number of hours; use e.g. 26.") from None
-    if not hours > 0:
-        raise ConfigError(f"{FRESHNESS_ENV}={raw!r} must be > 0 hours (e.g. 26 for a daily pipeline).")
-    return timedelta(hours=hours)
+    return timedelta(hours=positive_number_from_env(FRESHNESS_ENV, DEFAULT_FRESHNESS_HOURS, "hours", "26", env))
 
 
 def silver_freshness_policy(env: dict[str, str] | None = None) -> dg.FreshnessPolicy:

@@ -9,13 +9,12 @@ nothing about whether the drain keeps up.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from retail_assets.config import ConfigError
+from retail_assets.config import positive_number_from_env
 
 STALE_ENV = "RETAIL_ASSETS_OUTBOX_STALE_MINUTES"
 DEFAULT_STALE_MINUTES = 60.0
@@ -36,14 +35,7 @@ class HealthVerdict:
 
 def stale_after(env: dict[str, str] | None = None) -> timedelta:
     """How long events may wait in the outbox before the backlog counts as stale."""
-    raw = (os.environ if env is None else env).get(STALE_ENV, str(DEFAULT_STALE_MINUTES))
-    try:
-        minutes = float(raw)
-    except ValueError:
-        raise ConfigError(f"{STALE_ENV}={raw!r} is not a number of minutes; use e.g. 60.") from None
-    if not minutes > 0:
-        raise ConfigError(f"{STALE_ENV}={raw!r} must be > 0 minutes (e.g. 60).")
-    return timedelta(minutes=minutes)
+    return timedelta(minutes=positive_number_from_env(STALE_ENV, DEFAULT_STALE_MINUTES, "minutes", "60", env))
 
 
 def _parse(ts: str | None) -> datetime | None:
