@@ -274,6 +274,21 @@ def _order_line_fields(time_field: str) -> tuple[PayloadField, ...]:
         _ingest(time_field),
     )
 
+def _order_status_event(status: str, type_rank: int) -> EventType:
+    """online_order_picked / _shipped / _delivered: one event per order line and status (§5.4.16)."""
+    time_field = f"{status.lower()}_time"
+    return EventType(
+        name=f"online_order_{status.lower()}",
+        type_rank=type_rank,
+        fact_tables=("fact_online_order_lines",),
+        payload=_order_line_fields(time_field),
+        natural_key=("order_id_ext", "line_num"),
+        row_filter=("line_status", status),
+        time_field=time_field,
+        partition_key=_node_key(),
+    )
+
+
 
 def _store_op_fields(literal: str) -> tuple[PayloadField, ...]:
     return (
@@ -514,35 +529,9 @@ _EVENT_TYPES: tuple[EventType, ...] = (
             PartitionKeyRule("", via_order=True),
         ),
     ),
-    EventType(
-        name="online_order_picked",
-        type_rank=14,
-        fact_tables=("fact_online_order_lines",),
-        payload=_order_line_fields("picked_time"),
-        natural_key=("order_id_ext", "line_num"),
-        row_filter=("line_status", "PICKED"),
-        time_field="picked_time",
-        partition_key=_node_key(),
-    ),
-    EventType(
-        name="online_order_shipped",
-        type_rank=15,
-        fact_tables=("fact_online_order_lines",),
-        payload=_order_line_fields("shipped_time"),
-        natural_key=("order_id_ext", "line_num"),
-        row_filter=("line_status", "SHIPPED"),
-        time_field="shipped_time",
-        partition_key=_node_key(),
-    ),
-    EventType(
-        name="online_order_delivered",
-        type_rank=16,
-        fact_tables=("fact_online_order_lines",),
-        payload=_order_line_fields("delivered_time"),
-        natural_key=("order_id_ext", "line_num"),
-        row_filter=("line_status", "DELIVERED"),
-        time_field="delivered_time",
-        partition_key=_node_key(),
+    *(
+        _order_status_event(status, rank)
+        for rank, status in ((14, "PICKED"), (15, "SHIPPED"), (16, "DELIVERED"))
     ),
     EventType(
         name="reorder_triggered",
