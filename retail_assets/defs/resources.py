@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -19,10 +21,11 @@ from retail_assets.lake.ledger import ledger_path
 
 
 class RetailSettings(dg.ConfigurableResource):
-    """Seed, scale factor, start date, home and lake root; each field falls back to its env var.
+    """Seed, scale factor, start date, home and lake root (filled from the environment by
+    :func:`settings_from_env`; empty home/lake root mean "use the environment's defaults").
 
-    Values are validated when first used so that a bad variable fails the run with a message
-    naming the variable and the fix, rather than failing code-location load for everyone.
+    Values are kept as text and validated when first used, so that a bad variable fails the run
+    with a message naming the variable and the fix rather than failing code-location load.
     """
 
     seed: str = str(DEFAULT_SEED)
@@ -44,16 +47,11 @@ class RetailSettings(dg.ConfigurableResource):
             env["RETAIL_ASSETS_HOME"] = self.home
         if self.lake_root:
             env["RETAIL_ASSETS_LAKE_ROOT"] = self.lake_root
-        import os
-
-        merged = {**os.environ, **env}
-        return HomeSettings.from_env(merged)
+        return HomeSettings.from_env({**os.environ, **env})
 
 
 def settings_from_env() -> RetailSettings:
     """The resource as configured by the environment (evaluated when definitions load)."""
-    import os
-
     return RetailSettings(
         seed=os.environ.get("RETAIL_ASSETS_SEED", str(DEFAULT_SEED)),
         scale_factor=os.environ.get("RETAIL_ASSETS_SCALE_FACTOR", str(DEFAULT_SCALE_FACTOR)),
