@@ -79,8 +79,24 @@ def _requeue_dead(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_sink(kind: str, lake_root: str, eventhub_name: str | None, send_timeout_s: float):
-    """The sink named by ``kind`` (``local`` or ``eventhub``)."""
+SINK_ENV = "RETAIL_ASSETS_STREAM_SINK"
+EVENTHUB_NAME_ENV = "AZURE_EVENTHUB_NAME"
+
+
+def resolve_sink_kind(kind: str | None) -> str:
+    """``kind``, or ``$RETAIL_ASSETS_STREAM_SINK``, or ``local``."""
+    return kind or os.environ.get(SINK_ENV) or "local"
+
+
+def build_sink(kind: str | None, lake_root: str, eventhub_name: str | None, send_timeout_s: float):
+    """The sink named by ``kind`` (``local`` or ``eventhub``).
+
+    An empty ``kind`` / ``eventhub_name`` falls back to ``RETAIL_ASSETS_STREAM_SINK`` (default
+    ``local``) / ``AZURE_EVENTHUB_NAME``, so the runs the sensor launches (which carry no config)
+    stream to the sink the deployment is configured for.
+    """
+    kind = resolve_sink_kind(kind)
+    eventhub_name = eventhub_name or os.environ.get(EVENTHUB_NAME_ENV)
     if kind == "local":
         from retail_assets.streaming.sinks.local import LocalDeltaSink
 
@@ -163,8 +179,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stream.add_argument("--batch-size", type=int, default=None, help="events per lease (default 150000)")
     stream.add_argument("--pacing", choices=("asap", "replay"), default="asap")
     stream.add_argument("--speedup", type=float, default=60.0, help="replay: business seconds per wall second")
-    stream.add_argument("--sink", choices=("local", "eventhub"), default="local")
-    stream.add_argument("--eventhub-name", default=os.environ.get("AZURE_EVENTHUB_NAME"))
+    stream.add_argument(
+        "--sink", choices=("local", "eventhub"), default=None, help=f"default: ${SINK_ENV}, else local"
+    )
+    stream.add_argument("--eventhub-name", default=None, help=f"default: ${EVENTHUB_NAME_ENV}")
     stream.add_argument("--send-timeout-s", type=float, default=10.0)
     stream.add_argument("--max-attempts", type=int, default=5)
     stream.add_argument("--lease-seconds", type=float, default=120.0)

@@ -41,8 +41,8 @@ class StreamOutboxConfig(dg.Config):
     batch_size: int = DEFAULT_BATCH_SIZE
     pacing: str = "asap"
     speedup: float = 60.0
-    sink: str = "local"
-    eventhub_name: str = ""
+    sink: str = ""  # "" = $RETAIL_ASSETS_STREAM_SINK, else "local"; or "local" / "eventhub"
+    eventhub_name: str = ""  # "" = $AZURE_EVENTHUB_NAME
     send_timeout_s: float = 10.0
     max_attempts: int = 5
     lease_seconds: float = 120.0
@@ -127,7 +127,7 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     evaluations) are recorded before a sink failure fails the run (``context.log_event`` buffers
     them until the op returns)."""
     from retail_assets.pipeline import USER_FIXABLE_ERRORS
-    from retail_assets.streaming.cli import build_sink
+    from retail_assets.streaming.cli import build_sink, resolve_sink_kind
     from retail_assets.streaming.drain import DrainSettings
     from retail_assets.streaming.runner import StreamSettings, stream_once
 
@@ -151,7 +151,8 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
             generate=config.generate,
         )
         outbox = Outbox(outbox_path(home.state_dir), connect=duck.get_connection, settings=stream_settings.outbox)
-        sink = build_sink(config.sink, home.lake_root, config.eventhub_name, config.send_timeout_s)
+        sink_kind = resolve_sink_kind(config.sink)
+        sink = build_sink(sink_kind, home.lake_root, config.eventhub_name, config.send_timeout_s)
         try:
             # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
             # instance's managed_python_loggers route into this run's logs
@@ -174,14 +175,14 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         f"rejected {dict(d.rejected)}, stop: {d.stop_reason}"
     )
     if d.failed and not d.sent:
-        raise sink_failure(config.sink, result, attempts)
+        raise sink_failure(sink_kind, result, attempts)
     if d.failed:
         from retail_assets.streaming.sinks.eventhub import scrub
 
         context.log.warning(
-            f"the {config.sink} sink failed part-way: {d.sent:,} events sent, then {d.failed:,} failed "
+            f"the {sink_kind} sink failed part-way: {d.sent:,} events sent, then {d.failed:,} failed "
             f"({scrub(d.last_error or '')[:500]}); they stay in the outbox and the next run retries them. "
-            f"Check {SINK_CHECKS.get(config.sink, 'the sink settings')}."
+            f"Check {SINK_CHECKS.get(sink_kind, 'the sink settings')}."
         )
 
 
