@@ -299,16 +299,20 @@ def _parent_rule(
     day_filter: str,
     severity: Severity = Severity.ERROR,
     parent_day_in: str | None = None,
+    child_where: str | None = None,
 ) -> SetRule:
     """A child row whose parent row is missing from ``ag.<parent>`` (within ``day_filter``).
 
     ``parent_day_in`` (cross-day references): the child column whose id embeds the parent's day
     as ``XXX-yyyymmdd-…`` (contract §1.5). A child whose parent day has no Silver partition yet is
     not judged: Silver days may be built in any order (automation rebuilds older days later), and
-    an unbuilt day proves nothing about a dangling reference.
+    an unbuilt day proves nothing about a dangling reference. ``child_where`` restricts the rule
+    to the child rows that have such a parent at all (a condition over ``s``).
     """
     on = " AND ".join(f"s.{q(c)} = p.{q(pc)}" for c, pc in zip(child_cols, parent_cols, strict=True))
     not_null = " AND ".join(f"s.{q(c)} IS NOT NULL" for c in child_cols)
+    if child_where:
+        not_null += f" AND ({child_where})"
     built = ""
     if parent_day_in:
         built = (
@@ -329,6 +333,7 @@ def _parent_rule(
 SAME_DAY = "event_date = DATE '{day}'"
 UP_TO_DAY = "event_date BETWEEN DATE '{week_ago}' AND DATE '{day}'"
 BEFORE_DAY = "event_date < DATE '{day}'"
+BEFORE_DAY_OR_DAY = "event_date <= DATE '{day}'"
 
 
 def _table_rules(table: str) -> list[SetRule]:
@@ -491,7 +496,7 @@ def _table_rules(table: str) -> list[SetRule]:
                 ("order_id_ext",),
                 "fact_online_order_headers",
                 ("order_id_ext",),
-                "event_date <= DATE '{day}'",
+                BEFORE_DAY_OR_DAY,
                 Severity.WARN,
                 parent_day_in="order_id_ext",
             ),
@@ -537,6 +542,16 @@ def _table_rules(table: str) -> list[SetRule]:
         ]
     if table == "fact_truck_moves":
         return [
+            _parent_rule(
+                "DC-to-store move -> reorders of its shipment (review day)",
+                ("shipment_id_ext",),
+                "fact_reorders",
+                ("shipment_id_ext",),
+                BEFORE_DAY_OR_DAY,
+                Severity.WARN,
+                parent_day_in="shipment_id_ext",
+                child_where="s.route_type = 'DC_TO_STORE'",
+            ),
             SetRule(
                 "C11",
                 RELATIONSHIPS,

@@ -48,3 +48,29 @@ def test_reference_into_an_unbuilt_day_is_not_judged_but_a_built_day_missing_the
     result = _relationships(second)
     assert not result.passed
     assert victim in str(result.metadata)
+
+
+def test_dc_to_store_moves_reference_the_reorders_of_their_review_day(tmp_path):
+    moves, reorders = "fact_truck_moves", "fact_reorders"
+    home = make_home(tmp_path)
+    tables = generate(home, {DAY1: "batch", DAY2: "batch"})
+    day2_moves = tables[DAY2][moves]
+    dc_to_store = day2_moves.filter(pc.equal(day2_moves["route_type"], "DC_TO_STORE"))
+    assert dc_to_store.num_rows, "precondition: day 2 has DC-to-store moves (reviewed on day 1)"
+
+    first = build_day(home, DAY2, tables=[reorders, moves])  # day 1 not built: nothing to judge
+    assert next(r for r in first[moves].results if r.name == RELATIONSHIPS).passed
+
+    build_day(home, DAY1, tables=[reorders])
+    assert next(r for r in build_day(home, DAY2, tables=[moves])[moves].results if r.name == RELATIONSHIPS).passed
+
+    victim = dc_to_store["shipment_id_ext"][0].as_py()
+    uri = delta.table_uri(home.lake_root, "ag", reorders)
+    spec = silver_spec(reorders)
+    day1 = delta.read_table(uri, spec.arrow_schema, DAY1)
+    kept = day1.filter(pc.invert(pc.fill_null(pc.equal(day1["shipment_id_ext"], victim), False)))
+    assert kept.num_rows < day1.num_rows
+    delta.replace_partition(uri, kept, spec.arrow_schema, DAY1)
+    result = next(r for r in build_day(home, DAY2, tables=[moves])[moves].results if r.name == RELATIONSHIPS)
+    assert not result.passed
+    assert victim in str(result.metadata)
