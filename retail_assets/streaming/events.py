@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets.contract.events import (
+    ENVELOPE_FIELDS,
     ENVELOPE_SOURCE,
     EVENT_NAMESPACE,
     EVENT_TYPES,
@@ -556,19 +557,7 @@ def build_type_events(et: EventType, table: str, ctx: DayContext) -> pa.Table | 
     # One concatenation per body: literal keys, constants and the quotes of plain ids are merged
     # into literal text, so no column is copied just to be quoted or nested.
     body = ser.json_object(
-        [
-            "event_id",
-            "event_type",
-            "ingest_timestamp",
-            "schema_version",
-            "source",
-            "trace_id",
-            "correlation_id",
-            "partition_key",
-            "session_id",
-            "parent_event_id",
-            "payload",
-        ],
+        [*(f.name for f in ENVELOPE_FIELDS), "payload"],  # §5.1: the envelope in order, then payload
         [
             ser.json_string_parts(ids),
             ser.json_literal(et.name),
