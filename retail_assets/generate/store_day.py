@@ -538,16 +538,21 @@ def _promotion_tables(rcp, r_ts, r_sid, r_cust, receipt_rule, l_rec, line_num, p
 ZONE_NAME_ARRAY = pa.array(ZONE_NAMES, type=pa.string())
 
 
-def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Table, pa.Table]:
-    beacon_names = pa.array(
+def _store_zone_ids(prefix: str, ctx: StoreContext) -> pa.Array:
+    """``{prefix}{store:05}-{zone}`` for every (store, zone), store-major (§1.5 sensor/beacon ids)."""
+    return pa.array(
         ids.join(
-            "BEACON-",
+            prefix,
             np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)),
             "-",
             np.tile(np.array(ZONES), ctx.n_stores),
         ),
         type=pa.string(),
     )
+
+
+def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Table, pa.Table]:
+    beacon_names = _store_zone_ids("BEACON-", ctx)
     pr = ble.ping_receipt
     cust_p = ble.device_customer[pr]
     pings = build_fact_table(
@@ -588,15 +593,7 @@ ZONE_NAME_RANK = np.argsort(np.argsort(np.array(ZONES)))  # rank of each zone na
 
 
 def _foot_traffic_table(ft, ctx: StoreContext, day_start_us: int) -> pa.Table:
-    sensor_names = pa.array(
-        ids.join(
-            "SENSOR-",
-            np.repeat(ids.zpad(ctx.store_id, 5), len(ZONES)),
-            "-",
-            np.tile(np.array(ZONES), ctx.n_stores),
-        ),
-        type=pa.string(),
-    )
+    sensor_names = _store_zone_ids("SENSOR-", ctx)
     ts = day_start_us + ft.hour * HOUR_US
     return build_fact_table(
         "fact_foot_traffic",
