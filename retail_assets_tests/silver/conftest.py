@@ -12,6 +12,7 @@ import pytest
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import BATCH_ONLY_TABLES
+from retail_assets.defs.resources import RetailSettings
 from retail_assets.silver.checks import CheckContext
 from retail_assets.silver.engines import DuckDBEngine
 from retail_assets.silver.materialize import SilverOutcome, build_check_commit
@@ -24,6 +25,16 @@ SETTINGS = DatasetSettings(seed=TEST_SEED, scale_factor=TEST_SCALE_FACTOR, start
 
 def make_home(path: Path) -> HomeSettings:
     return HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(path)})
+
+
+def retail_settings_resource(home: HomeSettings) -> RetailSettings:
+    """The ``retail_settings`` resource of the test dataset, on ``home``."""
+    return RetailSettings(
+        seed=str(TEST_SEED),
+        scale_factor=str(TEST_SCALE_FACTOR),
+        start_date=TEST_START_DATE.isoformat(),
+        home=str(home.home),
+    )
 
 
 def generate(home: HomeSettings, days: dict[date, str]) -> dict[date, dict]:

@@ -13,24 +13,17 @@ from dagster_duckdb import DuckDBResource
 
 from retail_assets.contract.events import bronze_event_spec
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
-from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.silver.assets import SILVER_ASSETS, SILVER_KEYS
 from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
 from retail_assets.lake import delta
 from retail_assets.silver import checks as C
 from retail_assets.silver.duckdb_compiler import DuckDBDialect
-from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
-from retail_assets_tests.silver.conftest import DAY1, DAY2, generate, make_home
+from retail_assets_tests.silver.conftest import DAY1, DAY2, generate, make_home, retail_settings_resource
 
 
 def silver_resources(home, fail_on_schema_mismatch: str = "false") -> dict[str, object]:
     return {
-        "retail_settings": RetailSettings(
-            seed=str(TEST_SEED),
-            scale_factor=str(TEST_SCALE_FACTOR),
-            start_date=TEST_START_DATE.isoformat(),
-            home=str(home.home),
-        ),
+        "retail_settings": retail_settings_resource(home),
         "silver_config": SilverConfig(engine="duckdb", fail_on_schema_mismatch=fail_on_schema_mismatch),
         "silver_duckdb": DuckDBResource(database=":memory:"),
         "silver_spark": SilverSparkResource(spark_config={}),

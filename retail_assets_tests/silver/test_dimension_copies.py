@@ -7,7 +7,6 @@ import pytest
 
 from retail_assets import pipeline
 from retail_assets.contract.dimensions import DIMENSION_TABLES
-from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.silver.dimensions import AG_DIM_KEYS, DIMENSION_COPY_ASSETS
 from retail_assets.lake import delta
 from retail_assets.silver.dimensions import (
@@ -17,18 +16,12 @@ from retail_assets.silver.dimensions import (
     copy_uri,
     source_uri,
 )
-from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
-from retail_assets_tests.silver.conftest import SETTINGS, make_home
+from retail_assets_tests.silver.conftest import SETTINGS, make_home, retail_settings_resource
 
 
 def resources(home) -> dict[str, object]:
     return {
-        "retail_settings": RetailSettings(
-            seed=str(TEST_SEED),
-            scale_factor=str(TEST_SCALE_FACTOR),
-            start_date=TEST_START_DATE.isoformat(),
-            home=str(home.home),
-        )
+        "retail_settings": retail_settings_resource(home)
     }
 
 
