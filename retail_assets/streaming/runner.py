@@ -52,6 +52,7 @@ class StreamResult:
     drain: DrainResult = field(default_factory=DrainResult)
     status: dict[str, Any] = field(default_factory=dict)
     batch_tables_written: tuple[str, ...] = ()
+    landed_days: list[date] = field(default_factory=list)
 
 
 def next_stream_day(home: HomeSettings, dataset: DatasetSettings, outbox: Outbox) -> date:
@@ -143,4 +144,16 @@ def stream_once(
     write_snapshot(home.state_dir, outbox.status(), writer=owner)
     out.drain = drain(outbox, sink, owner, settings.drain, state_dir=home.state_dir, log=log)
     out.status = outbox.status()
+    out.landed_days = _record_landed(home, out.status, log)
     return out
+
+
+def _record_landed(home: HomeSettings, status: dict[str, Any], log: Callable[[str], None]) -> list[date]:
+    """Days whose events are now all SENT get the ledger's landed mark (opens the Silver gate)."""
+    from retail_assets.lake.ledger import Ledger
+    from retail_assets.streaming.completion import record_landed_days
+
+    days = record_landed_days(Ledger(home.state_dir), status)
+    if days:
+        log(f"complete: every event of {', '.join(d.isoformat() for d in days)} is landed; Silver may build it.")
+    return days
