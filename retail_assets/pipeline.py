@@ -231,6 +231,10 @@ def load_prev_state(
     if day == settings.start_date:
         return initial_state(settings, dims)
     prev = day - timedelta(days=1)
+    ledger = ledger or Ledger(home.state_dir)
+    record = ledger.day_record(prev)
+    if record is not None and not record.generated:  # claimed, never finished: say so before anything else
+        _check_complete(home, settings, prev, day, ledger)
     inv_spec, sched_spec = (CONTROL_TABLES[t] for t in STATE_TABLES)
     inventory = delta.read_table(
         _uri(home, "ctl_state_inventory"), inv_spec.arrow_schema, partition_value=prev, partition_col="state_date"

@@ -5,9 +5,10 @@ The rules that keep the old system's failures away:
 * A new day is generated only when nothing is PENDING or LEASED (the 96M-backlog lesson), and a
   hard cap on pending events refuses an enqueue that would exceed it.
 * The next day is the day after the latest day claimed in the generation ledger, whichever path
-  claimed it (day D needs the state of D−1, §8.3). If the latest day is a streaming day whose
-  events never reached the outbox (a crash between claim and enqueue), that day is generated again
-  — deterministically the same events — and enqueued, so no day is skipped.
+  claimed it (day D needs the state of D−1, §8.3). If any streaming day's events never reached the
+  outbox (a crash between its claim and its enqueue, even if later days were generated since),
+  that day is generated again — deterministically the same events — and enqueued first, so no
+  day is skipped.
 * Generation stops at today (UTC); the run then only drains.
 
 Plain Python; the Dagster job (``defs/streaming``) and the CLI both call ``stream_once``.
@@ -63,8 +64,13 @@ def next_stream_day(home: HomeSettings, dataset: DatasetSettings, outbox: Outbox
     latest = ledger.latest_claimed_day()
     if latest is None:
         return dataset.start_date
-    if ledger.owner_of(latest) == "stream" and latest not in outbox.enqueued_days():
-        return latest  # claimed and generated, but its events never reached the outbox
+    enqueued = outbox.enqueued_days()
+    unsent = [d for d in ledger.claimed_days("stream") if d not in enqueued]
+    if unsent:
+        # claimed (maybe generated) but its events never reached the outbox: a crash between the
+        # claim and the enqueue, possibly followed by later days on the batch path. Regenerate it
+        # (deterministically the same events) before anything else, so no day is skipped.
+        return unsent[0]
     return latest + timedelta(days=1)
 
 
