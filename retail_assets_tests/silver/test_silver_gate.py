@@ -29,7 +29,8 @@ def evaluate(instance, home, cursor):
     result = silver_day_sensor(context)
     if isinstance(result, dg.SkipReason):
         return [], context.cursor, result.skip_message
-    return list(result.run_requests or []), result.cursor or context.cursor, result.skip_reason and result.skip_reason.skip_message
+    skip = result.skip_reason.skip_message if result.skip_reason else None
+    return list(result.run_requests or []), result.cursor or context.cursor, skip
 
 
 def stream(home, max_events):
@@ -115,3 +116,18 @@ def test_a_day_whose_generation_stopped_part_way_is_not_requested(tmp_path):
     requests, _, skip = evaluate(dg.DagsterInstance.ephemeral(), home, None)
     assert requests == []
     assert "still being generated, or its generation stopped part-way" in skip
+
+
+def test_a_day_whose_silver_is_already_current_is_not_requested_again(tmp_path):
+    home = make_home(tmp_path)
+    pipeline.build_and_write_dimensions(home, SETTINGS)
+    pipeline.generate_and_write_day(home, SETTINGS, DAY1, "batch", owner="gate-test")
+    instance = dg.DagsterInstance.ephemeral()
+    built = dg.materialize(  # e.g. the demo built Silver before the sensor ever ran
+        SILVER_ASSETS, selection=SILVER_FACT_KEYS, partition_key=DAY1.isoformat(),
+        resources=silver_resources(home), instance=instance,
+    )
+    assert built.success
+    requests, cursor, skip = evaluate(instance, home, None)
+    assert requests == [] and "nothing new is complete" in skip
+    assert DAY1.isoformat() in cursor
