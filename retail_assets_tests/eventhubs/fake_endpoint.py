@@ -466,10 +466,8 @@ class FakeEventHub:
             if code == _SECTION_ANNOTATIONS:
                 key = _decode_value(body).value.get(PARTITION_KEY)
         bodies = [_binary_value(s) for c, s in sections if c == _SECTION_DATA]
-        if bodies and all(_is_event_message(b) for b in bodies):
-            messages = bodies  # a batch: each data section is a whole event message
-        else:
-            messages = [payload]
+        batch = bool(bodies) and all(_is_event_message(b) for b in bodies)
+        messages = bodies if batch else [payload]  # a batch: each data section is a whole event message
         now_ms = int(time.time() * 1000)
         with self._lock:
             target = pid if pid is not None else self.partition_for(key)

@@ -3,8 +3,9 @@
 Producer rules (contract §5.2 "Transport", issue): one ``EventData`` per event, body = the canonical
 bytes, ``message_id`` = ``event_id``, application properties ``Table`` = event type and
 ``schema_version``; batches are grouped by partition key (so a store's events keep their order) and
-split at the hub's batch size limit; every ``send_batch`` has a deadline (``timeout``) and the
-client's retries are bounded. When a send fails, every event of this call that was not yet
+split at the hub's own limit (the send link's advertised max message size: 1 MB Standard, 256 KB
+Basic); every network call of the SDK runs under a hard deadline that holds whatever the SDK does
+(see ``EventHubSink``) and the client's retries are bounded. When a send fails, every event of this call that was not yet
 confirmed is reported failed, so the drain nacks them (attempts count up to DEAD) instead of
 silently dropping them — the old system ignored a failed connection.
 
@@ -61,13 +62,44 @@ class EventHubSettings:
     eventhub_name: str
     send_timeout_s: float = 10.0
     retry_total: int = 2
-    max_batch_bytes: int = 1_046_528  # the Standard tier's 1 MB message limit (minus headroom)
+    max_batch_bytes: int | None = None
+    """None: the hub's own limit, advertised as the send link's max message size (1 MB Standard,
+    256 KB Basic); a number caps it further (never above the link's limit)."""
 
     def __post_init__(self) -> None:
         if not self.eventhub_name:
             raise EventHubConfigError("eventhub_name is empty; set the hub name in the job config or --eventhub-name.")
         if self.send_timeout_s <= 0:
             raise EventHubConfigError("send_timeout_s must be > 0 (a send without a deadline can hang forever).")
+        if self.max_batch_bytes is not None and self.max_batch_bytes <= 0:
+            raise EventHubConfigError(
+                f"max_batch_bytes={self.max_batch_bytes} must be > 0, or unset to use the hub's own limit."
+            )
+
+
+class SendDeadlineExceeded(TimeoutError):
+    """A network call of the SDK did not finish within ``send_timeout_s``; it was abandoned."""
+
+
+RELEASE_WAIT_S = 1.0
+"""How long an abandoned client's close may take before the sink moves on without it (the close
+goes on in the background: the SDK's links close in well under a second)."""
+
+
+def _release(client: Any) -> None:
+    """Close an abandoned client's links and connection from outside the call that hangs.
+
+    ``client.close()`` alone would wait for the lock that the hanging call holds (the SDK opens the
+    producer link under it), so the producers' AMQP handlers are closed first: that closes their
+    sockets, and the hanging call then fails at once instead of after the SDK's own timeouts.
+    """
+    for producer in list((getattr(client, "_producers", None) or {}).values()):
+        handler = getattr(producer, "_handler", None)
+        if handler is not None:
+            with contextlib.suppress(Exception):
+                handler.close()
+    with contextlib.suppress(Exception):
+        client.close()
 
 
 def _groups_by_key(keys: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, np.ndarray]]:
@@ -83,25 +115,86 @@ def _groups_by_key(keys: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, np.n
 
 
 class EventHubSink:
-    """Sends leased events with ``EventHubProducerClient``; ``client`` may be injected (tests)."""
+    """Sends leased events with ``EventHubProducerClient``.
+
+    Every call that can touch the network (opening the send link, ``send_batch``) runs in a worker
+    thread with a hard deadline of ``send_timeout_s``: the SDK's own timeouts do not hold while
+    authentication gets no answer (a put-token left unanswered kept one send busy for minutes).
+    On expiry the client is released (its sockets closed) and dropped, the events of the call are
+    reported failed — so they stay in the outbox and are retried — and the next call builds a
+    fresh client. ``client`` may be injected (tests); it is then used until it is abandoned.
+    """
 
     name = "eventhub"
 
     def __init__(self, settings: EventHubSettings, connection_string: str | None = None, client: Any = None) -> None:
         self.settings = settings
-        if client is None:
+        self._connection_string = None if client is not None else _connection_string(connection_string)
+        self._client = client
+        self._link_max_bytes: int | None = None  # the current client's link limit, learned once
+        self.sends = 0
+        self.abandoned = 0
+
+    # --- the client and the deadline -------------------------------------------------------------
+
+    def _current_client(self) -> Any:
+        if self._client is None:
             from azure.eventhub import EventHubProducerClient
 
-            client = EventHubProducerClient.from_connection_string(
-                _connection_string(connection_string),
-                eventhub_name=settings.eventhub_name,
-                retry_total=settings.retry_total,
+            if self._connection_string is None:
+                raise EventHubConfigError("the injected Event Hubs client was abandoned and there is no connection string")
+            self._client = EventHubProducerClient.from_connection_string(
+                self._connection_string,
+                eventhub_name=self.settings.eventhub_name,
+                retry_total=self.settings.retry_total,
                 retry_backoff_factor=0.5,
                 retry_backoff_max=2.0,
-                auth_timeout=settings.send_timeout_s,
+                auth_timeout=self.settings.send_timeout_s,
             )
-        self._client = client
-        self.sends = 0
+            self._link_max_bytes = None
+        return self._client
+
+    def _namespace(self, client: Any) -> str:
+        return str(getattr(client, "fully_qualified_namespace", None) or "the Event Hubs namespace")
+
+    def _with_deadline(self, call: Any) -> Any:
+        """``call(client)`` in a worker thread; raises ``SendDeadlineExceeded`` when it outlives the
+        deadline (the client is then released and replaced on the next call)."""
+        client = self._current_client()
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome["value"] = call(client)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=run, name="eventhub-send", daemon=True).start()
+        if not finished.wait(self.settings.send_timeout_s):
+            self._abandon(client)
+            raise SendDeadlineExceeded(
+                f"no answer from {self._namespace(client)} within {self.settings.send_timeout_s:g} s "
+                "(authentication/put-token unanswered?); the send was abandoned and its events stay in "
+                "the outbox for the next run: check the namespace's health, the network path to it, and "
+                f"that {CONNECTION_ENV} names this namespace with a valid key."
+            )
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    def _abandon(self, client: Any) -> None:
+        self.abandoned += 1
+        if self._client is client:
+            self._client = None
+            self._link_max_bytes = None
+        closer = threading.Thread(target=_release, args=(client,), name="eventhub-release", daemon=True)
+        closer.start()
+        closer.join(RELEASE_WAIT_S)
+
+    # --- sending ---------------------------------------------------------------------------------
 
     def send(self, events: pa.Table) -> SendResult:
         from azure.eventhub import EventData
@@ -152,8 +245,9 @@ class EventHubSink:
                         pass
                 failed.append(int(seqs[i]))
                 errors.append(
-                    f"event {ids[i]} ({len(bodies[i].encode())} bytes) exceeds the hub's maximum batch size "
-                    f"{batch.max_size_in_bytes} bytes"
+                    f"event {ids[i]} ({len(bodies[i].encode())} bytes) exceeds the hub's maximum message size "
+                    f"{batch.max_size_in_bytes} bytes; it can never be sent to this hub: shorten the event or "
+                    "use a tier with a larger limit"
                 )
             if abort is None and in_batch:
                 abort = self._flush(batch, in_batch, seqs, sent, failed, errors)
@@ -168,25 +262,34 @@ class EventHubSink:
             errors=errors,
         )
 
-    def _new_batch(self, key: str) -> tuple[Any, str | None]:
-        """A fresh batch for ``key``, sized locally so that the only network call is ``send_batch``
-        (which carries the deadline); ``create_batch`` would open a link without one."""
-        from azure.eventhub import EventDataBatch
+    def _batch_bytes(self) -> int:
+        """The size of every batch: the link's advertised max message size, learned once per client
+        (opening the send link, under the deadline), capped by ``max_batch_bytes`` when set."""
+        if self._link_max_bytes is None:
+            self._link_max_bytes = int(self._with_deadline(lambda client: client.create_batch().max_size_in_bytes))
+        cap = self.settings.max_batch_bytes
+        return self._link_max_bytes if cap is None else min(cap, self._link_max_bytes)
 
+    def _new_batch(self, key: str) -> tuple[Any, str | None]:
+        """A fresh batch for ``key``; only the first one of a client touches the network."""
         try:
-            return EventDataBatch(max_size_in_bytes=self.settings.max_batch_bytes, partition_key=key), None
-        except Exception as exc:  # pragma: no cover - constructor failures are programming errors
-            return None, f"cannot build an Event Hubs batch: {type(exc).__name__}: {exc}"
+            size = self._batch_bytes()
+            return self._current_client().create_batch(partition_key=key, max_size_in_bytes=size), None
+        except SendDeadlineExceeded as exc:
+            return None, f"Event Hubs send failed: {exc}"
+        except Exception as exc:  # connect/auth errors of the SDK while opening the link
+            return None, scrub(f"Event Hubs send failed: {type(exc).__name__}: {exc}")[:1000]
 
     def _flush(
         self, batch: Any, rows: list[int], seqs: np.ndarray, sent: list[np.ndarray], failed: list[int], errors: list[str]
     ) -> str | None:
-        """Send one batch with a deadline; returns the abort error when it failed."""
+        """Send one batch within the deadline; returns the abort error when it failed."""
         self.sends += 1
         try:
-            self._client.send_batch(batch, timeout=self.settings.send_timeout_s)
+            self._with_deadline(lambda client: client.send_batch(batch, timeout=self.settings.send_timeout_s))
         except Exception as exc:  # any SDK failure (connect, auth, timeout) fails the rest of this call
-            err = scrub(f"Event Hubs send failed: {type(exc).__name__}: {exc}")[:1000]
+            text = str(exc) if isinstance(exc, SendDeadlineExceeded) else f"{type(exc).__name__}: {exc}"
+            err = scrub(f"Event Hubs send failed: {text}")[:1000]
             failed.extend(int(seqs[i]) for i in rows)
             errors.extend([err] * len(rows))
             return err
@@ -194,9 +297,12 @@ class EventHubSink:
         return None
 
     def close(self) -> None:
-        # closing a client whose connection never opened must not mask the real error
-        with contextlib.suppress(Exception):
-            self._client.close()
+        # closing a client whose connection never opened must not mask the real error, nor hang
+        if self._client is not None:
+            closer = threading.Thread(target=_release, args=(self._client,), name="eventhub-release", daemon=True)
+            closer.start()
+            closer.join(RELEASE_WAIT_S)
+            self._client = None
 
 
 # --- consumer ------------------------------------------------------------------------------------
