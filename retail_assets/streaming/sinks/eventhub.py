@@ -35,6 +35,7 @@ from retail_assets.streaming.landing import Lander, LandingReport
 from retail_assets.streaming.sinks import SendResult
 
 CONNECTION_ENV = "AZURE_EVENTHUB_CONNECTION_STRING"
+_ENDPOINT = re.compile(r"Endpoint=[a-z]+://([^/;\s]+)", re.IGNORECASE)
 _SECRET = re.compile(r"(SharedAccessKey(?:Name)?|SharedAccessSignature)=[^;\s]*", re.IGNORECASE)
 
 
@@ -81,23 +82,36 @@ class SendDeadlineExceeded(TimeoutError):
     """A network call of the SDK did not finish within ``send_timeout_s``; it was abandoned."""
 
 
-RELEASE_WAIT_S = 1.0
-"""How long an abandoned client's close may take before the sink moves on without it (the close
-goes on in the background: the SDK's links close in well under a second)."""
+RELEASE_WAIT_S = 0.5
+"""How long the sink waits for an abandoned client's release before it moves on (the release goes
+on in the background: the SDK's links close in well under a second)."""
 
 
-def _release(client: Any) -> None:
-    """Close an abandoned client's links and connection from outside the call that hangs.
+RELEASE_GIVE_UP_S = 60.0
+"""The background release stops chasing the abandoned call's retries after this long."""
 
-    ``client.close()`` alone would wait for the lock that the hanging call holds (the SDK opens the
-    producer link under it), so the producers' AMQP handlers are closed first: that closes their
-    sockets, and the hanging call then fails at once instead of after the SDK's own timeouts.
-    """
+
+def _close_handlers(client: Any) -> None:
     for producer in list((getattr(client, "_producers", None) or {}).values()):
         handler = getattr(producer, "_handler", None)
         if handler is not None:
             with contextlib.suppress(Exception):
                 handler.close()
+
+
+def _release(client: Any, worker: threading.Thread | None = None) -> None:
+    """Close an abandoned client's links and connections from outside the call that hangs.
+
+    ``client.close()`` alone would wait for the lock that the hanging call holds (the SDK opens the
+    producer link under it), so the producers' AMQP handlers are closed first: that closes their
+    sockets and the call fails at once instead of after the SDK's own timeouts. The SDK then
+    retries with a new handler, so this is repeated until the abandoned call has ended.
+    """
+    give_up = time.monotonic() + RELEASE_GIVE_UP_S
+    _close_handlers(client)
+    while worker is not None and worker.is_alive() and time.monotonic() < give_up:
+        worker.join(0.1)
+        _close_handlers(client)
     with contextlib.suppress(Exception):
         client.close()
 
@@ -155,6 +169,10 @@ class EventHubSink:
         return self._client
 
     def _namespace(self, client: Any) -> str:
+        """The namespace host (never the key) for error texts."""
+        match = _ENDPOINT.search(self._connection_string or "")
+        if match:
+            return match[1]
         return str(getattr(client, "fully_qualified_namespace", None) or "the Event Hubs namespace")
 
     def _with_deadline(self, call: Any) -> Any:
@@ -172,9 +190,10 @@ class EventHubSink:
             finally:
                 finished.set()
 
-        threading.Thread(target=run, name="eventhub-send", daemon=True).start()
+        worker = threading.Thread(target=run, name="eventhub-send", daemon=True)
+        worker.start()
         if not finished.wait(self.settings.send_timeout_s):
-            self._abandon(client)
+            self._abandon(client, worker)
             raise SendDeadlineExceeded(
                 f"no answer from {self._namespace(client)} within {self.settings.send_timeout_s:g} s "
                 "(authentication/put-token unanswered?); the send was abandoned and its events stay in "
@@ -185,12 +204,12 @@ class EventHubSink:
             raise outcome["error"]
         return outcome["value"]
 
-    def _abandon(self, client: Any) -> None:
+    def _abandon(self, client: Any, worker: threading.Thread) -> None:
         self.abandoned += 1
         if self._client is client:
             self._client = None
             self._link_max_bytes = None
-        closer = threading.Thread(target=_release, args=(client,), name="eventhub-release", daemon=True)
+        closer = threading.Thread(target=_release, args=(client, worker), name="eventhub-release", daemon=True)
         closer.start()
         closer.join(RELEASE_WAIT_S)
 
