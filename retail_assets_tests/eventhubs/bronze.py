@@ -32,10 +32,12 @@ def bronze_events(lake_root: str, keep_transport: bool = False) -> dict[str, pa.
     return tables
 
 
-def outbox_rows(state_dir: Path) -> list[tuple[str, str, str]]:
-    """(event_id, partition_key, body) of every outbox event, in outbox order."""
+def outbox_table(state_dir: Path) -> pa.Table:
+    """Every outbox event (the columns a sink reads), in outbox order."""
     with duckdb.connect(str(Path(state_dir) / OUTBOX_FILE), read_only=True) as conn:
-        return conn.execute(f"SELECT event_id, partition_key, body FROM {TABLE} ORDER BY outbox_seq").fetchall()
+        return conn.execute(
+            f"SELECT outbox_seq, event_type, event_id, partition_key, body FROM {TABLE} ORDER BY outbox_seq"
+        ).to_arrow_table()
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

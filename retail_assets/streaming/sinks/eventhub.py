@@ -398,9 +398,15 @@ def consume_to_bronze(
     max_seconds: float = 60.0,
     connection_string: str | None = None,
     max_batch_size: int = 1000,
+    *,
+    max_wait_s: float = 5.0,
 ) -> ConsumeResult:
     """Read events from a hub and land them (``_sink = 'eventhub'``), checkpointing after each
-    landed batch; stops after ``max_seconds`` or ``max_events``."""
+    landed batch; stops after ``max_seconds`` or ``max_events``.
+
+    A partition's batch is handed over when ``max_batch_size`` events are there or after
+    ``max_wait_s``. The client prefetches a whole batch: with the SDK's default prefetch (300)
+    a 1000-event batch never fills, so every batch waited the full ``max_wait_s``."""
     from azure.eventhub import EventHubConsumerClient
 
     client = EventHubConsumerClient.from_connection_string(
@@ -434,8 +440,8 @@ def consume_to_bronze(
 
     worker = threading.Thread(
         target=lambda: client.receive_batch(
-            on_event_batch=on_batch, on_error=on_error, max_batch_size=max_batch_size, max_wait_time=5,
-            starting_position="-1",
+            on_event_batch=on_batch, on_error=on_error, max_batch_size=max_batch_size, max_wait_time=max_wait_s,
+            prefetch=max(max_batch_size, 300), starting_position="-1",
         ),
         daemon=True,
     )
