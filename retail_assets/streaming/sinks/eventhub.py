@@ -196,9 +196,8 @@ class EventHubSink:
             self._abandon(client, worker)
             raise SendDeadlineExceeded(
                 f"no answer from {self._namespace(client)} within {self.settings.send_timeout_s:g} s "
-                "(authentication/put-token unanswered?); the send was abandoned and its events stay in "
-                "the outbox for the next run: check the namespace's health, the network path to it, and "
-                f"that {CONNECTION_ENV} names this namespace with a valid key."
+                f"(authentication/put-token unanswered?); send abandoned: check the namespace, the network "
+                f"and {CONNECTION_ENV}"
             )
         if "error" in outcome:
             raise outcome["error"]
