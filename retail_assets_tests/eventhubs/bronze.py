@@ -35,7 +35,7 @@ def bronze_events(lake_root: str, keep_transport: bool = False) -> dict[str, pa.
 def outbox_table(state_dir: Path) -> pa.Table:
     """Every outbox event (the columns a sink reads), in outbox order."""
     with duckdb.connect(str(Path(state_dir) / OUTBOX_FILE), read_only=True) as conn:
-        return conn.execute(
+        return conn.sql(
             f"SELECT outbox_seq, event_type, event_id, partition_key, body FROM {TABLE} ORDER BY outbox_seq"
         ).to_arrow_table()
 
