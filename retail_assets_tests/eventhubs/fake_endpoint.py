@@ -59,6 +59,7 @@ _SELECTOR = re.compile(r"x-opt-(offset|sequence-number|enqueued-time)\s*(>=|>)\s
 _RECEIVE_ADDRESS = re.compile(r"^(?P<hub>[^/]+)/ConsumerGroups/[^/]+/Partitions/(?P<pid>\d+)$")
 _SEND_ADDRESS = re.compile(r"^(?P<hub>[^/]+)(?:/Partitions/(?P<pid>\d+))?$")
 _URL_PREFIX = re.compile(r"^[a-z]+://[^/]+/")  # the SDK addresses links as amqps://<namespace>/<entity>
+_ERROR_INFO = {symbol("com.microsoft:tracking-id"): "fake-eventhubs"}
 _SECTION_ANNOTATIONS = 0x72
 _SECTION_DATA = 0x75
 
@@ -445,7 +446,7 @@ class FakeEventHub:
             return None
         match = _SEND_ADDRESS.match(_URL_PREFIX.sub("", address))
         if not match or match["hub"] != self.hub:
-            return Condition("amqp:not-found", f"The messaging entity '{address}' could not be found.", {})
+            return Condition("amqp:not-found", f"The messaging entity '{address}' could not be found.", _ERROR_INFO)
         with self._lock:
             self.transfer_sizes.append(len(payload))
         if len(payload) > self.max_message_size:
@@ -454,7 +455,7 @@ class FakeEventHub:
             return Condition(
                 "amqp:link:message-size-exceeded",
                 f"The received message (size: {len(payload)}) exceeds the limit ({self.max_message_size} bytes).",
-                {},  # the SDK reads the error's info field by position
+                _ERROR_INFO,  # the SDK reads the error's info field by position: proton drops an empty one
             )
         self._store_envelope(payload, match["pid"])
         return None
