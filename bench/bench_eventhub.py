@@ -10,6 +10,7 @@ The fake endpoint runs in this process (one Python thread), so the figures are a
 client does against a real namespace, not a prediction of one.
 
     .venv/bin/python bench/bench_eventhub.py [--scale-factor 0.1] [--day 2024-03-05] [--hub-max-bytes 1048576]
+        [--ingest-batch-size 1000]
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--day", default="2024-03-05")
     ap.add_argument("--hub-max-bytes", type=int, default=1_048_576, help="the link's max message size (Standard: 1 MB)")
     ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="events per lease (drain default)")
+    ap.add_argument("--ingest-batch-size", type=int, default=1000, help="consume_to_bronze max_batch_size")
     args = ap.parse_args()
     day = date.fromisoformat(args.day)
     dataset = DatasetSettings(scale_factor=args.scale_factor, start_date=day)
@@ -92,7 +94,8 @@ def main() -> None:
         transfers, biggest = len(hub.transfer_sizes), max(hub.transfer_sizes)
         t0 = time.perf_counter()
         ingest = consume_to_bronze(home.lake_root, Path(home.state_dir) / "checkpoints", "retail", max_events=n,
-                                   max_seconds=3600, connection_string=hub.connection_string, max_wait_s=1.0)
+                                   max_seconds=3600, connection_string=hub.connection_string,
+                                   max_batch_size=args.ingest_batch_size, max_wait_s=1.0)
         t_ingest = time.perf_counter() - t0
     assert ingest.error is None and ingest.report.landed_total == n, (ingest.error, ingest.report.landed_total)
     print(json.dumps({
@@ -109,6 +112,7 @@ def main() -> None:
         "largest_transfer_bytes": biggest,
         "ingest_s": round(t_ingest, 2),
         "ingest_events_per_s": round(n / t_ingest),
+        "ingest_batch_size": args.ingest_batch_size,
         "ingest_batches": ingest.batches,
     }, indent=2))
 
