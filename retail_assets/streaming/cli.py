@@ -149,6 +149,7 @@ def _stream(args: argparse.Namespace) -> int:
                 "rejected": dict(d.rejected),
                 "seconds": round(d.seconds, 3),
                 "stop_reason": d.stop_reason,
+                "last_error": d.last_error,
                 "outbox": {k: result.status[k] for k in ("pending", "leased", "sent", "dead")},
             }
         )
