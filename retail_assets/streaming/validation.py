@@ -495,7 +495,7 @@ def _reason(check: tuple[Rule, FieldSpec], ctx: RowContext, row: int) -> str:
         event_type=ctx.event_type,
         allowed=", ".join(spec.allowed or ()),
         earliest=ctx.window.earliest,
-        latest=ctx.window.last_day(ctx.now),
+        latest=ctx.window.latest or f"{ctx.window.last_day(ctx.now)} (today, UTC)",
         supported=SUPPORTED_SCHEMA_VERSIONS,
     )
     return bounded(text, REASON_MAX_CHARS)
