@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
@@ -177,6 +177,24 @@ def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + doe - 719468
 
 
+def _byte_matrix(data: np.ndarray, offsets: np.ndarray, shaped: np.ndarray) -> np.ndarray:
+    """The 27 bytes of every row as an (n, 27) matrix; rows not ``shaped`` read zeros.
+
+    Fast path: a column of only 27-byte strings laid end to end (what Arrow's JSON reader produces
+    for canonical bodies) is already that matrix: one zero-copy reshape.
+    """
+    n = len(shaped)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    if shaped.all() and stop - start == n * _TS_LEN:
+        return data[start:stop].reshape(n, _TS_LEN)
+    out = np.zeros((n, _TS_LEN), np.uint8)
+    rows = np.flatnonzero(shaped)
+    for lo in range(0, len(rows), 1 << 16):  # bounded index matrices
+        r = rows[lo : lo + (1 << 16)]
+        out[r] = data[offsets[r][:, None] + np.arange(_TS_LEN)]
+    return out
+
+
 def parse_wire_timestamps(values: pa.Array | pa.ChunkedArray) -> WireTimes:
     """Check and convert ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` strings in one pass over their bytes.
 
@@ -192,18 +210,18 @@ def parse_wire_timestamps(values: pa.Array | pa.ChunkedArray) -> WireTimes:
         return WireTimes(np.zeros(0, np.int64), np.zeros(0, bool), present)
     bufs = values.buffers()
     offsets = np.frombuffer(bufs[1], np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
-    raw = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    data = np.concatenate([raw[: offsets[-1]], np.zeros(_TS_LEN, np.uint8)])  # room for any base + 26
-    ok = present & (np.diff(offsets) == _TS_LEN)
-    base = np.where(ok, offsets[:-1], 0)
-    for pos, sep in _TS_SEPARATORS.items():
-        ok &= data[base + pos] == ord(sep)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    shaped = present & (np.diff(offsets) == _TS_LEN)
+    chars = _byte_matrix(data, offsets, shaped)
+    ok = shaped.copy()
+    for pos, sep in _TS_SEPARATORS.items():  # column by column: numpy reduces a short axis slowly
+        ok &= chars[:, pos] == ord(sep)
     parts = {}
     for name, (lo, hi) in _TS_NUMBERS.items():
         value = np.zeros(n, np.int64)
         for pos in range(lo, hi):
-            digit = data[base + pos].astype(np.int64) - ord("0")
-            ok &= (digit >= 0) & (digit <= 9)
+            digit = chars[:, pos] - np.uint8(ord("0"))  # uint8: anything below "0" wraps to >= 10
+            ok &= digit < 10
             value = value * 10 + digit
         parts[name] = value
     y, m, d = parts["year"], parts["month"], parts["day"]
@@ -268,12 +286,16 @@ class RowContext:
     payload_columns: tuple[str, ...]
     window: TimeWindow
     now: datetime
+    _present: dict[str, np.ndarray] = field(default_factory=dict)
 
     def values(self, spec: FieldSpec) -> pa.Array | pa.ChunkedArray:
         return self.rows[spec.column]
 
-    def present(self, spec: FieldSpec) -> np.ndarray:
-        return _np(pc.is_valid(self.rows[spec.column]))
+    def present(self, column: str) -> np.ndarray:
+        """Not-null mask of a column (computed once: most rules start from it)."""
+        if column not in self._present:
+            self._present[column] = _np(pc.is_valid(self.rows[column]))
+        return self._present[column]
 
 
 Mask = np.ndarray
@@ -290,17 +312,17 @@ def _wrong_event_type(ctx: RowContext, spec: FieldSpec) -> Mask:
 def _empty_payload(ctx: RowContext, spec: FieldSpec) -> Mask:
     empty = np.ones(ctx.rows.num_rows, bool)
     for col in ctx.payload_columns:
-        empty &= ~_np(pc.is_valid(ctx.rows[col]))
+        empty &= ~ctx.present(col)
     return empty
 
 
 def _unsupported_version(ctx: RowContext, spec: FieldSpec) -> Mask:
     values = ctx.values(spec)
-    return ctx.present(spec) & ~_np(pc.match_substring_regex(values, SCHEMA_VERSION_PATTERN))
+    return ctx.present(spec.column) & ~_np(pc.match_substring_regex(values, SCHEMA_VERSION_PATTERN))
 
 
 def _missing(ctx: RowContext, spec: FieldSpec) -> Mask:
-    absent = ~ctx.present(spec)
+    absent = ~ctx.present(spec.column)
     return absent if spec.required is Required.ALWAYS else absent & ctx.strict
 
 
@@ -331,13 +353,13 @@ def _too_late(ctx: RowContext, spec: FieldSpec) -> Mask:
 
 def _not_finite(ctx: RowContext, spec: FieldSpec) -> Mask:
     values = ctx.values(spec)
-    return ctx.present(spec) & ~_np(pc.is_finite(values))
+    return ctx.present(spec.column) & ~_np(pc.is_finite(values))
 
 
 def _outside_enum(ctx: RowContext, spec: FieldSpec) -> Mask:
     values = ctx.values(spec)
     allowed = pa.array(spec.allowed, pa.string())
-    return ctx.present(spec) & ~_np(pc.is_in(values, value_set=allowed))
+    return ctx.present(spec.column) & ~_np(pc.is_in(values, value_set=allowed))
 
 
 def _is_timestamp(spec: FieldSpec) -> bool:
