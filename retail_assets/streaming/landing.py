@@ -507,7 +507,7 @@ def _as_array(bodies: pa.Array | pa.ChunkedArray | Iterable[str | bytes]) -> pa.
         return pc.cast(bodies, pa.string()) if pa.types.is_large_string(bodies.type) else bodies
     items = list(bodies)
     if any(isinstance(b, bytes | bytearray | memoryview) for b in items):
-        return pa.array([b if b is None or not isinstance(b, str) else b.encode() for b in items], pa.binary())
+        return pa.array([b.encode() if isinstance(b, str) else None if b is None else bytes(b) for b in items], pa.binary())
     return pa.array(items, pa.string())
 
 

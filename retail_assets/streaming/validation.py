@@ -438,8 +438,8 @@ RULES: tuple[Rule, ...] = (
         _outside_enum,
     ),
 )
-"""Checked in this order; the first rule a row violates (field by field, in contract order) gives its
-one reason."""
+"""Checked rule by rule in this order (each over its fields in contract order); the first violation
+of a row gives its one reason."""
 
 REASON_KINDS: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -461,11 +461,6 @@ _SPECS: dict[str, tuple[FieldSpec, ...]] = {name: field_specs(et) for name, et i
 _CHECKS: dict[str, tuple[tuple[Rule, FieldSpec], ...]] = {
     name: tuple((rule, spec) for rule in RULES for spec in specs if rule.applies(spec)) for name, specs in _SPECS.items()
 }
-
-
-def checks_of(event_type: str) -> tuple[tuple[Rule, FieldSpec], ...]:
-    """The (rule, field) pairs evaluated for one event type, in evaluation order."""
-    return _CHECKS[event_type]
 
 
 # --- evaluation --------------------------------------------------------------------------------

@@ -315,6 +315,13 @@ def test_an_existing_rejects_table_without_the_new_columns_gets_them(tmp_path):
     assert rows[1]["raw_bytes"] == len(POISON["NaN"][0]) and rows[1]["reason"].startswith("not a finite number")
 
 
+def test_a_row_with_several_problems_gets_one_reason_the_first_rule_gives(tmp_path):
+    root = str(tmp_path / "lake")
+    body = _poison("two", lambda e: (e.update(event_id=""), e["payload"].update(total=float("nan"))))
+    assert Lander(root, "local", earliest=START).land([body]).rejected == {"empty id": 1}
+    assert _read(root, REJECTS)["reason"].to_pylist() == ['empty id: event_id is ""']
+
+
 def test_the_size_limit_is_configurable_and_applies_to_the_body_bytes(tmp_path):
     root = str(tmp_path / "lake")
     body = next(b for b in _good()["body"].to_pylist() if "store_opened" in b)
