@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -388,6 +389,33 @@ class ConsumeResult:
     error: str | None
 
 
+def event_body(event: Any) -> bytes:
+    """The body of a received event as bytes, whatever it holds: decoding is the landing's job,
+    so a body that is not UTF-8 becomes a quarantined event instead of an exception that would
+    fail its batch (and then stall the partition, re-read forever)."""
+    try:
+        return b"".join(bytes(section) for section in event.body)
+    except TypeError:  # an AMQP value/sequence body, not data sections
+        return str(event.body).encode("utf-8", "replace")
+
+
+def land_event_batch(lander: Lander, partition_context: Any, events: list[Any]) -> LandingReport:
+    """Land one received batch of a partition, then checkpoint past its last event.
+
+    A poison event is quarantined by the landing (it never raises for one event), so the checkpoint
+    moves past it and the partition keeps flowing. An exception (the lake, not a row) propagates
+    before the checkpoint: the SDK reports it to ``on_error``, and the batch is read again from the
+    last checkpoint; the landing skips what already landed by ``event_id``.
+    """
+    bodies = [event_body(e) for e in events]
+    pid = pa.array([partition_context.partition_id] * len(events), pa.string())
+    seq = pa.array([e.sequence_number for e in events], pa.int64())
+    hints = [table_property(e.properties) for e in events]
+    report = lander.land(bodies, eh_partition_ids=pid, eh_sequence_numbers=seq, event_types=hints)
+    partition_context.update_checkpoint(events[-1])  # only after the landing committed
+    return report
+
+
 def consume_to_bronze(
     lake_root: str,
     checkpoint_dir: Path,
@@ -397,15 +425,18 @@ def consume_to_bronze(
     max_seconds: float = 60.0,
     connection_string: str | None = None,
     max_batch_size: int = 1000,
+    earliest: date | None = None,
+    latest: date | None = None,
     *,
     max_wait_s: float = 5.0,
 ) -> ConsumeResult:
     """Read events from a hub and land them (``_sink = 'eventhub'``), checkpointing after each
-    landed batch; stops after ``max_seconds`` or ``max_events``.
+    landed batch; stops after ``max_seconds`` or ``max_events``. ``earliest`` (the dataset's start
+    date) and ``latest`` (None = today) bound the business days accepted; see ``Lander``.
 
     A partition's batch is handed over when ``max_batch_size`` events are there or after
     ``max_wait_s``. The client prefetches a whole batch: with the SDK's default prefetch (300)
-    a 1000-event batch never fills, so every batch waited the full ``max_wait_s``."""
+    a 1000-event batch never filled, so every batch waited the full ``max_wait_s``."""
     from azure.eventhub import EventHubConsumerClient
 
     client = EventHubConsumerClient.from_connection_string(
@@ -415,7 +446,7 @@ def consume_to_bronze(
         checkpoint_store=file_checkpoint_store(checkpoint_dir),
         retry_total=2,
     )
-    lander = Lander(lake_root, sink="eventhub")
+    lander = Lander(lake_root, sink="eventhub", earliest=earliest, latest=latest)
     report = LandingReport()
     state = {"events": 0, "batches": 0, "error": None}
     done = threading.Event()
@@ -423,12 +454,7 @@ def consume_to_bronze(
     def on_batch(partition_context: Any, events: list[Any]) -> None:
         if not events:
             return
-        bodies = [e.body_as_str(encoding="utf-8") for e in events]
-        pid = pa.array([partition_context.partition_id] * len(events), pa.string())
-        seq = pa.array([e.sequence_number for e in events], pa.int64())
-        hints = [table_property(e.properties) for e in events]
-        report.merge(lander.land(bodies, eh_partition_ids=pid, eh_sequence_numbers=seq, event_types=hints))
-        partition_context.update_checkpoint(events[-1])  # only after the landing committed
+        report.merge(land_event_batch(lander, partition_context, events))
         state["events"] += len(events)
         state["batches"] += 1
         if state["events"] >= max_events:
