@@ -213,9 +213,11 @@ class Outbox:
         database: Path,
         connect: ConnectionFactory | None = None,
         settings: OutboxSettings | None = None,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.database = Path(database)
         self.settings = settings or OutboxSettings()
+        self.clock = clock  # wall-clock time of leases, acks, back-offs; tests pass a fake one
         self._connect = connect or (lambda: plain_connection(self.database))
         self.statements = 0
         self._ready = False
@@ -323,7 +325,7 @@ class Outbox:
                         FROM __new_events""",
                 )
                 conn.unregister("__new_events")
-                self._run(conn, f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)", [day, events.num_rows, now_utc()])
+                self._run(conn, f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)", [day, events.num_rows, self.clock()])
                 self._run(conn, "COMMIT")
             except BaseException:
                 self._run(conn, "ROLLBACK")
@@ -350,7 +352,7 @@ class Outbox:
         ``attempts`` in the result is the number this send will be (attempts so far + 1); the
         outbox charges it only when the sink answers (``ack``/``nack``).
         """
-        now = now or now_utc()
+        now = now or self.clock()
         expires = now + timedelta(seconds=self.settings.lease_seconds)
         due = "AND event_ts <= $due" if max_event_ts is not None else ""
         params: dict[str, Any] = {"owner": owner, "exp": expires, "n": int(limit), "now": now}
@@ -406,7 +408,7 @@ class Outbox:
                            lease_expires_ts = NULL, last_error = NULL, retry_after_ts = NULL,
                            attempts = attempts + 1
                     WHERE outbox_seq IN (SELECT seq FROM __acked)""",
-                {"now": now or now_utc()},
+                {"now": now or self.clock()},
             )
             conn.unregister("__acked")
         return int(rows[0][0])
@@ -427,7 +429,7 @@ class Outbox:
         failed = pa.table({"seq": pa.array(seqs, pa.int64()), "err": pa.array(errors, pa.string())})
         if failed.num_rows == 0:
             return {"dead": 0, "retry": 0}
-        now = now or now_utc()
+        now = now or self.clock()
         s = self.settings
         tried = "o.attempts + 1"
         first = "coalesce(o.first_failed_ts, $now)"
@@ -481,7 +483,7 @@ class Outbox:
     def lease_holders(self, now: datetime | None = None) -> list[LeaseHolder]:
         """Owners of unexpired leases, largest first."""
         with self._session() as conn:
-            return _lease_holders(conn, now or now_utc(), self._run)
+            return _lease_holders(conn, now or self.clock(), self._run)
 
     def reclaim_orphaned_leases(self, is_alive: LivenessCheck, now: datetime | None = None) -> ReclaimReport:
         """Return the leases of owners that ``is_alive`` says are gone to PENDING at once (no attempt
@@ -490,7 +492,7 @@ class Outbox:
         ``is_alive`` is asked once per owner (not per event); an owner it cannot answer for, or whose
         check raises, keeps its leases until they expire. Live owners come back in ``held``.
         """
-        now = now or now_utc()
+        now = now or self.clock()
         with self._session() as conn:
             holders = _lease_holders(conn, now, self._run, include_expired=True)
             gone: dict[str, int] = {}
@@ -515,7 +517,7 @@ class Outbox:
 
     def backlog(self, now: datetime | None = None) -> Backlog:
         """What is open and why it is not leasable now (see ``Backlog``)."""
-        now = now or now_utc()
+        now = now or self.clock()
         with self._session() as conn:
             due, waiting, next_retry = self._run(
                 conn,
@@ -542,7 +544,7 @@ class Outbox:
         return rows[0][0]
 
     def purge_sent(self, older_than: timedelta, now: datetime | None = None) -> int:
-        cutoff = (now or now_utc()) - older_than
+        cutoff = (now or self.clock()) - older_than
         with self._session() as conn:
             return len(
                 self._run(conn, f"DELETE FROM {TABLE} WHERE status = 'SENT' AND sent_ts < ? RETURNING outbox_seq", [cutoff])
@@ -560,7 +562,7 @@ class Outbox:
         reason the events died stays readable in ``last_error`` (prefixed with when they were
         requeued) until a successful send clears it.
         """
-        stamp = iso_ts(now or now_utc())
+        stamp = iso_ts(now or self.clock())
         only = "AND event_type = $type" if event_type else ""
         params: dict[str, Any] = {"note": f"requeued at {stamp} after: "}
         if event_type:
@@ -592,7 +594,7 @@ class Outbox:
 
     def status(self, dead_letters: int = 20, now: datetime | None = None) -> dict[str, Any]:
         with self._session() as conn:
-            return status_query(conn, dead_letters, self._run, now=now)
+            return status_query(conn, dead_letters, self._run, now=now or self.clock())
 
 
 def iso_ts(value: datetime | None) -> str | None:
