@@ -190,7 +190,7 @@ def _drain(
         leased = batch.num_rows
         result.leased += leased
         result.batches += 1
-        publish()  # (throttled) while the sink works, status says who holds these leases until when
+        publish()  # throttled; taken while the batch is leased, so readers see who holds it until when
         try:
             outcome = sink.send(batch)
         except BaseException:  # no answer from the sink (interrupted, a bug): give the leases back unsent
@@ -215,7 +215,6 @@ def _drain(
             f"batch {result.batches}: {leased} leased, {len(outcome.sent)} confirmed, "
             f"{len(outcome.failed)} failed ({clock() - start:.1f} s into the run)"
         )
-        publish()
         if len(outcome.failed) and not len(outcome.sent):
             failures_in_a_row += 1
             if failures_in_a_row >= settings.max_consecutive_failures:

@@ -594,7 +594,8 @@ class Outbox:
 
     def status(self, dead_letters: int = 20, now: datetime | None = None) -> dict[str, Any]:
         with self._session() as conn:
-            return status_query(conn, dead_letters, self._run, now=now or self.clock())
+            # the session ran the DDL, migrations included: the newer columns are there
+            return status_query(conn, dead_letters, self._run, now=now or self.clock(), migrated=True)
 
 
 def iso_ts(value: datetime | None) -> str | None:
@@ -680,9 +681,10 @@ def status_query(
     dead_letters: int = 20,
     run: Callable[..., list[tuple]] | None = None,
     now: datetime | None = None,
+    migrated: bool = False,
 ) -> dict[str, Any]:
     """The status summary (counts by status and type, times, dead letters, days, lease holders,
-    back-off, state) from an open connection."""
+    back-off, state) from an open connection (``migrated``: it is known to have the newer columns)."""
     now = now or now_utc()
 
     def q(sql: str, params: Any = None) -> list[tuple]:
@@ -719,7 +721,7 @@ def status_query(
         )
     ]
     backoff, next_retry = 0, None
-    if _has_column(conn, run, "retry_after_ts"):
+    if migrated or _has_column(conn, run, "retry_after_ts"):
         backoff, next_retry = q(
             f"""SELECT count(*), min(retry_after_ts) FROM {TABLE}
                 WHERE status = 'PENDING' AND retry_after_ts > $now""",
