@@ -11,8 +11,11 @@ Owner formats (``kind:rest``):
 * ``process:<host>:<pid>:<start>`` — a plain process (the CLI). ``<start>`` is the process's start
   time in clock ticks since boot (field 22 of ``/proc/<pid>/stat``), so a pid the kernel reused for a
   later process is not mistaken for the owner; ``-`` where ``/proc`` is not available.
-* ``dagster:<run_id>`` — a Dagster run: alive while the run is in progress. Only Dagster knows that,
-  so the job passes the check in (``owner_liveness(dagster_run_in_progress=...)``).
+* ``dagster:<run_id>/process:<host>:<pid>:<start>`` — a Dagster run and the process executing it:
+  gone when that process is gone (a run worker killed with ``kill -9`` stays "STARTED" in Dagster
+  until run monitoring notices) or when the run is no longer in progress. Only Dagster knows the
+  latter, so the job passes the check in (``owner_liveness(dagster_run_in_progress=...)``).
+  ``dagster:<run_id>`` alone (older runs) is checked by the run only.
 * ``cli:<host>:<pid>:<tag>`` — the CLI's owner before start tokens existed (pid check only).
 
 Anything else (a test's ``"run-1"``, the benchmark's ``"bench"``), a process on another host, or a
@@ -59,14 +62,16 @@ def process_owner(pid: int | None = None, host: str | None = None) -> str:
     return f"{PROCESS}:{host or socket.gethostname()}:{pid}:{start}"
 
 
-def dagster_owner(run_id: str) -> str:
-    return f"{DAGSTER}:{run_id}"
+def dagster_owner(run_id: str, pid: int | None = None) -> str:
+    """The owner string of Dagster run ``run_id`` executing in this process (or ``pid``)."""
+    return f"{DAGSTER}:{run_id}/{process_owner(pid)}"
 
 
 def dagster_run_id(owner: str) -> str | None:
-    """The run id of a ``dagster:<run_id>`` owner, else None."""
+    """The run id of a ``dagster:<run_id>[/<process owner>]`` owner, else None."""
     kind, _, rest = owner.partition(":")
-    return rest if kind == DAGSTER and rest else None
+    run_id = rest.partition("/")[0]
+    return run_id if kind == DAGSTER and run_id else None
 
 
 def _pid_exists(pid: int) -> bool:
@@ -116,8 +121,11 @@ def owner_liveness(dagster_run_in_progress: Callable[[str], bool] | None = None)
 
     def is_alive(owner: str) -> bool:
         run_id = dagster_run_id(owner)
-        if run_id is not None:
-            return True if dagster_run_in_progress is None else bool(dagster_run_in_progress(run_id))
-        return process_is_alive(owner, host)
+        if run_id is None:
+            return process_is_alive(owner, host)
+        executor = owner.partition("/")[2]
+        if executor and not process_is_alive(executor, host):
+            return False
+        return True if dagster_run_in_progress is None else bool(dagster_run_in_progress(run_id))
 
     return is_alive

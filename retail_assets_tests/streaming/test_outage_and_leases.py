@@ -192,15 +192,21 @@ def test_liveness_of_owners(tmp_path, events):
     host, pid = me.split(":")[1:3]
     assert not process_is_alive(f"process:{host}:{pid}:1")  # same pid, another start time: a reused pid
     assert process_is_alive(f"process:elsewhere:{pid}:1")  # another host: only the lease expiry can tell
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not process_is_alive(f"cli:{host}:{ended.stdout.strip()}:0a1b2c3d")  # the CLI's older owner format
+    assert process_is_alive(f"cli:{host}:{pid}:0a1b2c3d")
     outbox = Outbox.in_state_dir(tmp_path)
     outbox.enqueue_day(DAY, events)
-    outbox.lease(dagster_owner("run-live"), 3)
-    outbox.lease(dagster_owner("run-failed"), 2)
+    live, failed, killed = dagster_owner("run-live"), dagster_owner("run-failed"), f"dagster:run-live/process:{host}:{pid}:1"
+    outbox.lease(live, 3)
+    outbox.lease(failed, 2)  # the run ended (Dagster says so), though its process is this one
+    outbox.lease(killed, 1)  # Dagster still says "in progress", but its process is gone
     outbox.lease("a-test", 1)
     report = outbox.reclaim_orphaned_leases(owner_liveness(dagster_run_in_progress=lambda run: run == "run-live"))
-    assert report.reclaimed == {"dagster:run-failed": 2}
-    assert sorted((h.owner, h.events) for h in report.held) == [("a-test", 1), ("dagster:run-live", 3)]
+    assert report.reclaimed == {failed: 2, killed: 1}
+    assert sorted((h.owner, h.events) for h in report.held) == [("a-test", 1), (live, 3)]
     assert outbox.status()["leased"] == 4
+    assert owner_liveness()(failed)  # without Dagster's answer a run whose process lives is taken as alive
 
 
 OLD_DDL = """CREATE TABLE streaming_outbox (
