@@ -27,7 +27,7 @@ from retail_assets.streaming.events import build_day_events
 from retail_assets.streaming.lease_owner import dagster_owner, owner_liveness, process_is_alive, process_owner
 from retail_assets.streaming.outbox import TABLE, Outbox, OutboxSettings, outbox_path
 from retail_assets.streaming.sinks.local import LocalDeltaSink
-from retail_assets.streaming.status import read_status
+from retail_assets.streaming.status import read_snapshot, read_status
 from retail_assets_tests.streaming.facts import DATASET_ID, DAY, contract_example_day
 from retail_assets_tests.streaming.unreachable_sink import UnreachableSink
 
@@ -243,3 +243,31 @@ def test_an_outbox_written_by_the_previous_version_opens_and_works(tmp_path, eve
     result = drain(outbox, LocalDeltaSink(str(tmp_path / "lake")), "new", DrainSettings())
     assert result.sent == events.num_rows - 2 and result.stop_kind == "drained"
     assert outbox.status()["sent"] == events.num_rows
+
+
+class SnapshotPeekingSink(LocalDeltaSink):
+    """The real local sink; before each send it reads the status snapshot, as `outbox status` does
+    while the drain holds the file."""
+
+    def __init__(self, lake_root: str, state_dir: Path) -> None:
+        super().__init__(lake_root)
+        self.state_dir = state_dir
+        self.seen: list[dict] = []
+
+    def send(self, events: pa.Table):
+        self.seen.append(read_snapshot(self.state_dir))
+        return super().send(events)
+
+
+def test_while_a_run_sends_its_snapshot_says_who_holds_the_leases(tmp_path, events):
+    state = tmp_path / "state"
+    outbox = Outbox.in_state_dir(state)
+    outbox.enqueue_day(DAY, events)
+    sink = SnapshotPeekingSink(str(tmp_path / "lake"), state)
+    result = drain(outbox, sink, "run-7", DrainSettings(batch_size=4, snapshot_every_s=0), state_dir=state)
+    assert result.batches == 3 and result.stop_kind == "drained"
+    for snap, size in zip(sink.seen, (4, 4, 2), strict=True):
+        assert [(h["owner"], h["events"]) for h in snap["lease_holders"]] == [("run-7", size)]
+        assert snap["state"] == "held" and snap["state_text"].startswith("held by run-7 until ")
+    final = read_snapshot(state)
+    assert final["state"] == "drained" and final["lease_holders"] == []
