@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -94,6 +95,17 @@ class DrainResult:
     @property
     def drained(self) -> bool:
         return self.stop_kind == DRAINED
+
+    def leases_and_retries(self) -> dict[str, Any]:
+        """The outage/lease fields as JSON-ready values (for the CLI's summary and run metadata)."""
+        return {
+            "stop_kind": self.stop_kind,
+            "attempted": self.attempted,
+            "reclaimed": dict(self.reclaimed),
+            "held_by": [{"owner": h.owner, "events": h.events, "until": iso_ts(h.until)} for h in self.held_by],
+            "backoff": self.backoff,
+            "next_retry_ts": iso_ts(self.next_retry_ts),
+        }
 
 
 def drain(

@@ -8,6 +8,7 @@ injectable clock, so fifteen minutes of outage take no time.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -175,6 +176,9 @@ def test_a_live_owners_leases_are_held_not_drained(tmp_path, events, processes):
     assert result.sent == events.num_rows - 4 and result.reclaimed == {}
     assert result.stop_kind == "held" and f"held by {owner} until " in result.stop_reason
     assert [(h.owner, h.events) for h in result.held_by] == [(owner, 4)]
+    summary = result.leases_and_retries()
+    assert summary["stop_kind"] == "held" and summary["held_by"][0]["owner"] == owner
+    assert summary["attempted"] == events.num_rows - 4 and json.loads(json.dumps(summary)) == summary
     status = read_status(state)
     assert status["state"] == "held" and f"held by {owner} until " in status["state_text"]
     assert status["leased"] == 4 and status["lease_holders"][0]["owner"] == owner
