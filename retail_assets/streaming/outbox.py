@@ -405,8 +405,7 @@ class Outbox:
             rows = self._run(
                 conn,
                 f"""UPDATE {TABLE} SET status = 'SENT', sent_ts = $now, lease_owner = NULL,
-                           lease_expires_ts = NULL, last_error = NULL, retry_after_ts = NULL,
-                           attempts = attempts + 1
+                           lease_expires_ts = NULL, last_error = NULL, attempts = attempts + 1
                     WHERE outbox_seq IN (SELECT seq FROM __acked)""",
                 {"now": now or self.clock()},
             )
