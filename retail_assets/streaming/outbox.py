@@ -537,6 +537,13 @@ class Outbox:
             rows = self._run(conn, f"SELECT count(*) FROM {TABLE} WHERE status IN ('PENDING', 'LEASED')")
         return int(rows[0][0])
 
+    def not_sent_count(self) -> int:
+        """Every event not SENT (PENDING, LEASED, DEAD): a day with any of them is not complete, so
+        no later day should be generated (a DEAD event waits for ``requeue-dead``, it is not done)."""
+        with self._session() as conn:
+            rows = self._run(conn, f"SELECT count(*) FROM {TABLE} WHERE status <> 'SENT'")
+        return int(rows[0][0])
+
     def oldest_pending_ts(self) -> datetime | None:
         with self._session() as conn:
             rows = self._run(conn, f"SELECT min(event_ts) FROM {TABLE} WHERE status = 'PENDING'")

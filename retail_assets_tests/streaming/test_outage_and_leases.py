@@ -89,6 +89,7 @@ def test_an_outage_over_many_quick_runs_kills_nothing_before_the_attempts_and_th
     assert {v for v in _attempts(outbox).values()} == {("DEAD", 6)}
     status = outbox.status()
     assert status["dead"] == events.num_rows and status["state"] == "dead"
+    assert outbox.not_sent_count() == events.num_rows and outbox.open_count() == 0
     assert "unreachable sink: ConnectionRefusedError" in status["dead_letters"][0]["last_error"]
 
 
