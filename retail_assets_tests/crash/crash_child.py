@@ -20,6 +20,7 @@ from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
 from retail_assets.streaming import outbox as outbox_module
+from retail_assets.streaming.lease_owner import process_owner
 from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
 
 SETTINGS = DatasetSettings(seed=TEST_SEED, scale_factor=TEST_SCALE_FACTOR, start_date=TEST_START_DATE)
@@ -80,7 +81,7 @@ def main(home_dir: str, path: str, day: str, point: str) -> int:
         from retail_assets.streaming.sinks.local import LocalDeltaSink
 
         settings = StreamSettings(drain=DrainSettings(batch_size=500))
-        stream_once(home, SETTINGS, LocalDeltaSink(home.lake_root), f"crash-child:{os.getpid()}", settings,
+        stream_once(home, SETTINGS, LocalDeltaSink(home.lake_root), process_owner(), settings,
                     today=date.fromisoformat(day))
     return 0
 
