@@ -7,7 +7,7 @@ streaming run instead of letting two race for the outbox and the Bronze event ta
 
 
 
-import time
+import math
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +22,16 @@ from retail_assets.config import HomeSettings
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, STREAMING_TAG, outbox_observation
 from retail_assets.defs.streaming.checks import outbox_check_evaluations
-from retail_assets.lake import delta
+from retail_assets.lake import delta, duckdb_files
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
-from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxLockedError, OutboxSettings, outbox_path
+from retail_assets.streaming.outbox import (
+    OUTBOX_FILE_ROLE,
+    Outbox,
+    OutboxError,
+    OutboxLockedError,
+    OutboxSettings,
+    outbox_path,
+)
 
 OUTBOX_RESOURCE_KEY = "outbox_duckdb"
 StreamEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
@@ -250,19 +257,12 @@ class OutboxDuckDBResource(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        deadline = time.monotonic() + self.lock_wait_seconds
-        while True:
-            try:
-                conn = duckdb.connect(self.database, read_only=False, config=config)
-                break
-            except duckdb.IOException as exc:  # "Could not set lock on file"
-                if time.monotonic() >= deadline:
-                    raise OutboxLockedError(f"{self.database}: {exc}") from exc
-                time.sleep(0.1)
-        try:
+        pause_s = 0.1
+        attempts = max(1, math.ceil(self.lock_wait_seconds / pause_s))
+        with duckdb_files.session(
+            self.database, OUTBOX_FILE_ROLE, attempts=attempts, pause_s=pause_s, config=config
+        ) as conn:
             yield conn
-        finally:
-            conn.close()
 
 
 def _lock_wait(duck: DuckDBResource) -> float:

@@ -1,0 +1,148 @@
+"""A damaged DuckDB state file is diagnosed as damaged (with the restore), a held one as locked.
+
+Real files only: a ledger / outbox written by the code, then truncated, its header overwritten,
+emptied, or replaced by text; a real lock is a subprocess holding a connection open.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from retail_assets.defs.streaming.jobs import OutboxDuckDBResource
+from retail_assets.lake.duckdb_files import DuckDBFileCorruptError, DuckDBFileLockedError
+from retail_assets.lake.ledger import (
+    Ledger,
+    LedgerCorruptError,
+    LedgerError,
+    LedgerLockedError,
+    _plain_connection,
+    ledger_path,
+)
+from retail_assets.streaming.outbox import (
+    Outbox,
+    OutboxCorruptError,
+    OutboxError,
+    OutboxLockedError,
+    outbox_path,
+    plain_connection,
+)
+
+
+def _truncate(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def _garbage_header(path: Path) -> None:
+    with path.open("r+b") as f:
+        f.write(b"\xa5" * 4096)
+
+
+def _zero_bytes(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _text(path: Path) -> None:
+    path.write_text("these are my notes, not a database\n" * 20)
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "truncated": _truncate,
+    "garbage_header": _garbage_header,
+    "zero_bytes": _zero_bytes,
+    "text_file": _text,
+}
+
+
+def _real_ledger(state: Path) -> Path:
+    Ledger(state).claim(date(2024, 1, 1), "batch", "test")
+    return ledger_path(state)
+
+
+def _real_outbox(state: Path) -> Path:
+    Outbox.in_state_dir(state).status()
+    return outbox_path(state)
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_ledger_is_diagnosed_as_corrupt_with_the_rebuild(tmp_path: Path, damage: str) -> None:
+    database = _real_ledger(tmp_path)
+    DAMAGE[damage](database)
+    before = database.read_bytes()
+    with pytest.raises(LedgerCorruptError) as info:
+        Ledger(tmp_path).claim(date(2024, 1, 2), "batch", "test")
+    exc = info.value
+    assert isinstance(exc, LedgerError) and isinstance(exc, DuckDBFileCorruptError)  # old handlers still match
+    assert not isinstance(exc, DuckDBFileLockedError)
+    text = str(exc)
+    assert str(database) in text and "not a valid DuckDB database" in text
+    assert "retail-assets ledger rebuild" in text and "mv " in text and "locked" not in text
+    assert database.read_bytes() == before  # the diagnosis leaves the evidence as it was
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_outbox_is_diagnosed_as_corrupt_with_the_recovery(tmp_path: Path, damage: str) -> None:
+    database = _real_outbox(tmp_path)
+    DAMAGE[damage](database)
+    with pytest.raises(OutboxCorruptError) as info:
+        Outbox.in_state_dir(tmp_path).open_count()
+    exc = info.value
+    assert isinstance(exc, OutboxError) and not isinstance(exc, OutboxLockedError)
+    text = str(exc)
+    assert str(database) in text and "Retrying cannot help" in text
+    assert f"mv {database} {database}.corrupt-" in text
+    assert "regenerates it" in text and "ledger release" in text
+
+
+def test_dagster_outbox_resource_reports_a_damaged_file_as_corrupt(tmp_path: Path) -> None:
+    database = _real_outbox(tmp_path)
+    _garbage_header(database)
+    resource = OutboxDuckDBResource(database=str(database), lock_wait_seconds=5.0)
+    with pytest.raises(OutboxCorruptError, match="is damaged"), resource.get_connection():
+        pass
+
+
+@pytest.fixture
+def holder() -> Iterator[Callable[[Path], subprocess.Popen]]:
+    """Start a process that keeps a DuckDB file open until its stdin closes."""
+    procs: list[subprocess.Popen] = []
+
+    def start(database: Path) -> subprocess.Popen:
+        code = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def test_held_ledger_is_locked_not_corrupt_and_names_the_holder(tmp_path: Path, holder) -> None:
+    database = _real_ledger(tmp_path)
+    proc = holder(database)
+    ledger = Ledger(tmp_path, connect=lambda: _plain_connection(database, attempts=3, pause_s=0.01))
+    with pytest.raises(LedgerLockedError) as info:
+        ledger.claim(date(2024, 1, 2), "batch", "test")
+    exc = info.value
+    assert isinstance(exc, LedgerError) and not isinstance(exc, DuckDBFileCorruptError)
+    assert exc.holder_pid == proc.pid
+    assert f"process {proc.pid}" in str(exc) and "intact" in str(exc) and str(database) in str(exc)
+
+
+def test_held_outbox_is_locked_and_names_the_holder(tmp_path: Path, holder) -> None:
+    database = _real_outbox(tmp_path)
+    proc = holder(database)
+    with pytest.raises(OutboxLockedError) as info, plain_connection(database, read_only=True, attempts=2, pause_s=0.01):
+        pass
+    assert info.value.holder_pid == proc.pid and f"process {proc.pid}" in str(info.value)
