@@ -7,9 +7,7 @@ emptied, or replaced by text; a real lock is a subprocess holding a connection o
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from retail_assets.streaming.outbox import (
     outbox_path,
     plain_connection,
 )
+from retail_assets_tests.duckdb_holder import held_by_another_process
 
 
 def _truncate(path: Path) -> None:
@@ -108,31 +107,10 @@ def test_dagster_outbox_resource_reports_a_damaged_file_as_corrupt(tmp_path: Pat
         pass
 
 
-@pytest.fixture
-def holder() -> Iterator[Callable[[Path], subprocess.Popen]]:
-    """Start a process that keeps a DuckDB file open until its stdin closes."""
-    procs: list[subprocess.Popen] = []
-
-    def start(database: Path) -> subprocess.Popen:
-        code = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.stdin.close()
-        proc.wait(timeout=30)
-
-
-def test_held_ledger_is_locked_not_corrupt_and_names_the_holder(tmp_path: Path, holder) -> None:
+def test_held_ledger_is_locked_not_corrupt_and_names_the_holder(tmp_path: Path) -> None:
     database = _real_ledger(tmp_path)
-    proc = holder(database)
     ledger = Ledger(tmp_path, connect=lambda: _plain_connection(database, attempts=3, pause_s=0.01))
-    with pytest.raises(LedgerLockedError) as info:
+    with held_by_another_process(database) as proc, pytest.raises(LedgerLockedError) as info:
         ledger.claim(date(2024, 1, 2), "batch", "test")
     exc = info.value
     assert isinstance(exc, LedgerError) and not isinstance(exc, DuckDBFileCorruptError)
@@ -140,9 +118,12 @@ def test_held_ledger_is_locked_not_corrupt_and_names_the_holder(tmp_path: Path, 
     assert f"process {proc.pid}" in str(exc) and "intact" in str(exc) and str(database) in str(exc)
 
 
-def test_held_outbox_is_locked_and_names_the_holder(tmp_path: Path, holder) -> None:
+def test_held_outbox_is_locked_and_names_the_holder(tmp_path: Path) -> None:
     database = _real_outbox(tmp_path)
-    proc = holder(database)
-    with pytest.raises(OutboxLockedError) as info, plain_connection(database, read_only=True, attempts=2, pause_s=0.01):
+    with (
+        held_by_another_process(database) as proc,
+        pytest.raises(OutboxLockedError) as info,
+        plain_connection(database, read_only=True, attempts=2, pause_s=0.01),
+    ):
         pass
     assert info.value.holder_pid == proc.pid and f"process {proc.pid}" in str(info.value)
