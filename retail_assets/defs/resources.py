@@ -16,6 +16,8 @@ from retail_assets.config import (
     parse_scale_factor,
     parse_seed,
     parse_start_date,
+    require_scale_factor_fits,
+    require_scale_factor_generates,
 )
 from retail_assets.lake.ledger import ledger_path
 
@@ -35,9 +37,12 @@ class RetailSettings(dg.ConfigurableResource):
     lake_root: str = ""
 
     def dataset(self) -> DatasetSettings:
+        scale_factor = parse_scale_factor(self.scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
+        require_scale_factor_generates(scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
+        require_scale_factor_fits(scale_factor)
         return DatasetSettings(
             seed=parse_seed(self.seed),
-            scale_factor=parse_scale_factor(self.scale_factor),
+            scale_factor=scale_factor,
             start_date=parse_start_date(self.start_date),
         )
 
