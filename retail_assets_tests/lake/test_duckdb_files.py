@@ -11,8 +11,11 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from retail_assets.defs.generation.assets import dimensions
+from retail_assets.defs.resources import LedgerDuckDBResource
 from retail_assets.defs.streaming.jobs import OutboxDuckDBResource
 from retail_assets.lake.duckdb_files import DuckDBFileCorruptError, DuckDBFileLockedError
 from retail_assets.lake.ledger import (
@@ -31,6 +34,8 @@ from retail_assets.streaming.outbox import (
     outbox_path,
     plain_connection,
 )
+from retail_assets_tests.conftest import TEST_START_DATE
+from retail_assets_tests.defs.test_generation import failure_message, resources, run_bronze
 from retail_assets_tests.duckdb_holder import held_by_another_process
 
 
@@ -127,3 +132,27 @@ def test_held_outbox_is_locked_and_names_the_holder(tmp_path: Path) -> None:
     ):
         pass
     assert info.value.holder_pid == proc.pid and f"process {proc.pid}" in str(info.value)
+
+
+def test_dagster_ledger_resource_diagnoses_damage_at_open_and_in_use(tmp_path: Path) -> None:
+    database = _real_ledger(tmp_path)
+    resource = LedgerDuckDBResource(database=str(database), lock_wait_seconds=5.0)
+    _truncate(database)  # opens (the header is intact), fails when a query reads past the end
+    with pytest.raises(LedgerCorruptError, match="retail-assets ledger rebuild"):
+        Ledger(tmp_path, connect=resource.get_connection).claim(date(2024, 1, 2), "batch", "test")
+    _garbage_header(database)
+    with pytest.raises(LedgerCorruptError, match="is damaged"), resource.get_connection():
+        pass
+
+
+def test_a_batch_run_on_a_damaged_ledger_fails_with_the_rebuild(retail_env) -> None:
+    home = retail_env.home
+    res = {**resources(home), "ledger_duckdb": LedgerDuckDBResource(database=str(ledger_path(home / "state")))}
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize([dimensions], instance=instance, resources=res)
+        database = _real_ledger(home / "state")
+        _garbage_header(database)
+        result = run_bronze(instance, res, partition_key=TEST_START_DATE.isoformat(), raise_on_error=False)
+    message = failure_message(result)
+    assert f"the generation ledger {database} is damaged" in message
+    assert "retail-assets ledger rebuild" in message and "locked" not in message
