@@ -141,7 +141,7 @@ delta.replace_partition(uri, rows(date(2024, 1, 1)), SCHEMA, date(2024, 1, 1))
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
 resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
 try:
-    delta.replace_partition(uri, rows(date(2024, 1, 2), n=60_000, width=32), SCHEMA, date(2024, 1, 2))
+    delta.replace_partition(uri, rows(date(2024, 1, 2), n=20_000, width=32), SCHEMA, date(2024, 1, 2))  # ~1.3 MB
 except Exception as exc:
     print(json.dumps({"type": type(exc).__name__, "message": str(exc)}))
 """

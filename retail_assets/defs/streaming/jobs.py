@@ -249,7 +249,8 @@ class OutboxDuckDBResource(DuckDBResource):
 
     Why: the stock resource backs off for ~100 s and then raises DuckDB's bare IOException; a run
     should instead give up after ``lock_wait_seconds`` with ``OutboxLockedError``, which the op turns
-    into a message naming the file, the likely holder and the fix.
+    into a message naming the file, the likely holder and the fix — and fail at once on a damaged
+    file with ``OutboxCorruptError`` and the restore steps (``lake/duckdb_files.py``).
     """
 
     lock_wait_seconds: float = Field(default=30.0, description="how long to wait for another process's lock")
