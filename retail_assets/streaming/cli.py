@@ -2,7 +2,9 @@
 
 ``outbox status`` prints one JSON object (``pending``, ``leased``, ``sent``, ``dead``,
 ``oldest_pending_ts``, ``latest_sent_ts``, ``by_event_type``, ``dead_letters``, ``days``, plus
-``source``: ``outbox`` when read from the database, ``snapshot`` while a stream run holds the file).
+``source``: ``outbox`` when read from the database, ``snapshot`` while a stream run holds the file,
+with ``stale``/``note`` when that snapshot is old or its writer is gone; ``corrupt`` (exit 1) when
+the outbox file is damaged).
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ def _status(args: argparse.Namespace) -> int:
     from retail_assets.streaming.status import read_status
 
     home = HomeSettings.from_env()
-    print(json.dumps(read_status(home.state_dir), indent=2 if args.pretty else None, default=str))
+    status = read_status(home.state_dir)
+    print(json.dumps(status, indent=2 if args.pretty else None, default=str))
+    if status["source"] == "corrupt":  # the JSON for scripts, the diagnosis for the operator
+        print(f"error: {status['error']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -44,6 +44,8 @@ def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSe
         )
     home = retail_settings.home_settings()
     status = read_status(home.state_dir, lock_attempts=1)
+    if status["source"] == "corrupt":  # a run would only fail on it: say why and how to restore
+        return dg.SkipReason(status["error"])
     if status["source"] in ("snapshot", "unavailable"):
         return dg.SkipReason(
             f"the outbox {status['database']} is locked by another process (a `retail-assets stream` "
