@@ -86,7 +86,7 @@ def test_damaged_ledger_is_diagnosed_as_corrupt_with_the_rebuild(tmp_path: Path,
     assert not isinstance(exc, DuckDBFileLockedError)
     text = str(exc)
     assert str(database) in text and "not a valid DuckDB database" in text
-    assert "retail-assets ledger rebuild" in text and "mv " in text and "locked" not in text
+    assert "retail-assets ledger rebuild --yes" in text and "moves the damaged file aside" in text and "locked" not in text
     assert database.read_bytes() == before  # the diagnosis leaves the evidence as it was
 
 
