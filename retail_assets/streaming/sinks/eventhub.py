@@ -273,16 +273,23 @@ def consume_to_bronze(
     max_seconds: float = 60.0,
     connection_string: str | None = None,
     max_batch_size: int = 1000,
+    checkpoint_store: Any | None = None,
 ) -> ConsumeResult:
     """Read events from a hub and land them (``_sink = 'eventhub'``), checkpointing after each
-    landed batch; stops after ``max_seconds`` or ``max_events``."""
+    landed batch; stops after ``max_seconds`` or ``max_events``. ``checkpoint_store`` defaults to
+    the settings' choice (``checkpoints.checkpoint_store_from_env``: blob container or files)."""
     from azure.eventhub import EventHubConsumerClient
+
+    from retail_assets.streaming.sinks.checkpoints import checkpoint_store_from_env
+
+    if checkpoint_store is None:
+        checkpoint_store = checkpoint_store_from_env(checkpoint_dir)
 
     client = EventHubConsumerClient.from_connection_string(
         _connection_string(connection_string),
         consumer_group=consumer_group,
         eventhub_name=eventhub_name,
-        checkpoint_store=file_checkpoint_store(checkpoint_dir),
+        checkpoint_store=checkpoint_store,
         retry_total=2,
     )
     lander = Lander(lake_root, sink="eventhub")
