@@ -9,6 +9,7 @@ The process dies with its parent (see ``processes.py``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +68,11 @@ class Azurite:
         from azure.core.exceptions import ResourceExistsError
         from azure.eventhub.extensions.checkpointstoreblob._vendor.storage.blob import BlobServiceClient
 
-        with BlobServiceClient.from_connection_string(self.connection_string) as service:
-            try:
-                service.create_container(name)
-            except ResourceExistsError:
-                pass
+        with (
+            BlobServiceClient.from_connection_string(self.connection_string) as service,
+            contextlib.suppress(ResourceExistsError),
+        ):
+            service.create_container(name)
 
     def list_blobs(self, container: str, prefix: str = "") -> list[str]:
         from azure.eventhub.extensions.checkpointstoreblob._vendor.storage.blob import BlobServiceClient
