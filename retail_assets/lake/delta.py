@@ -101,6 +101,7 @@ def check_writable(uri: str) -> None:
     ignores permission bits, so a path blocked by a *file* is the case that matters in tests.)
     """
     if not _is_local(uri):
+        _check_reachable(uri)
         return
     path = Path(uri.removeprefix("file://"))
     probe = path
@@ -116,6 +117,37 @@ def check_writable(uri: str) -> None:
             f"the lake path {path} is not writable (checked {probe}); point RETAIL_ASSETS_HOME or "
             "RETAIL_ASSETS_LAKE_ROOT at a writable directory."
         )
+
+
+_REACHABLE: set[str] = set()
+"""``scheme://container`` roots that answered once in this process (probed once, not per write)."""
+
+
+def _check_reachable(uri: str) -> None:
+    """Refuse early when an object-store lake root cannot be listed (no container, wrong key or endpoint).
+
+    Why: object stores have no directories to create; a missing container or a bad credential
+    otherwise surfaces as a raw client error from inside the first Delta commit of a step. Opening
+    a table answers "not found" only when the container could be listed, so that is the probe.
+    """
+    scheme, _, rest = uri.partition("://")
+    root = f"{scheme}://{rest.split('/', 1)[0]}"
+    if root in _REACHABLE:
+        return
+    try:
+        DeltaTable(uri, storage_options=storage_options())
+    except TableNotFoundError:
+        pass
+    except OSError as exc:
+        detail = " ".join(str(exc).split())
+        missing = "ContainerNotFound" in detail or "NoSuchBucket" in detail
+        cause = f"the container or bucket of {root} does not exist" if missing else "it cannot be reached"
+        raise LakeError(
+            f"the lake path {uri} is not writable: {cause} ({detail[:300]}). Create the container "
+            "(e.g. `az storage container create -n NAME`) or fix RETAIL_ASSETS_LAKE_ROOT and the "
+            "RETAIL_ASSETS_STORAGE_OPTION_* variables (account, key, endpoint); nothing was written."
+        ) from None
+    _REACHABLE.add(root)
 
 
 def _ensure_writable(uri: str) -> None:

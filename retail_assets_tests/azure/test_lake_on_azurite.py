@@ -9,10 +9,17 @@ blob storage (nothing of it on the local disk).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from retail_assets import pipeline
+from retail_assets.config import HomeSettings
 from retail_assets.lake import delta
 from retail_assets_tests.azure.azurite import Azurite
 from retail_assets_tests.azure.conftest import LAKE_CONTAINER, LAKE_PREFIX, BuiltLake
 from retail_assets_tests.azure.lakes import DAYS, blob_tables, comparable, local_tables
+from retail_assets_tests.silver.conftest import SETTINGS
 
 
 def test_every_table_on_azurite_equals_the_local_run(
@@ -49,3 +56,16 @@ def test_silver_on_azurite_passed_the_same_checks(local_demo_lake: BuiltLake, az
     assert remote == verdicts(local_demo_lake)
     assert all(outcome.written for day in DAYS for outcome in azurite_demo_lake.silver[day].values())
     assert any(o.build.stream_rows for o in azurite_demo_lake.silver[DAYS[-1]].values())  # the streamed day
+
+
+def test_a_lake_root_in_a_missing_container_is_refused_before_any_write(
+    azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"RETAIL_ASSETS_HOME": str(tmp_path), **azurite.lake_env(LAKE_CONTAINER, "unused")}
+    env["RETAIL_ASSETS_LAKE_ROOT"] = "az://no-such-container/lake"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    home = HomeSettings.from_env(env)
+    with pytest.raises(delta.LakeError, match=r"no-such-container does not exist.*Create the container"):
+        pipeline.build_and_write_dimensions(home, SETTINGS)
+    assert azurite.list_blobs(LAKE_CONTAINER, "unused") == []

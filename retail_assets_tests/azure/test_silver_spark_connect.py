@@ -9,6 +9,9 @@ the lake on Azurite (the server reaching Azurite through the ``AZURE_STORAGE_*``
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import duckdb
@@ -85,3 +88,27 @@ def test_object_store_env_maps_the_lake_options_to_what_sail_reads() -> None:
         "AZURE_ALLOW_HTTP": "true",
         "AWS_ALLOW_HTTP": "true",
     }
+
+
+def test_the_in_process_sail_reaches_the_lake_on_azurite_from_the_lake_settings_alone(
+    azurite_demo_lake: BuiltLake, azurite_storage_env: dict
+) -> None:
+    """The default Spark setup (no RETAIL_ASSETS_SPARK_REMOTE): a fresh process whose only lake settings
+    are RETAIL_ASSETS_LAKE_ROOT and RETAIL_ASSETS_STORAGE_OPTION_* builds Silver through its own Sail."""
+    root = azurite_demo_lake.home.lake_root
+    script = (
+        "import sys\n"
+        "from datetime import date\n"
+        "from retail_assets.silver.build import build_silver\n"
+        "from retail_assets.silver.engines import SparkEngine\n"
+        "from retail_assets.silver.sail import spark_connect_session\n"
+        f"b = build_silver(SparkEngine(spark_connect_session()), {root!r}, 'fact_receipts', date.fromisoformat({STREAM_DAY.isoformat()!r}))\n"
+        "print('ROWS', b.data.num_rows, b.stream_rows, flush=True)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AWS_"))}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with duckdb.connect() as conn:
+        expected = build_silver(DuckDBEngine(conn), root, "fact_receipts", STREAM_DAY)
+    assert f"ROWS {expected.data.num_rows} {expected.stream_rows}" in done.stdout
+    assert expected.stream_rows > 0
