@@ -13,10 +13,15 @@ UI_PORT ?= 3000
 export RETAIL_ASSETS_HOME ?= $(CURDIR)/.retail
 DAGSTER_HOME_DIR := $(RETAIL_ASSETS_HOME)/dagster_home
 
-.PHONY: help install test lint check-defs chromium demo ui bench dagster-home
+AZURITE_DIR := tools/azurite
+AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.retail-assets-installed
+AZURE_HOME ?= $(CURDIR)/.retail-azure
+
+.PHONY: help install test lint check-defs chromium azurite demo demo-azure ui bench dagster-home
 
 help:
 	@echo "make demo   - create the environment if needed, run the demo (dims + Bronze days), print rows per table per day"
+	@echo "make demo-azure - the demo with the lake on Azure Storage (a local Azurite emulator, started and stopped by it)"
 	@echo "make test   - create the environment if needed, ruff + dg check defs + the whole pytest suite"
 	@echo "make ui     - dagster dev (webserver + daemon) on the instance under RETAIL_ASSETS_HOME; Ctrl-C stops it"
 	@echo "make bench  - scale-factor-1 benchmark (see bench/)"
@@ -42,7 +47,16 @@ check-defs: install
 chromium:
 	@bash scripts/install_chromium.sh
 
-test: lint check-defs chromium
+# Azurite (Microsoft's Azure Storage emulator, npm, pinned by tools/azurite/package-lock.json) for the
+# lake-on-Azure tests and `make demo-azure`. Re-runs only when the lock changes. protobufjs' postinstall
+# (a version notice) is not needed, hence --ignore-scripts.
+azurite: $(AZURITE_STAMP)
+
+$(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
+	cd $(AZURITE_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+test: lint check-defs chromium azurite
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
 
 # The persistent instance the demo records into and the UI shows.
@@ -52,6 +66,11 @@ dagster-home:
 
 demo: install dagster-home
 	DAGSTER_HOME="$(DAGSTER_HOME_DIR)" $(BIN)/retail-assets demo
+
+# The demo with RETAIL_ASSETS_LAKE_ROOT on Azurite (its data under $(AZURE_HOME)/azurite, so the lake
+# persists between runs; the ledger, outbox and Dagster instance under $(AZURE_HOME) as usual).
+demo-azure: install azurite
+	RETAIL_ASSETS_HOME="$(AZURE_HOME)" DAGSTER_HOME="$(AZURE_HOME)/dagster_home" $(BIN)/python scripts/demo_azure.py $(DEMO_ARGS)
 
 # dagster dev ignores SIGINT/SIGTERM, so it runs in its own session and Ctrl-C kills that
 # whole process group (webserver, daemon, code server) instead.

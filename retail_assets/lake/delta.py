@@ -63,11 +63,22 @@ def _is_local(uri: str) -> bool:
 def table_exists(uri: str) -> bool:
     if _is_local(uri):
         return (Path(uri.removeprefix("file://")) / "_delta_log").is_dir()
+    return open_if_exists(uri) is not None
+
+
+def open_if_exists(uri: str) -> DeltaTable | None:
+    """The opened table, or None when it does not exist.
+
+    Why: on object storage, "does it exist?" is answered by opening the table (listing and reading
+    its log over HTTP, ~20 ms on Azurite). Readers that go on to read it use this one open instead
+    of ``table_exists`` + ``open_table`` (two). Locally the existence check is a directory test.
+    """
+    if _is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
+        return None
     try:
-        DeltaTable(uri, storage_options=storage_options())
-        return True
+        return DeltaTable(uri, storage_options=storage_options())
     except TableNotFoundError:
-        return False
+        return None
 
 
 def open_table(uri: str) -> DeltaTable:
@@ -120,6 +131,7 @@ def check_writable(uri: str) -> None:
     ignores permission bits, so a path blocked by a *file* is the case that matters in tests.)
     """
     if not _is_local(uri):
+        _check_reachable(uri)
         return
     path = Path(uri.removeprefix("file://"))
     probe = path
@@ -135,6 +147,37 @@ def check_writable(uri: str) -> None:
             f"the lake path {path} is not writable (checked {probe}); point RETAIL_ASSETS_HOME or "
             "RETAIL_ASSETS_LAKE_ROOT at a writable directory."
         )
+
+
+_REACHABLE: set[str] = set()
+"""``scheme://container`` roots that answered once in this process (probed once, not per write)."""
+
+
+def _check_reachable(uri: str) -> None:
+    """Refuse early when an object-store lake root cannot be listed (no container, wrong key or endpoint).
+
+    Why: object stores have no directories to create; a missing container or a bad credential
+    otherwise surfaces as a raw client error from inside the first Delta commit of a step. Opening
+    a table answers "not found" only when the container could be listed, so that is the probe.
+    """
+    scheme, _, rest = uri.partition("://")
+    root = f"{scheme}://{rest.split('/', 1)[0]}"
+    if root in _REACHABLE:
+        return
+    try:
+        DeltaTable(uri, storage_options=storage_options())
+    except TableNotFoundError:
+        pass
+    except OSError as exc:
+        detail = " ".join(str(exc).split())
+        missing = "ContainerNotFound" in detail or "NoSuchBucket" in detail
+        cause = f"the container or bucket of {root} does not exist" if missing else "it cannot be reached"
+        raise LakeError(
+            f"the lake path {uri} is not writable: {cause} ({detail[:300]}). Create the container "
+            "(e.g. `az storage container create -n NAME`) or fix RETAIL_ASSETS_LAKE_ROOT and the "
+            "RETAIL_ASSETS_STORAGE_OPTION_* variables (account, key, endpoint); nothing was written."
+        ) from None
+    _REACHABLE.add(root)
 
 
 def _ensure_writable(uri: str) -> None:
@@ -289,7 +332,9 @@ def read_table(
     columns: list[str] | None = None,
 ) -> pa.Table:
     """Read a table (or one partition). With ``schema`` given, a missing table reads as empty."""
-    if not table_exists(uri):
+    with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
+        opened = open_if_exists(uri)
+    if opened is None:
         if schema is None:
             raise MissingTableError(
                 f"Delta table {uri} does not exist yet; materialize the asset that writes it first."
@@ -300,7 +345,7 @@ def read_table(
     if partition_value is not None:
         flt = pads.field(partition_col) == pa.scalar(partition_value, pa.date32())
     with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
-        table = snapshot_dataset(_open(uri), uri).to_table(columns=columns, filter=flt)
+        table = snapshot_dataset(opened, uri).to_table(columns=columns, filter=flt)
     if schema is not None and columns is None:
         table = table.select(schema.names).cast(schema)
     return table

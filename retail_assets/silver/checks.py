@@ -722,8 +722,8 @@ def _register_context(
                 conn.register(name, data)
         elif name.startswith("ev_"):
             uri = delta.table_uri(ctx.lake_root, "cusn", name[3:])
-            if delta.table_exists(uri):
-                events = delta.open_table(uri)
+            events = delta.open_if_exists(uri)
+            if events is not None:
                 partitioned_by_day = "event_date" in events.metadata().partition_columns
                 if partitioned_by_day and not events.file_uris(
                     file_pruning_predicate=[("event_date", "=", day)]
@@ -735,8 +735,9 @@ def _register_context(
                 conn.register(name, bronze_event_spec(name[3:]).arrow_schema.empty_table())
         elif name.startswith("ag_"):
             uri = delta.table_uri(ctx.lake_root, "ag", name[3:])
-            if delta.table_exists(uri):
-                conn.register(name, delta.dataset(uri))
+            copy = delta.open_if_exists(uri)
+            if copy is not None:
+                conn.register(name, delta.snapshot_dataset(copy, uri))
             else:
                 unavailable[name] = f"{uri} does not exist yet"
         else:

@@ -40,8 +40,9 @@ class DuckDBEngine:
         conn.execute("SET TimeZone = 'UTC'")
 
     def register(self, name: str, uri: str, declared: pa.Schema) -> tuple[pa.Schema, bool]:
-        if delta.table_exists(uri):
-            ds = delta.dataset(uri)
+        opened = delta.open_if_exists(uri)
+        if opened is not None:
+            ds = delta.snapshot_dataset(opened, uri)
             self.conn.register(name, ds)
             return ds.schema, True
         self.conn.register(name, declared.empty_table())
@@ -67,9 +68,10 @@ class SparkEngine:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
 
     def register(self, name: str, uri: str, declared: pa.Schema) -> tuple[pa.Schema, bool]:
-        if delta.table_exists(uri):
+        opened = delta.open_if_exists(uri)
+        if opened is not None:
             self.spark.read.format("delta").load(uri).createOrReplaceTempView(name)
-            return delta.dataset(uri).schema, True
+            return delta.snapshot_dataset(opened, uri).schema, True
         self.spark.createDataFrame([], schema=self._ddl(declared)).createOrReplaceTempView(name)
         return declared, False
 

@@ -42,16 +42,25 @@ class ReferenceCache:
 
     def read(self, uri: str, selection: tuple, reader: Reader) -> pa.Table | None:
         """``reader`` applied to the table's current snapshot; None when the table does not exist."""
-        if not delta.table_exists(uri):
-            return None
-        version = _local_version(uri)
+        table = None
+        if _is_remote(uri):
+            # On object storage the version comes from opening the table (one log read over the
+            # network); the opened table then serves the read on a miss, so a miss costs one open.
+            table = delta.open_if_exists(uri)
+            if table is None:
+                return None
+            version = table.version()
+        else:
+            if not delta.table_exists(uri):
+                return None
+            version = _local_version(uri)
         with self._lock:
             key = (uri, version, selection)
             if version is not None and key in self._entries:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return self._entries[key]
-        table = delta.open_table(uri)
+        table = table or delta.open_table(uri)
         data = reader(delta.snapshot_dataset(table, uri))
         with self._lock:
             self.misses += 1
@@ -76,6 +85,10 @@ class ReferenceCache:
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
 
+def _is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
 def _local_version(uri: str) -> int | None:
     """Latest committed version of a local table from its log listing (None: ask delta-rs).
 
@@ -84,7 +97,7 @@ def _local_version(uri: str) -> int | None:
     is the current version. A miss always reads through delta-rs and stores under the version it
     actually read, so a commit racing this listing costs a re-read, never a stale answer.
     """
-    if "://" in uri and not uri.startswith("file://"):
+    if _is_remote(uri):
         return None
     try:
         names = os.listdir(os.path.join(uri.removeprefix("file://"), "_delta_log"))

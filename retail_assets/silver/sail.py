@@ -8,7 +8,9 @@ process, started on first use and stopped at interpreter exit; DuckDB-only runs 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
+from collections.abc import Mapping
 
 _lock = threading.Lock()
 _server = None
@@ -21,6 +23,10 @@ def local_sail_url() -> str:
         if _server is None or not _server.running:
             from pysail.spark import SparkConnectServer
 
+            from retail_assets.lake.delta import storage_options
+
+            for key, value in object_store_env(storage_options() or {}).items():
+                os.environ.setdefault(key, value)  # the in-process server reads this process's env
             server = SparkConnectServer(ip="127.0.0.1", port=0)
             server.start(background=True)
             atexit.register(server.stop)
@@ -43,3 +49,25 @@ def spark_connect_session(remote: str = "", config: dict[str, str] | None = None
     for key, value in {"spark.sql.session.timeZone": "UTC", **(config or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+_ENV_OF_OPTION = {"allow_http": ("AZURE_ALLOW_HTTP", "AWS_ALLOW_HTTP")}
+"""Options without a provider prefix: set for every provider (only the lake's is read)."""
+
+
+def object_store_env(options: Mapping[str, str]) -> dict[str, str]:
+    """The environment a Sail server needs to reach the lake that ``options`` (deltalake storage options) reach.
+
+    Why: deltalake takes storage options per call, but Sail (like object_store's ``from_env``) reads
+    ``AZURE_*`` / ``AWS_*`` / ``GOOGLE_*`` variables. Provider keys map to their upper-cased names
+    (``azure_storage_account_key`` → ``AZURE_STORAGE_ACCOUNT_KEY``). The in-process server gets them
+    automatically; a separate server (``RETAIL_ASSETS_SPARK_REMOTE``) must be started with them.
+    """
+    env: dict[str, str] = {}
+    for key, value in options.items():
+        key = key.lower()
+        if key.startswith(("azure_", "aws_", "google_")):
+            env[key.upper()] = value
+        for name in _ENV_OF_OPTION.get(key, ()):
+            env[name] = value
+    return env

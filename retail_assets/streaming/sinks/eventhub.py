@@ -429,21 +429,29 @@ def consume_to_bronze(
     latest: date | None = None,
     *,
     max_wait_s: float = 5.0,
+    checkpoint_store: Any | None = None,
 ) -> ConsumeResult:
     """Read events from a hub and land them (``_sink = 'eventhub'``), checkpointing after each
     landed batch; stops after ``max_seconds`` or ``max_events``. ``earliest`` (the dataset's start
     date) and ``latest`` (None = today) bound the business days accepted; see ``Lander``.
+    ``checkpoint_store`` defaults to the settings' choice (``checkpoints.checkpoint_store_from_env``:
+    blob container or files).
 
     A partition's batch is handed over when ``max_batch_size`` events are there or after
     ``max_wait_s``. The client prefetches a whole batch: with the SDK's default prefetch (300)
     a 1000-event batch never filled, so every batch waited the full ``max_wait_s``."""
     from azure.eventhub import EventHubConsumerClient
 
+    from retail_assets.streaming.sinks.checkpoints import checkpoint_store_from_env
+
+    if checkpoint_store is None:
+        checkpoint_store = checkpoint_store_from_env(checkpoint_dir)
+
     client = EventHubConsumerClient.from_connection_string(
         _connection_string(connection_string),
         consumer_group=consumer_group,
         eventhub_name=eventhub_name,
-        checkpoint_store=file_checkpoint_store(checkpoint_dir),
+        checkpoint_store=checkpoint_store,
         retry_total=2,
     )
     lander = Lander(lake_root, sink="eventhub", earliest=earliest, latest=latest)
