@@ -39,11 +39,12 @@ class StreamOutboxConfig(dg.Config):
     duration_minutes: float = 5.0
     max_seconds: float = 0.0
     batch_size: int = DEFAULT_BATCH_SIZE
-    pacing: str = "asap"
+    pacing: str = "asap"  # asap | replay (business time x speedup) | realtime (event_ts vs the wall clock)
     speedup: float = 60.0
     sink: str = ""  # "" = $RETAIL_ASSETS_STREAM_SINK, else "local"; or "local" / "eventhub"
     eventhub_name: str = ""  # "" = $AZURE_EVENTHUB_NAME
     send_timeout_s: float = 10.0
+    until: str = ""  # "" = $RETAIL_ASSETS_STREAM_UNTIL (default +3); or YYYY-MM-DD, +N, today
     max_attempts: int = 5
     lease_seconds: float = 120.0
     backoff_s: float = 2.0
@@ -81,7 +82,7 @@ SINK_CHECKS = {
 
 def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
     """The run's failure when the sink took nothing: what failed, what is pending, what to check."""
-    from retail_assets.streaming.sinks.eventhub import scrub
+    from retail_assets.streaming.sinks.scrub import scrub
 
     d, status = result.drain, result.status
     error = scrub(d.last_error or "no error text")[:1000]
@@ -91,7 +92,7 @@ def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
             f"{status.get('pending', 0):,} events are pending and {status.get('leased', 0):,} leased (held for their "
             f"retry back-off) in the outbox, {d.dead:,} reached the attempt limit of {attempts['limit']} and are DEAD "
             f"(see the no_dead_letters check). Check {SINK_CHECKS.get(sink, 'the sink settings')}; the "
-            "outbox_sensor retries on its next tick (no new day is generated while events are pending)."
+            "outbox_sensor retries on its next tick (no new day is generated while any event is not SENT)."
         ),
         metadata={
             "sink": sink,
@@ -105,6 +106,15 @@ def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
             "stop_reason": d.stop_reason[:500],
             "what_to_check": SINK_CHECKS.get(sink, "the sink settings"),
         },
+    )
+
+
+def refusal_failure(verdict) -> dg.Failure:
+    """The run's failure when no run can make progress until the operator acts: DEAD events block the
+    next day, or the disk guard refused it. The description is the policy's sentence (day, counts, fix)."""
+    return dg.Failure(
+        description=verdict.reason,
+        metadata={"refusal": verdict.kind, "next_day": verdict.next_day.isoformat(), **dict(verdict.metadata or {})},
     )
 
 
@@ -126,10 +136,11 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     """A generator so that the run's events (materializations, the outbox observation and check
     evaluations) are recorded before a sink failure fails the run (``context.log_event`` buffers
     them until the op returns)."""
+    from retail_assets.config import parse_stream_until
     from retail_assets.pipeline import USER_FIXABLE_ERRORS
-    from retail_assets.streaming.cli import build_sink, resolve_sink_kind
     from retail_assets.streaming.drain import DrainSettings
     from retail_assets.streaming.runner import StreamSettings, stream_once
+    from retail_assets.streaming.sinks.factory import build_sink, resolve_sink_kind
 
     settings: RetailSettings = context.resources.retail_settings
     duck: DuckDBResource = context.resources.outbox_duckdb
@@ -149,6 +160,7 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
             ),
             max_pending=config.max_pending,
             generate=config.generate,
+            until=parse_stream_until(config.until, "op config `until`") if config.until else None,
         )
         outbox = Outbox(outbox_path(home.state_dir), connect=duck.get_connection, settings=stream_settings.outbox)
         sink_kind = resolve_sink_kind(config.sink)
@@ -176,8 +188,12 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     )
     if d.failed and not d.sent:
         raise sink_failure(sink_kind, result, attempts)
+    if result.blocked is not None:
+        raise refusal_failure(result.blocked)
+    if result.refusal is not None and result.refusal.kind != "draining":
+        context.log.info(f"no day generated: {result.refusal.reason}")
     if d.failed:
-        from retail_assets.streaming.sinks.eventhub import scrub
+        from retail_assets.streaming.sinks.scrub import scrub
 
         context.log.warning(
             f"the {sink_kind} sink failed part-way: {d.sent:,} events sent, then {d.failed:,} failed "
