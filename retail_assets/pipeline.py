@@ -8,9 +8,18 @@ one place that owns the write order that makes a crash harmless:
 1. everything that can be refused (day out of range, missing dimensions, missing/corrupt/foreign
    D−1 state, unwritable lake) is checked before the claim and before any commit;
 2. the claim is taken before generating (the §2 path rule's atomic ownership);
-3. Bronze partitions, then the manifest partition, then the state partitions LAST: a state for D
-   exists only if D's tables and manifest do, so D+1 can never build on a half-written day, and
-   re-running D replaces exactly D's partitions (idempotent).
+3. Bronze partitions, then the two state partitions, then the manifest partition, then the
+   ledger's ``generated`` mark LAST. That mark is the single marker of a complete day: the reader
+   of D's carried state (``load_prev_state`` for D+1) refuses a day without it, naming the day to
+   re-materialize, so a crash between any two commits (the two state tables included) can never
+   feed D+1 a half-written state. Re-running D clears the mark at the claim, replaces exactly D's
+   partitions with the same bytes and sets the mark again (idempotent).
+
+Commit points of a day (each a separate atomic commit; the crash-matrix test kills the process
+right after each one): ledger claim → each Bronze partition → ``ctl_state_inventory`` →
+``ctl_state_schedule`` → ``ctl_day_manifest`` → ledger ``generated`` (a batch day is ``landed``
+then too; a stream day continues in ``streaming.runner``: outbox enqueue → per batch a landing
+commit per event table and an outbox ack → ledger ``landed``).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ __all__ = [
     "DatasetMismatchError",
     "DayOutOfRangeError",
     "DayResult",
+    "IncompleteDayError",
     "MissingStateError",
     "PipelineError",
     "StateError",
@@ -65,6 +75,10 @@ class DayOutOfRangeError(PipelineError, ValueError):
 
 class MissingStateError(PipelineError, delta.MissingTableError):
     """D−1's carried state is not in the lake (its day was never generated)."""
+
+
+class IncompleteDayError(PipelineError):
+    """D−1 was claimed but its generation never finished (a crash between its commits)."""
 
 
 class DatasetMismatchError(PipelineError):
@@ -150,7 +164,45 @@ def _latest_state_date(home: HomeSettings, before: date) -> date | None:
     return max(earlier) if earlier else None
 
 
-def _check_manifest_dataset(home: HomeSettings, settings: DatasetSettings, day: date) -> None:
+def _rematerialize_hint(day: date, path: str | None) -> str:
+    if path == "stream":
+        return (
+            f"run the streaming job again (`retail-assets stream`, or let the outbox_sensor launch "
+            f"stream_outbox): it regenerates {day.isoformat()} deterministically before anything else"
+        )
+    return (
+        f"re-materialize the 'bronze_batch' partition {day.isoformat()} (`dagster asset materialize -m "
+        f"retail_assets.definitions --select 'group:bronze_batch' --partition {day.isoformat()}`)"
+    )
+
+
+def _check_complete(home: HomeSettings, settings: DatasetSettings, prev: date, day: date, ledger: Ledger | None) -> None:
+    """D−1 is usable only if its generation finished: ledger mark set and 18 manifest rows present."""
+    record = (ledger or Ledger(home.state_dir)).day_record(prev)
+    if record is None or not record.generated:
+        how = (
+            "it is not claimed in the ledger"
+            if record is None
+            else f"its {record.path} generation started at {record.claimed_ts:%Y-%m-%d %H:%M:%S} UTC but never "
+            "finished (the process stopped between its commits)"
+        )
+        raise IncompleteDayError(
+            f"the carried state of {prev.isoformat()} cannot be trusted: {how}, so {day.isoformat()} is not "
+            f"generated. Fix: {_rematerialize_hint(prev, record.path if record else None)}; then "
+            f"{day.isoformat()}. (If the ledger file was lost or rebuilt, `retail-assets ledger rebuild` "
+            "restores the marks from the manifest.)"
+        )
+    rows = _check_manifest_dataset(home, settings, prev)
+    if rows != len(FACT_TABLES):
+        raise IncompleteDayError(
+            f"the ledger marks {prev.isoformat()} generated, but its manifest (cusn.{MANIFEST_TABLE}) has "
+            f"{rows} of {len(FACT_TABLES)} rows: the lake lost part of that day. Fix: "
+            f"{_rematerialize_hint(prev, record.path)}; then {day.isoformat()}."
+        )
+
+
+def _check_manifest_dataset(home: HomeSettings, settings: DatasetSettings, day: date) -> int:
+    """Refuse a day of another dataset; the number of manifest rows of ``day``."""
     spec = CONTROL_TABLES[MANIFEST_TABLE]
     rows = delta.read_table(_uri(home, MANIFEST_TABLE), spec.arrow_schema, partition_value=day)
     foreign = sorted(set(rows.column("dataset_id").to_pylist()) - {settings.dataset_id})
@@ -160,19 +212,29 @@ def _check_manifest_dataset(home: HomeSettings, settings: DatasetSettings, day: 
             f"{settings.dataset_id}; regenerate from {settings.start_date.isoformat()} with the current "
             "settings in a fresh RETAIL_ASSETS_HOME, or restore the previous settings."
         )
+    return rows.num_rows
 
 
 def load_prev_state(
-    home: HomeSettings, settings: DatasetSettings, dims: dict[str, pa.Table], day: date
+    home: HomeSettings,
+    settings: DatasetSettings,
+    dims: dict[str, pa.Table],
+    day: date,
+    ledger: Ledger | None = None,
 ) -> CarryState:
     """The carried state D needs: the initial state on start_date, else D−1's stored partitions.
 
     A missing D−1 is never replaced by a fresh state (§8.3): the error says which days to generate
-    first. A corrupt snapshot surfaces the generator's ``StateError``.
+    first. D−1 must be a complete day (its ledger ``generated`` mark and its manifest), else
+    ``IncompleteDayError`` names it. A corrupt snapshot surfaces the generator's ``StateError``.
     """
     if day == settings.start_date:
         return initial_state(settings, dims)
     prev = day - timedelta(days=1)
+    ledger = ledger or Ledger(home.state_dir)
+    record = ledger.day_record(prev)
+    if record is not None and not record.generated:  # claimed, never finished: say so before anything else
+        _check_complete(home, settings, prev, day, ledger)
     inv_spec, sched_spec = (CONTROL_TABLES[t] for t in STATE_TABLES)
     inventory = delta.read_table(
         _uri(home, "ctl_state_inventory"), inv_spec.arrow_schema, partition_value=prev, partition_col="state_date"
@@ -188,7 +250,7 @@ def load_prev_state(
             f"retail_assets.definitions --select 'group:bronze_batch' --partition-range "
             f"{first_missing.isoformat()}...{day.isoformat()}`)."
         )
-    _check_manifest_dataset(home, settings, prev)
+    _check_complete(home, settings, prev, day, ledger)
     schedule = delta.read_table(
         _uri(home, "ctl_state_schedule"), sched_spec.arrow_schema, partition_value=prev, partition_col="state_date"
     )
@@ -247,9 +309,10 @@ def generate_and_write_day(
     t0 = time.perf_counter()
     if dims is None:
         dims = load_dimensions(home, settings)
-    prev_state = load_prev_state(home, settings, dims, day)
+    ledger = ledger or Ledger(home.state_dir)
+    prev_state = load_prev_state(home, settings, dims, day, ledger)
     _preflight(home, (*bronze, MANIFEST_TABLE, *STATE_TABLES))
-    (ledger or Ledger(home.state_dir)).claim(day, path, owner)
+    ledger.claim(day, path, owner)
     t1 = time.perf_counter()
     _log.info("day %s (%s path): claimed, dimensions and carried state read in %.2f s", day, path, t1 - t0)
 
@@ -258,11 +321,15 @@ def generate_and_write_day(
     t2 = time.perf_counter()
     _log.info("day %s (%s path): generated %d fact rows in %d tables in %.2f s", day, path, sum(counts.values()), len(counts), t2 - t1)
 
-    # Bronze, then the manifest, then the state LAST: a manifest or state for D implies D's tables.
+    # Bronze, the state, the manifest, then the ledger mark LAST (module docstring): only the mark
+    # tells D+1 that D is whole. The state tables go one after the other so a crash between them
+    # is a commit point of its own (and is caught by the missing mark, not by luck).
     _write_partitions(home, {t: result.tables[t] for t in bronze}, day)
-    _write_partitions(home, {MANIFEST_TABLE: manifest_rows(day, path, counts, settings)}, day)
     state_tables = result.state.to_tables()
-    _write_partitions(home, {t: state_tables[t] for t in STATE_TABLES}, day)
+    for name in STATE_TABLES:
+        _write_partitions(home, {name: state_tables[name]}, day)
+    _write_partitions(home, {MANIFEST_TABLE: manifest_rows(day, path, counts, settings)}, day)
+    ledger.mark_generated(day, path)  # type: ignore[arg-type]
     _log.info(
         "day %s (%s path): wrote %d Bronze rows in %d tables, manifest and state in %.2f s",
         day, path, sum(result.tables[t].num_rows for t in bronze), len(bronze), time.perf_counter() - t2,

@@ -82,6 +82,16 @@ def _conform(data: pa.Table, schema: pa.Schema, uri: str) -> pa.Table:
         raise LakeError(f"refusing to write {uri}: types differ from the contract: {exc}") from None
 
 
+def _in_row_order(data: pa.Table) -> pa.Table:
+    """One record batch per write: delta-rs may encode several input batches concurrently and
+    write them in any order, so a table of two chunks (e.g. the carried state's DC rows, then its
+    store rows) came back in a different row order from run to run. Determinism is a feature (same
+    seed + same day → the same rows in the same order), so a partition's rows are written as one batch."""
+    if any(col.num_chunks > 1 for col in data.columns):
+        return data.combine_chunks()
+    return data
+
+
 def check_writable(uri: str) -> None:
     """Refuse early, before any commit, when a local table location cannot be written.
 
@@ -135,7 +145,7 @@ def replace_partition(
 
     Rows outside the partition are refused, so a bug can never leak rows into another day.
     """
-    data = _conform(data, schema, uri)
+    data = _in_row_order(_conform(data, schema, uri))
     if data.num_rows:
         col = data.column(partition_col)
         import pyarrow.compute as pc
@@ -180,7 +190,7 @@ def replace_table(
     ``commit_metadata`` lands in the commit info (e.g. the dataset_id the dimensions were built
     for) so readers can refuse to mix datasets; see :func:`last_commit_metadata`.
     """
-    data = _conform(data, schema, uri)
+    data = _in_row_order(_conform(data, schema, uri))
     _ensure_writable(uri)
     props = CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None
     try:

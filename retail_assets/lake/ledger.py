@@ -8,6 +8,18 @@ racing processes, one inserts, the other reads the winner's row and is refused (
 asked for the same path). Connections are opened per operation and retried briefly on
 ``duckdb.IOException`` lock errors (ARCHITECTURE.md "Process model").
 
+Besides ownership, the ledger records the two completion marks of a day (contract §2, §8.3):
+
+* ``generated_ts`` — the day's generation finished: its Bronze partitions, carried state and manifest
+  are all committed. It is the LAST commit of a generated day, so it is the single marker the
+  reader of D's carried state trusts (``pipeline.load_prev_state`` refuses D+1 without it).
+* ``landed_ts`` — every row of the day is in Bronze: on a batch day the same moment as
+  ``generated_ts``; on a stream day when every event of the day is SENT (none PENDING, LEASED or
+  DEAD). Silver is built only for landed days (``defs/silver/gate.py``).
+
+Re-generating a day clears both marks at the claim and sets them again at the end, so a crash in a
+re-run leaves the day visibly incomplete instead of trusting the previous run's marks.
+
 Plain Python; Dagster code passes ``DuckDBResource.get_connection`` as ``connect``.
 """
 
@@ -16,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
@@ -37,6 +50,16 @@ CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
     claimed_ts TIMESTAMP NOT NULL
 )
 """
+# Ledgers written before the completion marks existed gain the columns on first open. Their days
+# were written by the previous version's state-last order, so they are taken as generated (and a
+# batch day as landed); a stream day's landed mark comes from the next streaming run, which marks
+# every day whose events are all SENT. `retail-assets ledger rebuild` re-derives all marks from the lake.
+_MIGRATION = (
+    f"ALTER TABLE {LEDGER_TABLE} ADD COLUMN generated_ts TIMESTAMP",
+    f"ALTER TABLE {LEDGER_TABLE} ADD COLUMN landed_ts TIMESTAMP",
+    f"""UPDATE {LEDGER_TABLE} SET generated_ts = claimed_ts,
+           landed_ts = CASE WHEN path = 'batch' THEN claimed_ts END""",
+)
 
 _PATH_WORDS = {"batch": "batch", "stream": "streaming"}
 
@@ -57,6 +80,24 @@ class DayClaimedError(LedgerError):
             f"`retail-assets ledger release {day.isoformat()} --path {owned_by}` once that path's "
             "rows for the day have been removed."
         )
+
+
+def _migrate(conn: duckdb.DuckDBPyConnection) -> None:
+    """Add the completion-mark columns to a ledger of the previous version, in one transaction."""
+    has_marks = conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'generated_ts'",
+        [LEDGER_TABLE],
+    ).fetchone()
+    if has_marks and has_marks[0]:
+        return
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for sql in _MIGRATION:
+            conn.execute(sql)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def ledger_path(state_dir: Path) -> Path:
@@ -112,6 +153,7 @@ class Ledger:
             ) from exc
         with self._connect() as conn:
             conn.execute(_DDL)
+            _migrate(conn)
             yield conn
 
     def claim(self, day: date, path: ClaimPath, owner: str) -> None:
@@ -120,12 +162,20 @@ class Ledger:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         with self._session() as conn:
             conn.execute(
-                f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [day, path, owner, datetime.now(UTC).replace(tzinfo=None)],
+                f"""INSERT INTO {LEDGER_TABLE} (event_date, path, owner, claimed_ts)
+                    VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                [day, path, owner, _now()],
             )
             row = conn.execute(
                 f"SELECT path, owner FROM {LEDGER_TABLE} WHERE event_date = ?", [day]
             ).fetchone()
+            if row is not None and row[0] == path:
+                # a (re-)generation starts: the day is incomplete until this run's last commit
+                conn.execute(
+                    f"""UPDATE {LEDGER_TABLE} SET owner = ?, generated_ts = NULL, landed_ts = NULL
+                        WHERE event_date = ?""",
+                    [owner, day],
+                )
         if row is None:  # pragma: no cover - the insert or a concurrent one must have left a row
             raise LedgerError(f"claim of {day} did not persist in {self.database}; retry.")
         owned_by, owned_owner = row
@@ -174,3 +224,109 @@ class Ledger:
                 [day, path],
             ).fetchall()
         return bool(removed)
+
+    # --- completion marks ---------------------------------------------------------------------
+
+    def mark_generated(self, day: date, path: ClaimPath) -> None:
+        """The day's last commit: its Bronze, state and manifest are in the lake.
+
+        A batch day is landed at the same moment (its rows went straight to Bronze); a stream day is
+        landed later, by ``mark_landed`` once its events are all SENT.
+        """
+        now = _now()
+        with self._session() as conn:
+            rows = conn.execute(
+                f"""UPDATE {LEDGER_TABLE} SET generated_ts = ?,
+                           landed_ts = CASE WHEN path = 'batch' THEN ? ELSE NULL END
+                    WHERE event_date = ? AND path = ? RETURNING event_date""",
+                [now, now, day, path],
+            ).fetchall()
+        if not rows:
+            raise LedgerError(
+                f"cannot mark {day.isoformat()} generated: it is not claimed by the {path} path in "
+                f"{self.database} (was the claim released while the day was being generated?); "
+                f"re-materialize {day.isoformat()}."
+            )
+
+    def mark_landed(self, days: list[date]) -> list[date]:
+        """Stream days whose events are all SENT: landed now (only generated, not yet landed days)."""
+        if not days:
+            return []
+        with self._session() as conn:
+            rows = conn.execute(
+                f"""UPDATE {LEDGER_TABLE} SET landed_ts = ?
+                    WHERE event_date IN (SELECT unnest(?::DATE[])) AND generated_ts IS NOT NULL
+                      AND landed_ts IS NULL
+                    RETURNING event_date""",
+                [_now(), list(days)],
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def day_record(self, day: date) -> DayRecord | None:
+        """Ownership and completion of one day, or None when unclaimed."""
+        found = self.records(day, day)
+        return found.get(day)
+
+    def records(self, start: date | None = None, end: date | None = None) -> dict[date, DayRecord]:
+        """Every claimed day (optionally within [start, end]) with its path and completion marks."""
+        if not self._exists():
+            return {}
+        sql = f"SELECT event_date, path, owner, claimed_ts, generated_ts, landed_ts FROM {LEDGER_TABLE} WHERE true"
+        params: list[object] = []
+        if start is not None:
+            sql += " AND event_date >= ?"
+            params.append(start)
+        if end is not None:
+            sql += " AND event_date <= ?"
+            params.append(end)
+        with self._session() as conn:
+            rows = conn.execute(sql + " ORDER BY event_date", params).fetchall()
+        return {r[0]: DayRecord(*r) for r in rows}
+
+    def restore(self, records: list[DayRecord]) -> int:
+        """Write ``records`` as the ledger's whole content (``retail-assets ledger rebuild``)."""
+        with self._session() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f"DELETE FROM {LEDGER_TABLE}")
+                for r in records:
+                    conn.execute(
+                        f"""INSERT INTO {LEDGER_TABLE} (event_date, path, owner, claimed_ts, generated_ts, landed_ts)
+                            VALUES (?, ?, ?, ?, ?, ?)""",
+                        [r.day, r.path, r.owner, r.claimed_ts, r.generated_ts, r.landed_ts],
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(records)
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """One ledger row: who owns the day and how far it got."""
+
+    day: date
+    path: str
+    owner: str
+    claimed_ts: datetime
+    generated_ts: datetime | None
+    landed_ts: datetime | None
+
+    @property
+    def generated(self) -> bool:
+        return self.generated_ts is not None
+
+    @property
+    def landed(self) -> bool:
+        return self.landed_ts is not None
+
+    @property
+    def state(self) -> str:
+        """``claimed`` (generation unfinished), ``generated`` (stream events not all landed) or ``landed``."""
+        return "landed" if self.landed else "generated" if self.generated else "claimed"
+
+
+def _now() -> datetime:
+    """Naive UTC (the ledger's TIMESTAMP columns)."""
+    return datetime.now(UTC).replace(tzinfo=None)

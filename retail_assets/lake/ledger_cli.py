@@ -1,4 +1,4 @@
-"""``retail-assets ledger …``: look at and release day claims of the generation ledger.
+"""``retail-assets ledger …``: look at, release and rebuild day claims of the generation ledger.
 
 Releasing is the operator's way out of a :class:`DayClaimedError`: it only removes the claim; the
 rows the other path produced for that day must be removed first (otherwise Silver would count them
@@ -20,8 +20,8 @@ def _show(args: argparse.Namespace) -> int:
     if not days:
         print(f"no claimed days in {ledger.database}")
         return 0
-    for day, path in days.items():
-        print(f"{day.isoformat()}  {path}")
+    for day, record in ledger.records().items():
+        print(f"{day.isoformat()}  {record.path:<6}  {record.state}")
     return 0
 
 
@@ -35,6 +35,23 @@ def _release(args: argparse.Namespace) -> int:
     return 1
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    import json
+
+    from retail_assets.lake.ledger_rebuild import outbox_days, plan_rebuild, rebuild
+
+    home = HomeSettings.from_env()
+    plan = plan_rebuild(home, outbox_days(home))
+    report: dict[str, object] = {"plan": plan.summary(), "written": False}
+    if args.yes:
+        moved = rebuild(home, plan)
+        report.update(written=True, ledger=str(Ledger(home.state_dir).database), old_ledger_moved_to=str(moved) if moved else None)
+    else:
+        report["note"] = "nothing written: add --yes to move the current ledger aside and write this one"
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ledger", help="show or release day claims of the generation ledger")
     sub = parser.add_subparsers(dest="ledger_command", required=True)
@@ -44,3 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     release.add_argument("day", help="YYYY-MM-DD")
     release.add_argument("--path", choices=PATHS, required=True)
     release.set_defaults(func=_release)
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="re-derive the ledger from the lake's manifest and the outbox (after a lost or corrupt ledger file)",
+    )
+    rebuild.add_argument("--yes", action="store_true", help="write it (the old file is moved aside, not deleted)")
+    rebuild.set_defaults(func=_rebuild)

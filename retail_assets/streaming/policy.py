@@ -216,16 +216,17 @@ def backlog_from_status_days(days: Iterable[Mapping[str, Any]]) -> tuple[DayBack
     return tuple(out)
 
 
-def next_stream_day(
-    start_date: date, latest_claimed: date | None, latest_owner: str | None, enqueued: Iterable[date]
-) -> date:
-    """The day after the latest claimed one; or that day itself when it is a stream day whose
-    events never reached the outbox (a crash between claim and enqueue: generate it again)."""
-    if latest_claimed is None:
+def next_stream_day(start_date: date, claimed: Mapping[date, str], enqueued: Iterable[date]) -> date:
+    """The day after the latest claimed day (either path); but first any stream-claimed day whose
+    events never reached the outbox (a crash between its claim and its enqueue, even if later days
+    were generated since): it is generated again — deterministically the same events."""
+    if not claimed:
         return start_date
-    if latest_owner == "stream" and latest_claimed not in set(enqueued):
-        return latest_claimed
-    return latest_claimed + timedelta(days=1)
+    enqueued = set(enqueued)
+    never_enqueued = sorted(d for d, path in claimed.items() if path == "stream" and d not in enqueued)
+    if never_enqueued:
+        return never_enqueued[0]
+    return max(claimed) + timedelta(days=1)
 
 
 def stream_anchor(start_date: date, batch_days: Iterable[date]) -> date:
@@ -267,15 +268,13 @@ def gather(
     """Read the ledger, the disk and the environment (``until`` / ``min_free_gb`` override it)."""
     from retail_assets.lake.ledger import Ledger
 
-    ledger = Ledger(home.state_dir)
-    claimed = ledger.claimed_days()
-    latest = max(claimed, default=None)
+    claimed = Ledger(home.state_dir).claimed_days()
     env_dict = dict(env) if env is not None else None
     needed, source = disk_needed_bytes(
         dataset.scale_factor, min_free_gb if min_free_gb is not None else min_free_gb_from_env(env_dict)
     )
     return Inputs(
-        next_day=next_stream_day(dataset.start_date, latest, claimed.get(latest) if latest else None, enqueued),
+        next_day=next_stream_day(dataset.start_date, claimed, enqueued),
         backlog=tuple(backlog),
         today=today or datetime.now(UTC).date(),
         until=until or stream_until_from_env(env_dict),

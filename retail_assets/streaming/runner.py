@@ -10,9 +10,10 @@ The rules that keep the old system's failures away:
   last batch-generated day) and when free disk is short; ``streaming/policy.py`` holds these rules,
   shared with the sensor and ``outbox status``. ``StreamResult.refusal`` says why no day was generated.
 * The next day is the day after the latest day claimed in the generation ledger, whichever path
-  claimed it (day D needs the state of D−1, §8.3). If the latest day is a streaming day whose
-  events never reached the outbox (a crash between claim and enqueue), that day is generated again
-  — deterministically the same events — and enqueued, so no day is skipped.
+  claimed it (day D needs the state of D−1, §8.3). If any streaming day's events never reached the
+  outbox (a crash between its claim and its enqueue, even if later days were generated since),
+  that day is generated again — deterministically the same events — and enqueued first, so no
+  day is skipped.
 * Generation stops at today (UTC); the run then only drains.
 * After the drain, ``StreamResult.blocked`` is set when no further run can make progress without the
   operator (DEAD events, or the disk guard): the CLI exits non-zero and the Dagster run fails on it.
@@ -62,6 +63,7 @@ class StreamResult:
     drain: DrainResult = field(default_factory=DrainResult)
     status: dict[str, Any] = field(default_factory=dict)
     batch_tables_written: tuple[str, ...] = ()
+    landed_days: list[date] = field(default_factory=list)
     refusal: Verdict | None = None  # why no day was generated (None when one was, or generate=False)
     blocked: Verdict | None = None  # after the drain: no run can progress until the operator acts
 
@@ -71,10 +73,7 @@ def next_stream_day(home: HomeSettings, dataset: DatasetSettings, outbox: Outbox
     from retail_assets.lake.ledger import Ledger
     from retail_assets.streaming.policy import next_stream_day as next_day
 
-    ledger = Ledger(home.state_dir)
-    latest = ledger.latest_claimed_day()
-    owner = ledger.owner_of(latest) if latest is not None else None
-    return next_day(dataset.start_date, latest, owner, outbox.enqueued_days())
+    return next_day(dataset.start_date, Ledger(home.state_dir).claimed_days(), outbox.enqueued_days())
 
 
 def generation_verdict(
@@ -170,6 +169,7 @@ def stream_once(
     write_snapshot(home.state_dir, outbox.status(), writer=owner)
     out.drain = drain(outbox, sink, owner, settings.drain, state_dir=home.state_dir, log=log)
     out.status = outbox.status()
+    out.landed_days = _record_landed(home, out.status, log)
     out.blocked = _blocked_after_drain(home, dataset, outbox, settings, out, today)
     if out.blocked is not None:
         log(out.blocked.reason)
@@ -189,3 +189,14 @@ def _blocked_after_drain(
     if out.refusal is not None and out.refusal.kind == "disk" and settings.generate:
         return out.refusal
     return None
+
+
+def _record_landed(home: HomeSettings, status: dict[str, Any], log: Callable[[str], None]) -> list[date]:
+    """Days whose events are now all SENT get the ledger's landed mark (opens the Silver gate)."""
+    from retail_assets.lake.ledger import Ledger
+    from retail_assets.streaming.completion import record_landed_days
+
+    days = record_landed_days(Ledger(home.state_dir), status)
+    if days:
+        log(f"complete: every event of {', '.join(d.isoformat() for d in days)} is landed; Silver may build it.")
+    return days

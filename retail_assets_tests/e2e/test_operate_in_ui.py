@@ -7,8 +7,8 @@ server) on a temporary home:
 2. a backfill of two days of dimensions + Bronze batch tables, launched through GraphQL, completes;
 3. switching ``outbox_sensor`` on makes the *daemon* launch ``stream_outbox``, which generates the
    next day into the outbox and lands its events;
-4. without anyone clicking, automation rebuilds that day's Silver partitions and evaluates their
-   checks — every one of them passes;
+4. without anyone clicking, once the day is complete ``silver_day_sensor`` builds that day's 18
+   Silver partitions in one run and evaluates their checks — every one of them passes;
 5. headless Chromium shows the groups in the asset graph and the checks of ``ag/fact_receipts``
    as passed; screenshots go to ``test-artifacts/e2e/``.
 
@@ -34,6 +34,7 @@ from retail_assets_tests.e2e.server import DagsterDev, E2EError, wait_for
 pytestmark = pytest.mark.e2e
 
 OUTBOX_SENSOR = "outbox_sensor"
+SILVER_SENSOR = "silver_day_sensor"
 STREAM_JOB = "stream_outbox"
 GROUPS = ("dimensions", "bronze_batch", "bronze_events", "silver")
 BATCH_DAYS = [(E2E_START_DATE + timedelta(days=i)).isoformat() for i in range(2)]
@@ -202,7 +203,7 @@ def wait_for_silver_by_automation(
             if not mats:
                 return False
         runs = api.runs(tags={"dagster/partition": STREAM_DAY}, limit=50)
-        if not any(_tags(r).get(AUTOMATION_TAG) == "true" for r in runs):
+        if not any(_tags(r).get(SENSOR_TAG) == SILVER_SENSOR for r in runs):
             return False
         if api.runs(statuses=IN_FLIGHT, limit=1) or api.backfills("REQUESTED", limit=1):
             return False
@@ -227,7 +228,7 @@ def wait_for_silver_by_automation(
         return (
             f"Silver assets without {STREAM_DAY}: {missing}\nchecks not evaluated: {unevaluated}\n"
             f"runs for {STREAM_DAY}: "
-            f"{[(r['runId'][:8], r['status'], _tags(r).get(AUTOMATION_TAG)) for r in runs]}\n"
+            f"{[(r['runId'][:8], r['status'], _tags(r).get(SENSOR_TAG)) for r in runs]}\n"
             + api.failure_report()
         )
 
@@ -359,9 +360,13 @@ def test_backfill_stream_silver_checks_and_ui(
     for key in silver_keys:
         mats = api.materializations(key, [STREAM_DAY])
         run_tags = {r["runId"]: _tags(r) for r in api.runs(tags={"dagster/partition": STREAM_DAY}, limit=50)}
-        assert any(run_tags.get(m["runId"], {}).get(AUTOMATION_TAG) == "true" for m in mats), (
-            f"{key} {STREAM_DAY} was not materialized by an automation run"
+        assert any(run_tags.get(m["runId"], {}).get(SENSOR_TAG) == SILVER_SENSOR for m in mats), (
+            f"{key} {STREAM_DAY} was not materialized by a {SILVER_SENSOR} run"
         )
+    silver_runs = {
+        r["runId"] for r in api.runs(tags={"dagster/partition": STREAM_DAY, SENSOR_TAG: SILVER_SENSOR}, limit=50)
+    }
+    assert len(silver_runs) == 1, f"{STREAM_DAY}'s Silver must be built in one run, got {sorted(silver_runs)}"
     evaluated = assert_every_check_passed(api, checks) + assert_every_check_passed(
         api, other_checks, required=False
     )

@@ -17,7 +17,11 @@ def test_show_lists_claims_and_release_removes_only_the_named_path(retail_env, c
     ledger.claim(date(2024, 1, 2), "stream", "s")
     ledger.claim(date(2024, 1, 1), "batch", "b")
     assert main(["ledger", "show"]) == 0
-    assert capsys.readouterr().out.split() == ["2024-01-01", "batch", "2024-01-02", "stream"]
+    assert capsys.readouterr().out.split() == ["2024-01-01", "batch", "claimed", "2024-01-02", "stream", "claimed"]
+    ledger.mark_generated(date(2024, 1, 1), "batch")
+    ledger.mark_generated(date(2024, 1, 2), "stream")
+    assert main(["ledger", "show"]) == 0
+    assert capsys.readouterr().out.split() == ["2024-01-01", "batch", "landed", "2024-01-02", "stream", "generated"]
 
     assert main(["ledger", "release", "2024-01-02", "--path", "batch"]) == 1
     assert "no batch claim on 2024-01-02 (owner: stream)" in capsys.readouterr().out

@@ -187,7 +187,7 @@ def test_a_crash_while_writing_bronze_leaves_no_state_so_the_day_is_redone(with_
     assert partition(home, "ctl_state_inventory", DAY2, "state_date").num_rows == 0
     assert partition(home, "ctl_state_schedule", DAY2, "state_date").num_rows == 0
     assert partition(home, "ctl_day_manifest", DAY2).num_rows == 0
-    with pytest.raises(pipeline.MissingStateError):  # DAY3 cannot build on the half-written DAY2
+    with pytest.raises(pipeline.IncompleteDayError, match="2024-01-02"):  # DAY3 cannot build on the half-written DAY2
         pipeline.generate_and_write_day(home, dataset_settings, DAY3, "batch", "b")
 
     monkeypatch.setattr(pipeline.delta, "replace_partition", real)

@@ -55,8 +55,11 @@ def land_test_events(home: HomeSettings, tables: dict, day: date) -> None:
     from retail_assets.streaming.landing import Lander
 
     events = build_day_events(tables, SETTINGS.dataset_id, SETTINGS.start_date, day)
+    from retail_assets.lake.ledger import Ledger
+
     report = Lander(home.lake_root, "local").land(events.column("body"))
     assert report.rejected_total == 0, report
+    assert Ledger(home.state_dir).mark_landed([day]) == [day]  # what the streaming runner does once all are SENT
 
 
 def build_day(

@@ -18,8 +18,10 @@ from retail_assets.contract.tables import FACT_TABLES, silver_spec
 from retail_assets.defs.ops_health import with_silver_freshness
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.silver.automation import SILVER_GROUP, silver_automation_condition
+from retail_assets.defs.silver.automation import SILVER_GROUP
+from retail_assets.defs.silver.gate import require_complete_day
 from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
+from retail_assets.lake.ledger import Ledger
 from retail_assets.silver.checks import (
     BLOCKING_GROUPS,
     GROUP_DESCRIPTIONS,
@@ -94,7 +96,6 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
         partitions_def=daily_partitions,
         deps=silver_deps(table),
         check_specs=check_specs,
-        automation_condition=silver_automation_condition(),
         kinds={"delta", "duckdb"},
         metadata={"dagster/table_name": f"ag.{table}", "columns": len(silver_spec(table).columns)},
     )
@@ -106,6 +107,8 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
         silver_spark: SilverSparkResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         day = date.fromisoformat(context.partition_key)
+        home = retail_settings.home_settings()
+        require_complete_day(Ledger(home.state_dir), day, f"ag.{table}")
         engine_name = silver_config.engine_name()
         ctx = CheckContext(
             lake_root=retail_settings.home_settings().lake_root,

@@ -1,0 +1,89 @@
+"""Test-only child process: run one step of a day and SIGKILL itself right after a chosen commit.
+
+Usage: ``python -m retail_assets_tests.crash.crash_child <home> <batch|stream> <day> <point>``.
+
+``point`` is ``<commit>[:<table>]``. The commit functions of the product are wrapped (in this child
+only) so that, after the real commit returns, the process is killed with a real ``SIGKILL`` — no
+exception handler, ``finally`` or atexit runs, exactly as when an operator or the OOM killer kills
+a run. Exit status 0 means the point was never reached (the test fails on that).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from datetime import date
+from functools import wraps
+
+from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.lake import delta
+from retail_assets.lake.ledger import Ledger
+from retail_assets.streaming import outbox as outbox_module
+from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
+
+SETTINGS = DatasetSettings(seed=TEST_SEED, scale_factor=TEST_SCALE_FACTOR, start_date=TEST_START_DATE)
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after(owner: object, name: str, when=lambda *a, **k: True) -> None:
+    real = getattr(owner, name)
+
+    @wraps(real)
+    def wrapper(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if when(*args, **kwargs):
+            _die()
+        return out
+
+    setattr(owner, name, wrapper)
+
+
+def _table_is(table: str):
+    return lambda uri, *a, **k: uri.rstrip("/").endswith(f"/{table}")
+
+
+def arm(point: str) -> None:
+    commit, _, table = point.partition(":")
+    if commit == "claim":
+        _after(Ledger, "claim")
+    elif commit == "generated":
+        _after(Ledger, "mark_generated")
+    elif commit == "landed":
+        _after(Ledger, "mark_landed", lambda self, days: bool(days))
+    elif commit == "partition":
+        _after(delta, "replace_partition", _table_is(table))
+    elif commit == "append":  # the first landing commit into an event table
+        _after(delta, "append", lambda uri, *a, **k: "/ctl_" not in uri)
+    elif commit == "enqueue":
+        _after(outbox_module.Outbox, "enqueue_day")
+    elif commit == "ack":
+        _after(outbox_module.Outbox, "ack")
+    else:
+        raise SystemExit(f"unknown crash point {point!r}")
+
+
+def main(home_dir: str, path: str, day: str, point: str) -> int:
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": home_dir})
+    arm(point)
+    if path == "batch":
+        from retail_assets import pipeline
+
+        pipeline.generate_and_write_day(home, SETTINGS, date.fromisoformat(day), "batch", owner="crash-child")
+    else:
+        from retail_assets.streaming.drain import DrainSettings
+        from retail_assets.streaming.runner import StreamSettings, stream_once
+        from retail_assets.streaming.sinks.local import LocalDeltaSink
+
+        settings = StreamSettings(drain=DrainSettings(batch_size=500))
+        stream_once(home, SETTINGS, LocalDeltaSink(home.lake_root), f"crash-child:{os.getpid()}", settings,
+                    today=date.fromisoformat(day))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(*sys.argv[1:5]))
