@@ -293,3 +293,25 @@ def test_a_paced_drain_does_not_wait_out_its_run_for_events_in_retry_back_off(ho
     )
     assert result.failed == 5 and result.sent == 0
     assert not result.stop_reason.startswith("max_seconds"), result.stop_reason
+
+
+# --- one streaming run at a time ---------------------------------------------------------------
+
+
+def test_dagster_yaml_limits_the_streaming_jobs_and_the_sensors_runs_to_one_at_a_time(env, dataset):
+    """The job's tags, the sensor's run requests and dagster.yaml's tag concurrency limit must agree,
+    or two runs would race for the outbox."""
+    from pathlib import Path
+
+    import yaml
+
+    from retail_assets.defs.streaming.assets import STREAMING_TAG
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())
+    limits = config["run_queue"]["tag_concurrency_limits"]
+    ((key, value),) = STREAMING_TAG.items()
+    assert {"key": key, "value": value, "limit": 1} in limits
+    assert stream_outbox.tags.get(key) == value
+    with dg.instance_for_test() as instance:
+        requests = _sensor(env, instance).run_requests
+    assert requests and all(r.tags.get(key) == value for r in requests)
