@@ -124,7 +124,10 @@ def parse_stream_until(text: str, source: str = STREAM_UNTIL_ENV) -> StreamUntil
 
 def stream_until_from_env(env: dict[str, str] | None = None) -> StreamUntil:
     raw = (os.environ if env is None else env).get(STREAM_UNTIL_ENV, "").strip()
-    return parse_stream_until(raw) if raw else parse_stream_until(DEFAULT_STREAM_UNTIL, "default")
+    if raw:
+        return parse_stream_until(raw)
+    default = parse_stream_until(DEFAULT_STREAM_UNTIL)
+    return StreamUntil(default.kind, default.day, default.days, f"{STREAM_UNTIL_ENV} unset, default {DEFAULT_STREAM_UNTIL}")
 
 
 def min_free_gb_from_env(env: dict[str, str] | None = None) -> float | None:

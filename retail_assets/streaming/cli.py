@@ -50,12 +50,15 @@ def _status(args: argparse.Namespace) -> int:
 
     home = HomeSettings.from_env()
     status = read_status(home.state_dir)
-    verdict = verdict_from_status(home, DatasetSettings.from_env(), status)
-    status.update(
-        next_day=verdict.next_day.isoformat(),
-        blocked=verdict.needs_operator,
-        blocked_reason=verdict.reason if verdict.needs_operator else None,
-    )
+    try:
+        verdict = verdict_from_status(home, DatasetSettings.from_env(), status)
+        status.update(
+            next_day=verdict.next_day.isoformat(),
+            blocked=verdict.needs_operator,
+            blocked_reason=verdict.reason if verdict.needs_operator else None,
+        )
+    except Exception as exc:  # the counts must still be shown when the policy cannot be evaluated
+        status.update(next_day=None, blocked=None, blocked_reason=f"could not evaluate the stream policy: {exc}")
     print(json.dumps(status, indent=2 if args.pretty else None, default=str))
     return 0
 

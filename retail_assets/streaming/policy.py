@@ -45,7 +45,7 @@ DISK_HEADROOM_BYTES = 1 * GB
 """Kept free on top of the day itself: the outbox's DuckDB WAL grows up to 1 GB during a drain
 (``CHECKPOINT_THRESHOLD``) and Delta writes a file before it commits it."""
 REQUEUE_FIX = (
-    "fix what the dead letters' last_error names (`retail-assets outbox status`: dead_letters; usually the "
+    "repair what the dead letters' last_error names (`retail-assets outbox status`: dead_letters; usually the "
     "sink's settings or network), then `retail-assets outbox requeue-dead --yes`; the next stream run sends them"
 )
 REFUSALS_THAT_NEED_THE_OPERATOR = ("blocked", "end", "disk")
@@ -76,10 +76,11 @@ class Inputs:
     backlog: tuple[DayBacklog, ...]
     today: date
     until: StreamUntil
-    anchor: date
+    anchor: date  # the latest batch-generated day, or start_date - 1 when there is none
     free_bytes: int
     needed_bytes: int
     needed_source: str
+    no_batch_day: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _blocked(i: Inputs) -> Verdict | None:
     more = f" (and {len(dead_days) - 1} later day(s))" if len(dead_days) > 1 else ""
     return Verdict(
         "blocked",
-        f"blocked: day {first.day.isoformat()} has {first.dead:,} DEAD events that the sink never received "
+        f"blocked: day {first.day.isoformat()} has {first.dead:,} DEAD events (not delivered after their retries) "
         f"({first.counts()}){more}; no new day ({i.next_day.isoformat()}) is generated until every enqueued "
         f"day is fully SENT. Fix: {REQUEUE_FIX}.",
         i.next_day,
@@ -151,11 +152,13 @@ def _end(i: Inputs) -> Verdict | None:
     last = i.until.last_day(i.anchor)
     if last is None or i.next_day <= last:
         return None
-    why = (
-        f"{i.until.days} days past {i.anchor.isoformat()}, the last batch-generated day"
-        if i.until.kind == "days"
-        else "a fixed date"
-    )
+    if i.until.kind != "days":
+        why = "a fixed date"
+    elif i.no_batch_day:
+        start = (i.anchor + timedelta(days=1)).isoformat()
+        why = f"{i.until.days} day(s) from the start date {start}, as no day was batch-generated"
+    else:
+        why = f"{i.until.days} day(s) past {i.anchor.isoformat()}, the last batch-generated day"
     return Verdict(
         "end",
         f"the stream end is reached: the next day {i.next_day.isoformat()} is after {last.isoformat()} "
@@ -269,6 +272,7 @@ def gather(
     from retail_assets.lake.ledger import Ledger
 
     claimed = Ledger(home.state_dir).claimed_days()
+    batch_days = [d for d, path in claimed.items() if path == "batch"]
     env_dict = dict(env) if env is not None else None
     needed, source = disk_needed_bytes(
         dataset.scale_factor, min_free_gb if min_free_gb is not None else min_free_gb_from_env(env_dict)
@@ -278,7 +282,8 @@ def gather(
         backlog=tuple(backlog),
         today=today or datetime.now(UTC).date(),
         until=until or stream_until_from_env(env_dict),
-        anchor=stream_anchor(dataset.start_date, (d for d, p in claimed.items() if p == "batch")),
+        anchor=stream_anchor(dataset.start_date, batch_days),
+        no_batch_day=not batch_days,
         free_bytes=free_bytes_under(home.home),
         needed_bytes=needed,
         needed_source=source,

@@ -159,7 +159,7 @@ def test_the_stream_stops_generating_at_its_end_and_the_sensor_says_how_to_exten
     second = stream_once(home, dataset, sink, "run-2", settings, log=lambda m: None)
     assert second.generated_day is None and second.refusal is not None and second.refusal.kind == "end"
     assert "the next day 2024-03-05 is after 2024-03-04" in second.note
-    assert "RETAIL_ASSETS_STREAM_UNTIL=+1" in second.note
+    assert "RETAIL_ASSETS_STREAM_UNTIL=+1: 1 day(s) from the start date 2024-03-04" in second.note
     assert second.blocked is None  # the end is not an error: everything was sent
     assert Ledger(home.state_dir).claimed_days() == {START: "stream"}
 
@@ -315,3 +315,22 @@ def test_dagster_yaml_limits_the_streaming_jobs_and_the_sensors_runs_to_one_at_a
     with dg.instance_for_test() as instance:
         requests = _sensor(env, instance).run_requests
     assert requests and all(r.tags.get(key) == value for r in requests)
+
+
+def test_the_rules_apply_in_order_open_events_then_dead_then_today_then_the_end_then_the_disk():
+    from retail_assets.streaming.policy import DayBacklog, Inputs, decide
+
+    def kind(**changes) -> str:
+        base = dict(
+            next_day=date(2024, 1, 8), backlog=(), today=date(2024, 1, 7), until=parse_stream_until("+3"),
+            anchor=date(2024, 1, 3), free_bytes=0, needed_bytes=1, needed_source="test",
+        )
+        return decide(Inputs(**{**base, **changes})).kind
+
+    dead, open_ = DayBacklog(date(2024, 1, 5), dead=2), DayBacklog(date(2024, 1, 6), pending=1)
+    assert kind(backlog=(dead, open_)) == "draining"  # a run still has work: drain first
+    assert kind(backlog=(dead,)) == "blocked"
+    assert kind() == "caught_up"
+    assert kind(today=date(2024, 2, 1)) == "end"
+    assert kind(today=date(2024, 2, 1), until=parse_stream_until("today")) == "disk"
+    assert kind(today=date(2024, 2, 1), until=parse_stream_until("today"), free_bytes=2) == "generate"
