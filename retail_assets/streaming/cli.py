@@ -140,7 +140,8 @@ def _stream(args: argparse.Namespace) -> int:
             speedup=args.speedup,
         ),
         outbox=OutboxSettings(
-            max_attempts=args.max_attempts, lease_seconds=args.lease_seconds, backoff_base_s=args.backoff_s
+            max_attempts=args.max_attempts, lease_seconds=args.lease_seconds, backoff_base_s=args.backoff_s,
+            min_retry_window_s=args.min_retry_window_s,
         ),
         max_pending=args.max_pending,
         generate=not args.no_generate,
@@ -221,6 +222,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stream.add_argument("--max-attempts", type=int, default=5)
     stream.add_argument("--lease-seconds", type=float, default=120.0)
     stream.add_argument("--backoff-s", type=float, default=2.0, help="first retry delay (doubles per attempt)")
+    stream.add_argument(
+        "--min-retry-window-s", type=float, default=900.0,
+        help="an event is DEAD only after --max-attempts failed sends spanning at least this many seconds",
+    )
     stream.add_argument("--max-pending", type=int, default=5_000_000, help="hard cap on pending events")
     stream.add_argument("--no-generate", action="store_true", help="only drain, never generate a day")
     stream.add_argument(

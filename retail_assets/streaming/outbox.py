@@ -6,11 +6,16 @@ set-based — a day is one ``INSERT … SELECT`` from Arrow, a lease is one ``UP
 batch in ``outbox_seq`` order, an ack or nack is one ``UPDATE`` joined to an Arrow list of seqs —
 so the number of statements grows with batches, never with events.
 
-Status machine (ARCHITECTURE.md "Streaming"): PENDING → LEASED (owner + expiry, ``attempts`` + 1)
-→ SENT on ack. A nack records ``last_error`` and keeps the row LEASED until its back-off expires
-(the lease *is* the back-off, so nothing else needs a "not before" column); any expired lease goes
-back to PENDING, or to DEAD once ``attempts`` reached the maximum. A crashed run's leases therefore
-come back by themselves.
+Status machine (ARCHITECTURE.md "Streaming"): PENDING → LEASED (owner + expiry) → SENT on ack.
+``attempts`` counts real sends only, from the sink's answer (ack or nack), never at lease time: a
+lease released unsent — the run stopped, was killed, or its lease expired — costs nothing, so quick
+runs during an outage cannot burn the retries. A nack returns the row to PENDING with a back-off
+(``retry_after_ts``, capped exponential) and stamps ``first_failed_ts`` once; it becomes DEAD only
+when it has ``max_attempts`` real attempts AND they span ``min_retry_window_s`` of wall-clock time,
+so a short outage never kills a day (once the attempts are used up, the next retry is scheduled at
+the window's end). Leases carry an owner that can be checked for liveness (``lease_owner.py``):
+``reclaim_orphaned_leases`` hands a dead owner's leases back at once instead of after their expiry,
+and leases of a live owner are reported as held by it, never as "drained".
 
 Process model: DuckDB allows one writing process per file, so connections are short-lived, opened
 per operation and retried while another process holds the lock. Plain Python; Dagster code passes
@@ -32,6 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from retail_assets.streaming.events import EVENTS_SCHEMA
+from retail_assets.streaming.lease_owner import LivenessCheck
 
 OUTBOX_FILE = "outbox.duckdb"
 TABLE = "streaming_outbox"
@@ -61,8 +67,13 @@ _DDL = (
         lease_owner VARCHAR,
         lease_expires_ts TIMESTAMPTZ,
         last_error VARCHAR,
-        sent_ts TIMESTAMPTZ
+        sent_ts TIMESTAMPTZ,
+        first_failed_ts TIMESTAMPTZ,
+        retry_after_ts TIMESTAMPTZ
     )""",
+    # outbox files written before attempts counted real sends lack the last two columns
+    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS first_failed_ts TIMESTAMPTZ",
+    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS retry_after_ts TIMESTAMPTZ",
     # Which days were enqueued (one row per day, written in the same transaction as its events):
     # lets a crashed generation be finished, and keeps a purged day from being generated again.
     f"""CREATE TABLE IF NOT EXISTS {DAYS_TABLE} (
@@ -119,14 +130,26 @@ def plain_connection(
         conn.close()
 
 
+DEFAULT_MIN_RETRY_WINDOW_S = 900.0
+"""15 minutes: an event becomes DEAD only after its failed sends span at least this long, so an
+outage shorter than that (a network blip, a hub restart) never kills a day, however many quick runs
+the sensor starts meanwhile."""
+
+
 @dataclass(frozen=True)
 class OutboxSettings:
-    """Operational knobs of the status machine."""
+    """Operational knobs of the status machine.
+
+    ``max_attempts`` real sends AND ``min_retry_window_s`` seconds from the first failed send are
+    both needed before an event is DEAD; ``backoff_base_s`` doubles per failed send up to
+    ``backoff_max_s``.
+    """
 
     max_attempts: int = 5
     lease_seconds: float = 120.0
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
+    min_retry_window_s: float = DEFAULT_MIN_RETRY_WINDOW_S
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -135,6 +158,51 @@ class OutboxSettings:
             raise OutboxError(f"lease_seconds={self.lease_seconds} must be > 0.")
         if self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise OutboxError("backoff seconds must be >= 0.")
+        if self.min_retry_window_s < 0:
+            raise OutboxError(
+                f"min_retry_window_s={self.min_retry_window_s} must be >= 0 (seconds the failed sends of an "
+                f"event must span before it is DEAD; default {DEFAULT_MIN_RETRY_WINDOW_S:g})."
+            )
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Open leases of one owner: how many events, and when the last of them expires."""
+
+    owner: str
+    events: int
+    until: datetime
+
+    def describe(self) -> str:
+        return f"held by {self.owner} until {iso_ts(self.until)} ({self.events:,} events)"
+
+
+@dataclass(frozen=True)
+class ReclaimReport:
+    """What ``reclaim_orphaned_leases`` did: events taken back per dead owner; live holders left alone."""
+
+    reclaimed: dict[str, int]
+    held: tuple[LeaseHolder, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.reclaimed.values())
+
+    def describe(self) -> str:
+        parts = [f"reclaimed {n:,} leased events of {owner}, which is no longer running" for owner, n in
+                 self.reclaimed.items()]
+        parts += [h.describe() for h in self.held]
+        return "; ".join(parts) or "no leases held"
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Why nothing is leasable right now: events due, events in back-off, leases held by others."""
+
+    due: int
+    backoff: int
+    next_retry_ts: datetime | None
+    held: tuple[LeaseHolder, ...]
 
 
 class Outbox:
@@ -145,9 +213,11 @@ class Outbox:
         database: Path,
         connect: ConnectionFactory | None = None,
         settings: OutboxSettings | None = None,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.database = Path(database)
         self.settings = settings or OutboxSettings()
+        self.clock = clock  # wall-clock time of leases, acks, back-offs; tests pass a fake one
         self._connect = connect or (lambda: plain_connection(self.database))
         self.statements = 0
         self._ready = False
@@ -248,13 +318,14 @@ class Outbox:
                 conn.register("__new_events", events)
                 self._run(
                     conn,
-                    f"""INSERT INTO {TABLE}
+                    f"""INSERT INTO {TABLE} (outbox_seq, event_date, event_ts, event_type, event_id,
+                                             partition_key, body, status, attempts)
                         SELECT outbox_seq, event_date, event_ts, event_type, event_id, partition_key, body,
-                               'PENDING', 0, NULL, NULL, NULL, NULL
+                               'PENDING', 0
                         FROM __new_events""",
                 )
                 conn.unregister("__new_events")
-                self._run(conn, f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)", [day, events.num_rows, now_utc()])
+                self._run(conn, f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)", [day, events.num_rows, self.clock()])
                 self._run(conn, "COMMIT")
             except BaseException:
                 self._run(conn, "ROLLBACK")
@@ -264,28 +335,30 @@ class Outbox:
     # --- lease / ack / nack --------------------------------------------------------------------
 
     def _expire(self, conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
-        """Expired leases go back to PENDING, or to DEAD once the attempts are used up."""
+        """Expired leases go back to PENDING. No attempt is charged and nothing becomes DEAD here:
+        the sink never answered for them, so whether a send was tried is unknown (and the landing
+        skips a re-sent event by ``event_id``)."""
         self._run(
             conn,
-            f"""UPDATE {TABLE} SET
-                    status = CASE WHEN attempts >= $max THEN 'DEAD' ELSE 'PENDING' END,
-                    last_error = CASE WHEN attempts >= $max
-                        THEN coalesce(last_error, 'lease expired without an ack') ELSE last_error END,
-                    lease_owner = NULL, lease_expires_ts = NULL
+            f"""UPDATE {TABLE} SET status = 'PENDING', lease_owner = NULL, lease_expires_ts = NULL
                 WHERE status = 'LEASED' AND lease_expires_ts <= $now""",
-            {"max": self.settings.max_attempts, "now": now},
+            {"now": now},
         )
 
     def lease(self, owner: str, limit: int, max_event_ts: datetime | None = None, now: datetime | None = None) -> pa.Table:
-        """Lease up to ``limit`` PENDING events in ``outbox_seq`` order (optionally only those due by
-        ``max_event_ts``); returns them sorted by ``outbox_seq``."""
-        now = now or now_utc()
+        """Lease up to ``limit`` PENDING events whose back-off is over, in ``outbox_seq`` order
+        (optionally only those due by ``max_event_ts``); returns them sorted by ``outbox_seq``.
+
+        ``attempts`` in the result is the number this send will be (attempts so far + 1); the
+        outbox charges it only when the sink answers (``ack``/``nack``).
+        """
+        now = now or self.clock()
         expires = now + timedelta(seconds=self.settings.lease_seconds)
         due = "AND event_ts <= $due" if max_event_ts is not None else ""
-        params: dict[str, Any] = {"owner": owner, "exp": expires, "n": int(limit)}
+        params: dict[str, Any] = {"owner": owner, "exp": expires, "n": int(limit), "now": now}
         if max_event_ts is not None:
             params["due"] = max_event_ts
-        pending = f"status = 'PENDING' {due}"
+        pending = f"status = 'PENDING' AND (retry_after_ts IS NULL OR retry_after_ts <= $now) {due}"
         with self._session() as conn:
             self._expire(conn, now)
             # Why bounds, then SELECT, then UPDATE (not one UPDATE … RETURNING): RETURNING the bodies
@@ -298,10 +371,10 @@ class Outbox:
                     conn,
                     f"""SELECT min(outbox_seq), max(outbox_seq) FROM (
                             SELECT outbox_seq FROM {TABLE} WHERE {pending} ORDER BY outbox_seq LIMIT $n)""",
-                    {k: v for k, v in params.items() if k in ("n", "due")},
+                    {k: v for k, v in params.items() if k in ("n", "due", "now")},
                 )[0]
                 in_range = f"{pending} AND outbox_seq BETWEEN $lo AND $hi"
-                bounds = {"lo": lo, "hi": hi, **({"due": max_event_ts} if max_event_ts is not None else {})}
+                bounds = {"lo": lo, "hi": hi, "now": now, **({"due": max_event_ts} if max_event_ts is not None else {})}
                 leased = self._run_arrow(
                     conn,
                     f"""SELECT outbox_seq, event_date, event_ts, event_type, event_id, partition_key, body,
@@ -311,8 +384,7 @@ class Outbox:
                 )
                 self._run(
                     conn,
-                    f"""UPDATE {TABLE} SET status = 'LEASED', lease_owner = $owner, lease_expires_ts = $exp,
-                               attempts = attempts + 1
+                    f"""UPDATE {TABLE} SET status = 'LEASED', lease_owner = $owner, lease_expires_ts = $exp
                         WHERE {in_range}""",
                     {**bounds, "owner": owner, "exp": expires},
                 )
@@ -323,7 +395,7 @@ class Outbox:
         return leased
 
     def ack(self, seqs: pa.Array | list[int], now: datetime | None = None) -> int:
-        """Mark events SENT (the sink confirmed them), whoever holds the lease now."""
+        """Mark events SENT (the sink confirmed them: one real attempt), whoever holds the lease now."""
         ids = pa.table({"seq": pa.array(seqs, pa.int64())})
         if ids.num_rows == 0:
             return 0
@@ -333,9 +405,9 @@ class Outbox:
             rows = self._run(
                 conn,
                 f"""UPDATE {TABLE} SET status = 'SENT', sent_ts = $now, lease_owner = NULL,
-                           lease_expires_ts = NULL, last_error = NULL
+                           lease_expires_ts = NULL, last_error = NULL, attempts = attempts + 1
                     WHERE outbox_seq IN (SELECT seq FROM __acked)""",
-                {"now": now or now_utc()},
+                {"now": now or self.clock()},
             )
             conn.unregister("__acked")
         return int(rows[0][0])
@@ -346,36 +418,116 @@ class Outbox:
         return min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** max(0, attempts - 1))
 
     def nack(self, seqs: pa.Array | list[int], errors: list[str], owner: str, now: datetime | None = None) -> dict[str, int]:
-        """Record failed sends: DEAD after ``max_attempts``, else held (LEASED) for the back-off.
+        """Record failed sends (one real attempt each): back to PENDING after a back-off, or DEAD.
 
-        With a zero back-off the rows return to PENDING at once.
+        DEAD needs both ``max_attempts`` attempts and ``min_retry_window_s`` since the event's first
+        failed send; when the attempts are used up before the window is over, the next (last) retry
+        is scheduled no earlier than the window's end. Only rows still leased by ``owner`` change:
+        a lease that was reclaimed or expired meanwhile belongs to another run now.
         """
         failed = pa.table({"seq": pa.array(seqs, pa.int64()), "err": pa.array(errors, pa.string())})
         if failed.num_rows == 0:
             return {"dead": 0, "retry": 0}
-        now = now or now_utc()
-        base, cap = self.settings.backoff_base_s, self.settings.backoff_max_s
+        now = now or self.clock()
+        s = self.settings
+        tried = "o.attempts + 1"
+        first = "coalesce(o.first_failed_ts, $now)"
+        window_end = f"{first} + to_microseconds($window_us)"
+        dead = f"({tried} >= $max AND $now >= {window_end})"
+        backoff = f"$now + to_microseconds(CAST(1e6 * least($cap, $base * pow(2, {tried} - 1)) AS BIGINT))"
         with self._session() as conn:
             conn.register("__failed", failed)
+            # every right-hand side reads the row as it was before this UPDATE
             rows = self._run(
                 conn,
                 f"""UPDATE {TABLE} AS o SET
+                        attempts = {tried},
                         last_error = f.err,
-                        status = CASE WHEN o.attempts >= $max THEN 'DEAD'
-                                      WHEN $base = 0 THEN 'PENDING' ELSE 'LEASED' END,
-                        lease_owner = CASE WHEN o.attempts < $max AND $base > 0 THEN o.lease_owner END,
-                        lease_expires_ts = CASE WHEN o.attempts < $max AND $base > 0 THEN
-                            $now + to_microseconds(CAST(1e6 * least($cap, $base * pow(2, o.attempts - 1)) AS BIGINT))
-                        END
+                        first_failed_ts = {first},
+                        status = CASE WHEN {dead} THEN 'DEAD' ELSE 'PENDING' END,
+                        lease_owner = NULL, lease_expires_ts = NULL,
+                        retry_after_ts = CASE WHEN {dead} THEN NULL
+                            WHEN {tried} >= $max THEN greatest({backoff}, {window_end})
+                            ELSE {backoff} END
                     FROM __failed AS f
                     WHERE o.outbox_seq = f.seq AND o.status = 'LEASED' AND o.lease_owner = $owner
                     RETURNING o.status""",
-                {"max": self.settings.max_attempts, "base": base, "cap": cap, "now": now, "owner": owner},
+                {
+                    "max": s.max_attempts, "base": s.backoff_base_s, "cap": s.backoff_max_s, "now": now,
+                    "owner": owner, "window_us": int(s.min_retry_window_s * 1e6),
+                },
             )
             statuses = [r[0] for r in rows]
             conn.unregister("__failed")
-        dead = sum(1 for s in statuses if s == "DEAD")
-        return {"dead": dead, "retry": len(statuses) - dead}
+        n_dead = sum(1 for st in statuses if st == "DEAD")
+        return {"dead": n_dead, "retry": len(statuses) - n_dead}
+
+    def release(self, owner: str, seqs: pa.Array | list[int] | None = None) -> int:
+        """Give leases back unsent (the run stops before the sink answered): PENDING, no attempt
+        charged. ``seqs`` limits it to those events; by default every lease of ``owner``."""
+        only = "AND outbox_seq IN (SELECT seq FROM __released)" if seqs is not None else ""
+        with self._session() as conn:
+            if seqs is not None:
+                conn.register("__released", pa.table({"seq": pa.array(seqs, pa.int64())}))
+            rows = self._run(
+                conn,
+                f"""UPDATE {TABLE} SET status = 'PENDING', lease_owner = NULL, lease_expires_ts = NULL
+                    WHERE status = 'LEASED' AND lease_owner = $owner {only}""",
+                {"owner": owner},
+            )
+            if seqs is not None:
+                conn.unregister("__released")
+        return int(rows[0][0])
+
+    def lease_holders(self, now: datetime | None = None) -> list[LeaseHolder]:
+        """Owners of unexpired leases, largest first."""
+        with self._session() as conn:
+            return _lease_holders(conn, now or self.clock(), self._run)
+
+    def reclaim_orphaned_leases(self, is_alive: LivenessCheck, now: datetime | None = None) -> ReclaimReport:
+        """Return the leases of owners that ``is_alive`` says are gone to PENDING at once (no attempt
+        charged; a send they may have made is skipped by the landing's ``event_id`` check).
+
+        ``is_alive`` is asked once per owner (not per event); an owner it cannot answer for, or whose
+        check raises, keeps its leases until they expire. Live owners come back in ``held``.
+        """
+        now = now or self.clock()
+        with self._session() as conn:
+            holders = _lease_holders(conn, now, self._run, include_expired=True)
+            gone: dict[str, int] = {}
+            held: list[LeaseHolder] = []
+            for holder in holders:
+                try:
+                    alive = is_alive(holder.owner)
+                except Exception:  # a liveness source that fails must not free a live run's events
+                    alive = True
+                if not alive:
+                    gone[holder.owner] = holder.events
+                elif holder.until > now:
+                    held.append(holder)
+            if gone:
+                self._run(
+                    conn,
+                    f"""UPDATE {TABLE} SET status = 'PENDING', lease_owner = NULL, lease_expires_ts = NULL
+                        WHERE status = 'LEASED' AND list_contains($owners, lease_owner)""",
+                    {"owners": list(gone)},
+                )
+        return ReclaimReport(reclaimed=gone, held=tuple(held))
+
+    def backlog(self, now: datetime | None = None) -> Backlog:
+        """What is open and why it is not leasable now (see ``Backlog``)."""
+        now = now or self.clock()
+        with self._session() as conn:
+            due, waiting, next_retry = self._run(
+                conn,
+                f"""SELECT count(*) FILTER (WHERE retry_after_ts IS NULL OR retry_after_ts <= $now),
+                           count(*) FILTER (WHERE retry_after_ts > $now),
+                           min(retry_after_ts) FILTER (WHERE retry_after_ts > $now)
+                    FROM {TABLE} WHERE status = 'PENDING'""",
+                {"now": now},
+            )[0]
+            held = _lease_holders(conn, now, self._run)
+        return Backlog(due=int(due), backoff=int(waiting), next_retry_ts=next_retry, held=tuple(held))
 
     # --- housekeeping and status ---------------------------------------------------------------
 
@@ -385,13 +537,20 @@ class Outbox:
             rows = self._run(conn, f"SELECT count(*) FROM {TABLE} WHERE status IN ('PENDING', 'LEASED')")
         return int(rows[0][0])
 
+    def not_sent_count(self) -> int:
+        """Every event not SENT (PENDING, LEASED, DEAD): a day with any of them is not complete, so
+        no later day should be generated (a DEAD event waits for ``requeue-dead``, it is not done)."""
+        with self._session() as conn:
+            rows = self._run(conn, f"SELECT count(*) FROM {TABLE} WHERE status <> 'SENT'")
+        return int(rows[0][0])
+
     def oldest_pending_ts(self) -> datetime | None:
         with self._session() as conn:
             rows = self._run(conn, f"SELECT min(event_ts) FROM {TABLE} WHERE status = 'PENDING'")
         return rows[0][0]
 
     def purge_sent(self, older_than: timedelta, now: datetime | None = None) -> int:
-        cutoff = (now or now_utc()) - older_than
+        cutoff = (now or self.clock()) - older_than
         with self._session() as conn:
             return len(
                 self._run(conn, f"DELETE FROM {TABLE} WHERE status = 'SENT' AND sent_ts < ? RETURNING outbox_seq", [cutoff])
@@ -409,7 +568,7 @@ class Outbox:
         reason the events died stays readable in ``last_error`` (prefixed with when they were
         requeued) until a successful send clears it.
         """
-        stamp = _iso(now or now_utc())
+        stamp = iso_ts(now or self.clock())
         only = "AND event_type = $type" if event_type else ""
         params: dict[str, Any] = {"note": f"requeued at {stamp} after: "}
         if event_type:
@@ -418,7 +577,8 @@ class Outbox:
             rows = self._run(
                 conn,
                 f"""UPDATE {TABLE} SET status = 'PENDING', attempts = 0, lease_owner = NULL,
-                           lease_expires_ts = NULL, last_error = $note || coalesce(last_error, 'no error recorded')
+                           lease_expires_ts = NULL, first_failed_ts = NULL, retry_after_ts = NULL,
+                           last_error = $note || coalesce(last_error, 'no error recorded')
                     WHERE status = 'DEAD' {only}
                     RETURNING event_type""",
                 params,
@@ -438,9 +598,10 @@ class Outbox:
             )[0]
         return {"max": int(top), "events": int(tried), "limit": self.settings.max_attempts}
 
-    def status(self, dead_letters: int = 20) -> dict[str, Any]:
+    def status(self, dead_letters: int = 20, now: datetime | None = None) -> dict[str, Any]:
         with self._session() as conn:
-            return status_query(conn, dead_letters, self._run)
+            # the session ran the DDL, migrations included: the newer columns are there
+            return status_query(conn, dead_letters, self._run, now=now or self.clock(), migrated=True)
 
     # --- policy queries (runner) ---------------------------------------------------------------
 
@@ -463,23 +624,97 @@ class Outbox:
         return rows[0][0]
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_ts(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _query(conn: duckdb.DuckDBPyConnection, run: Callable[..., list[tuple]] | None, sql: str, params: Any = None) -> list[tuple]:
+    if run is not None:
+        return run(conn, sql, params)
+    return (conn.execute(sql, params) if params is not None else conn.execute(sql)).fetchall()
+
+
+def _lease_holders(
+    conn: duckdb.DuckDBPyConnection,
+    now: datetime,
+    run: Callable[..., list[tuple]] | None = None,
+    include_expired: bool = False,
+) -> list[LeaseHolder]:
+    live = "" if include_expired else "AND lease_expires_ts > $now"
+    rows = _query(
+        conn, run,
+        f"""SELECT lease_owner, count(*), max(lease_expires_ts) FROM {TABLE}
+            WHERE status = 'LEASED' {live} GROUP BY lease_owner ORDER BY 2 DESC, 1""",
+        {"now": now} if not include_expired else None,
+    )
+    return [LeaseHolder(owner=o or "(no owner)", events=int(n), until=u) for o, n, u in rows]
+
+
+STATES = ("held", "pending", "backoff", "dead", "drained")
+"""``status()["state"]``: the first that applies, in this order; ``state_text`` says all that apply."""
+
+
+def describe_state(status: dict[str, Any], now: datetime | None = None) -> tuple[str, str]:
+    """(state, text) of a status summary: who holds leases until when, what waits for a retry,
+    what is DEAD; "drained" only when nothing at all is open or dead.
+
+    Works on a snapshot too: a holder whose ``until`` has passed is reported as expired (the next
+    run takes its events back), never as holding.
+    """
+    now = now or now_utc()
+    parts: list[tuple[str, str]] = []
+    for h in status.get("lease_holders", []):
+        until = _parse_iso(h["until"])
+        if until > now:
+            parts.append(("held", f"held by {h['owner']} until {h['until']} ({h['events']:,} events)"))
+        else:
+            parts.append(("pending", f"{h['events']:,} events leased by {h['owner']} whose lease expired at "
+                          f"{h['until']}: the next run takes them back"))
+    backoff = int(status.get("backoff", 0))
+    due = int(status.get("pending", 0)) - backoff
+    if due > 0:
+        parts.append(("pending", f"{due:,} events pending"))
+    if backoff:
+        parts.append(("backoff", f"{backoff:,} events wait for their retry after failed sends, the next at "
+                      f"{status.get('next_retry_ts')}"))
+    if status.get("dead"):
+        parts.append(("dead", f"{status['dead']:,} events are DEAD (see dead_letters; `retail-assets outbox "
+                      "requeue-dead --yes` once the cause is fixed)"))
+    if not parts:
+        return "drained", "drained: every event was sent"
+    state = min((kind for kind, _ in parts), key=STATES.index)
+    return state, "; ".join(text for _, text in parts)
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, run: Callable[..., list[tuple]] | None, column: str) -> bool:
+    """Whether ``streaming_outbox`` has ``column`` (a file written by an older version, opened
+    read-only, cannot be migrated and lacks the newer columns)."""
+    return bool(_query(
+        conn, run,
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = $t AND column_name = $c",
+        {"t": TABLE, "c": column},
+    )[0][0])
 
 
 def status_query(
     conn: duckdb.DuckDBPyConnection,
     dead_letters: int = 20,
     run: Callable[..., list[tuple]] | None = None,
+    now: datetime | None = None,
+    migrated: bool = False,
 ) -> dict[str, Any]:
-    """The status summary (counts by status and type, times, dead letters, days) from an open connection."""
+    """The status summary (counts by status and type, times, dead letters, days, lease holders,
+    back-off, state) from an open connection (``migrated``: it is known to have the newer columns)."""
+    now = now or now_utc()
 
     def q(sql: str, params: Any = None) -> list[tuple]:
-        if run is not None:
-            return run(conn, sql, params)
-        return (conn.execute(sql, params) if params is not None else conn.execute(sql)).fetchall()
+        return _query(conn, run, sql, params)
 
     by_type: dict[str, dict[str, int]] = {}
     totals = dict.fromkeys(STATUSES, 0)
@@ -511,15 +746,31 @@ def status_query(
                 GROUP BY ALL ORDER BY d.event_date"""
         )
     ]
-    return {
+    backoff, next_retry = 0, None
+    if migrated or _has_column(conn, run, "retry_after_ts"):
+        backoff, next_retry = q(
+            f"""SELECT count(*), min(retry_after_ts) FROM {TABLE}
+                WHERE status = 'PENDING' AND retry_after_ts > $now""",
+            {"now": now},
+        )[0]
+    holders = [
+        {"owner": h.owner, "events": h.events, "until": iso_ts(h.until)}
+        for h in _lease_holders(conn, now, run, include_expired=True)
+    ]
+    status = {
         "pending": totals["PENDING"],
         "leased": totals["LEASED"],
         "sent": totals["SENT"],
         "dead": totals["DEAD"],
-        "oldest_pending_ts": _iso(oldest),
-        "latest_sent_ts": _iso(latest),
-        "oldest_open_enqueued_ts": _iso(open_since),
+        "backoff": int(backoff),
+        "next_retry_ts": iso_ts(next_retry),
+        "lease_holders": holders,
+        "oldest_pending_ts": iso_ts(oldest),
+        "latest_sent_ts": iso_ts(latest),
+        "oldest_open_enqueued_ts": iso_ts(open_since),
         "by_event_type": by_type,
         "dead_letters": dead,
         "days": days,
     }
+    status["state"], status["state_text"] = describe_state(status, now)
+    return status

@@ -4,6 +4,10 @@ DuckDB lets one process write a file, and while it does, every other open — re
 with a lock error. So the drain publishes a small JSON snapshot of the status after its batches
 (written to a temp file and renamed, so a reader never sees half a file), and readers (CLI, sensor)
 try the database first and fall back to the snapshot when the file is locked.
+
+The snapshot is written by the run that holds the leases, so it is where "held by <owner> until
+<time>" is read while a run is live; its ``state`` is re-derived at read time, so a lease that
+expired since the snapshot was written is no longer called held.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from typing import Any
 
 import duckdb
 
-from retail_assets.streaming.outbox import OutboxLockedError, outbox_path, plain_connection, status_query
+from retail_assets.streaming.outbox import (
+    OutboxLockedError,
+    describe_state,
+    outbox_path,
+    plain_connection,
+    status_query,
+)
 
 SNAPSHOT_FILE = "outbox_status.json"
 
@@ -46,9 +56,9 @@ def read_snapshot(state_dir: Path) -> dict[str, Any] | None:
 
 def empty_status() -> dict[str, Any]:
     return {
-        "pending": 0, "leased": 0, "sent": 0, "dead": 0, "oldest_pending_ts": None, "latest_sent_ts": None,
-        "oldest_open_enqueued_ts": None,
-        "by_event_type": {}, "dead_letters": [], "days": [],
+        "pending": 0, "leased": 0, "sent": 0, "dead": 0, "backoff": 0, "next_retry_ts": None, "lease_holders": [],
+        "oldest_pending_ts": None, "latest_sent_ts": None, "oldest_open_enqueued_ts": None,
+        "by_event_type": {}, "dead_letters": [], "days": [], "state": "drained", "state_text": "drained: no events yet",
     }
 
 
@@ -74,8 +84,13 @@ def read_status(state_dir: Path, lock_attempts: int = 3, pause_s: float = 0.05) 
                 "note": f"the outbox is locked by a running stream and no snapshot was published yet ({exc})",
             }
         as_of = datetime.strptime(snap["as_of"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        age = (datetime.now(UTC) - as_of).total_seconds()
-        return {**snap, "source": "snapshot", "snapshot_age_s": round(age, 3), "database": str(database)}
+        now = datetime.now(UTC)
+        age = (now - as_of).total_seconds()
+        state, state_text = describe_state(snap, now)
+        return {
+            **snap, "state": state, "state_text": state_text,
+            "source": "snapshot", "snapshot_age_s": round(age, 3), "database": str(database),
+        }
 
 
 def wait_unlocked(state_dir: Path, timeout_s: float) -> bool:  # pragma: no cover - convenience for scripts

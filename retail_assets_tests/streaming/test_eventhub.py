@@ -47,7 +47,7 @@ def test_outage_keeps_events_pending_until_dead_and_generates_no_new_day(home, d
     sink.durations = []
     settings = StreamSettings(
         drain=DrainSettings(max_events=10**6, max_seconds=60, batch_size=10**6, max_consecutive_failures=1),
-        outbox=OutboxSettings(max_attempts=3, backoff_base_s=0),
+        outbox=OutboxSettings(max_attempts=3, backoff_base_s=0, min_retry_window_s=0),
     )
     outbox = Outbox.in_state_dir(home.state_dir, settings=settings.outbox)
     today = date(2024, 3, 10)

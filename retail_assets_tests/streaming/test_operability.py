@@ -95,7 +95,7 @@ def test_unreachable_sink_fails_the_run_names_the_fix_and_loses_nothing(home, ev
 
 def test_dead_letters_fail_their_check_and_requeue_dead_puts_them_back(home, eventhub_outage, monkeypatch, capsys):
     with dg.instance_for_test() as instance:
-        result = _run(home, instance, max_attempts=1, **EVENTHUB_CONFIG)
+        result = _run(home, instance, max_attempts=1, min_retry_window_s=0.0, **EVENTHUB_CONFIG)
         dead_check = _check_evaluations(result)[NO_DEAD_LETTERS]
     dead = Outbox.in_state_dir(home.state_dir).status()["dead"]
     assert dead > 0 and not dead_check.passed and dead_check.severity == dg.AssetCheckSeverity.ERROR

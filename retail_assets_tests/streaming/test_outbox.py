@@ -52,24 +52,24 @@ def test_lease_in_seq_order_and_ack(tmp_path, events):
     assert s["latest_sent_ts"] is not None and s["oldest_pending_ts"] is None
 
 
-def test_expired_lease_returns_to_pending_then_dead(tmp_path, events):
-    ob = _outbox(tmp_path, max_attempts=2, lease_seconds=60)
+def test_expired_lease_returns_to_pending_and_costs_no_attempt(tmp_path, events):
+    ob = _outbox(tmp_path, max_attempts=2, lease_seconds=60, min_retry_window_s=0)
     ob.enqueue_day(DAY, events)
     t = now_utc()
     assert ob.lease("crashed", 3, now=t).num_rows == 3
     assert ob.lease("other", 100, now=t + timedelta(seconds=30)).num_rows == 7  # not expired yet
     again = ob.lease("other", 100, now=t + timedelta(seconds=61))
     assert again["outbox_seq"].to_pylist() == events["outbox_seq"].to_pylist()[:3]
-    assert set(again["attempts"].to_pylist()) == {2}
-    last = ob.lease("x", 100, now=t + timedelta(seconds=200))  # both leases expired
-    assert last["outbox_seq"].to_pylist() == events["outbox_seq"].to_pylist()[3:]  # 1 attempt used: retried
-    s = ob.status()
-    assert (s["dead"], s["leased"]) == (3, 7)  # 2 attempts used: dead letters
-    assert s["dead_letters"][0]["last_error"] == "lease expired without an ack"
+    assert set(again["attempts"].to_pylist()) == {1}  # the crashed run never sent: still the first attempt
+    for k in range(2, 6):  # leases expiring over and over never make an event DEAD
+        assert ob.lease(f"x{k}", 100, now=t + timedelta(seconds=100 * k)).num_rows == 10
+    s = ob.status(now=t + timedelta(seconds=500))
+    assert (s["dead"], s["leased"]) == (0, 10)
+    assert ob.open_attempts()["max"] == 0
 
 
 def test_nack_backs_off_and_dead_letters_keep_the_error(tmp_path, events):
-    ob = _outbox(tmp_path, max_attempts=2, backoff_base_s=10)
+    ob = _outbox(tmp_path, max_attempts=2, backoff_base_s=10, min_retry_window_s=0)
     ob.enqueue_day(DAY, events)
     t = now_utc()
     batch = ob.lease("a", 2, now=t)

@@ -24,7 +24,14 @@ from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, STREAMING_TAG
 from retail_assets.defs.streaming.checks import outbox_check_evaluations
 from retail_assets.lake import delta
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
-from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxLockedError, OutboxSettings, outbox_path
+from retail_assets.streaming.outbox import (
+    DEFAULT_MIN_RETRY_WINDOW_S,
+    Outbox,
+    OutboxError,
+    OutboxLockedError,
+    OutboxSettings,
+    outbox_path,
+)
 
 OUTBOX_RESOURCE_KEY = "outbox_duckdb"
 StreamEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
@@ -48,6 +55,7 @@ class StreamOutboxConfig(dg.Config):
     max_attempts: int = 5
     lease_seconds: float = 120.0
     backoff_s: float = 2.0
+    min_retry_window_s: float = DEFAULT_MIN_RETRY_WINDOW_S  # DEAD needs max_attempts sends spanning this long
     max_pending: int = 5_000_000
     generate: bool = True
 
@@ -156,7 +164,8 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
                 speedup=config.speedup,
             ),
             outbox=OutboxSettings(
-                max_attempts=config.max_attempts, lease_seconds=config.lease_seconds, backoff_base_s=config.backoff_s
+                max_attempts=config.max_attempts, lease_seconds=config.lease_seconds, backoff_base_s=config.backoff_s,
+                min_retry_window_s=config.min_retry_window_s,
             ),
             max_pending=config.max_pending,
             generate=config.generate,
