@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sys
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -112,20 +109,25 @@ def _requeue_dead(args: argparse.Namespace) -> int:
 
 def outcome(result: Any) -> str:
     """The name of the exit code for a ``StreamResult`` (see ``EXIT_CODES``); the first that applies."""
+    from retail_assets.streaming.drain import BACKOFF, DRAINED, HELD, MAX_EVENTS, MAX_SECONDS
+
     d, status = result.drain, result.status
     if d.failed:
         return "sink_failed"
     if result.blocked is not None:
         return "disk" if result.blocked.kind == "disk" else "blocked"
-    if d.stop_reason.startswith(("max_events", "max_seconds")):
+    if d.stop_kind in (MAX_EVENTS, MAX_SECONDS):
         return "limit"
-    if not d.stop_reason.startswith("drained") or status.get("pending", 0) + status.get("leased", 0):
-        return "waiting"  # backoff / held, or events the run could not lease (e.g. another run's)
+    if d.stop_kind in (BACKOFF, HELD) or d.stop_kind != DRAINED:
+        return "waiting"
+    if status.get("pending", 0) + status.get("leased", 0):
+        return "waiting"  # events this run could not lease (not yet due on the pacing clock, say)
     return "drained"
 
 
 def _stream(args: argparse.Namespace) -> int:
     from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE, DrainSettings
+    from retail_assets.streaming.lease_owner import process_owner
     from retail_assets.streaming.outbox import OutboxSettings
     from retail_assets.streaming.runner import StreamSettings, stream_once
 
@@ -148,7 +150,7 @@ def _stream(args: argparse.Namespace) -> int:
         until=parse_stream_until(args.until, "--until") if args.until else None,
     )
     sink = build_sink(args.sink, home.lake_root, args.eventhub_name, args.send_timeout_s)
-    owner = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    owner = process_owner()  # a later run can tell when this process is gone and take its leases back
     try:
         result = stream_once(home, dataset, sink, owner, settings, log=lambda m: print(m, file=sys.stderr))
     finally:
@@ -171,6 +173,7 @@ def _stream(args: argparse.Namespace) -> int:
                 "rejected": dict(d.rejected),
                 "seconds": round(d.seconds, 3),
                 "stop_reason": d.stop_reason,
+                **d.leases_and_retries(),
                 "outbox": {k: result.status[k] for k in ("pending", "leased", "sent", "dead")},
             }
         )

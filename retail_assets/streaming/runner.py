@@ -36,6 +36,7 @@ from retail_assets.config import DatasetSettings, HomeSettings, StreamUntil
 from retail_assets.lake import delta
 from retail_assets.streaming.drain import DrainResult, DrainSettings, drain
 from retail_assets.streaming.events import build_day_events
+from retail_assets.streaming.lease_owner import LivenessCheck
 from retail_assets.streaming.outbox import Outbox, OutboxSettings
 from retail_assets.streaming.policy import DayBacklog, Verdict, decide, gather
 from retail_assets.streaming.sinks import Sink
@@ -146,9 +147,12 @@ def stream_once(
     outbox: Outbox | None = None,
     log: Callable[[str], None] | None = None,
     today: date | None = None,
+    is_alive: LivenessCheck | None = None,
 ) -> StreamResult:
     """One bounded run. ``log`` receives the progress lines; by default they go to this module's
-    ``logging`` logger (which Dagster captures into the run's logs)."""
+    ``logging`` logger (which Dagster captures into the run's logs). ``is_alive`` tells the drain
+    which lease owners are gone (their leases are reclaimed first; default: ``owner_liveness()``,
+    which checks processes on this host; the Dagster job passes one that also knows its runs)."""
     log = log or _log.info
     settings = settings or StreamSettings()
     outbox = outbox or Outbox.in_state_dir(home.state_dir, settings=settings.outbox)
@@ -167,7 +171,7 @@ def stream_once(
     if out.note:
         log(out.note)
     write_snapshot(home.state_dir, outbox.status(), writer=owner)
-    out.drain = drain(outbox, sink, owner, settings.drain, state_dir=home.state_dir, log=log)
+    out.drain = drain(outbox, sink, owner, settings.drain, state_dir=home.state_dir, log=log, is_alive=is_alive)
     out.status = outbox.status()
     out.landed_days = _record_landed(home, out.status, log)
     out.blocked = _blocked_after_drain(home, dataset, outbox, settings, out, today)

@@ -334,3 +334,40 @@ def test_the_rules_apply_in_order_open_events_then_dead_then_today_then_the_end_
     assert kind(today=date(2024, 2, 1)) == "end"
     assert kind(today=date(2024, 2, 1), until=parse_stream_until("today")) == "disk"
     assert kind(today=date(2024, 2, 1), until=parse_stream_until("today"), free_bytes=2) == "generate"
+
+
+# --- leases of finished Dagster runs -----------------------------------------------------------
+
+
+@dg.op
+def _noop() -> None:
+    return None
+
+
+@dg.job
+def _finished_job() -> None:
+    _noop()
+
+
+def test_the_job_reclaims_leases_of_a_finished_run_but_not_of_one_in_progress(env, monkeypatch):
+    from retail_assets.streaming.sinks import factory
+
+    monkeypatch.setattr(factory, "build_sink", lambda *_: RecordingSink())
+    outbox = _streamed_day(env, START, n=4)
+    with dg.instance_for_test() as instance:
+        finished = _finished_job.execute_in_process(instance=instance).run_id
+        in_progress = instance.create_run_for_job(_finished_job).run_id  # NOT_STARTED: still in progress
+        outbox.lease(f"dagster:{finished}", 2)
+        outbox.lease(f"dagster:{in_progress}", 2)
+
+        result = _job(env, instance, generate=False)
+        assert result.success
+        logs = [e.message or "" for e in instance.all_logs(result.run_id)]
+        observation = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"][-1]
+    metadata = observation.event_specific_data.asset_observation.metadata
+    assert metadata["reclaimed_leases"].value == 2
+    assert metadata["leases_and_retries"].value["reclaimed"] == {f"dagster:{finished}": 2}
+    assert any("reclaimed leases" in m and finished in m for m in logs)
+    status = outbox.status()
+    assert (status["sent"], status["leased"]) == (2, 2)  # the live run's leases are left alone
+    assert {h["owner"] for h in status["lease_holders"]} == {f"dagster:{in_progress}"}

@@ -126,6 +126,18 @@ def refusal_failure(verdict) -> dg.Failure:
     )
 
 
+def _run_in_progress(instance: dg.DagsterInstance):
+    """``dagster_run_in_progress(run_id)`` for lease owners ``dagster:<run_id>``: a run is gone once it
+    has finished (success, failure, canceled). A run this instance does not know counts as in
+    progress: its leases come back when they expire, never while it might still be sending."""
+
+    def in_progress(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or not run.is_finished
+
+    return in_progress
+
+
 def lock_failure(exc: OutboxLockedError, database: str, waited_s: float) -> dg.Failure:
     return dg.Failure(
         description=(
@@ -147,6 +159,7 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     from retail_assets.config import parse_stream_until
     from retail_assets.pipeline import USER_FIXABLE_ERRORS
     from retail_assets.streaming.drain import DrainSettings
+    from retail_assets.streaming.lease_owner import dagster_owner, owner_liveness
     from retail_assets.streaming.runner import StreamSettings, stream_once
     from retail_assets.streaming.sinks.factory import build_sink, resolve_sink_kind
 
@@ -177,7 +190,10 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         try:
             # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
             # instance's managed_python_loggers route into this run's logs
-            result = stream_once(home, settings.dataset(), sink, f"dagster:{context.run_id}", stream_settings, outbox=outbox)
+            result = stream_once(
+                home, settings.dataset(), sink, dagster_owner(context.run_id), stream_settings, outbox=outbox,
+                is_alive=owner_liveness(dagster_run_in_progress=_run_in_progress(context.instance)),
+            )
         finally:
             sink.close()
         if result.drain.failed:
@@ -189,7 +205,22 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     yield from _batch_only_events(result.generated_day, result.batch_tables_written)
     yield from _landed_events(home.lake_root, result.drain.landed)
     d = result.drain
-    yield outbox_observation(result.status, "stream_outbox run", sink_error=d.last_error if d.failed else None)
+    if d.reclaimed:
+        context.log.info(
+            "reclaimed leases of runs that are gone: "
+            + "; ".join(f"{n:,} events of {owner}" for owner, n in d.reclaimed.items())
+            + " (back to PENDING, no attempt charged; this run sent them)"
+        )
+    observation = outbox_observation(result.status, "stream_outbox run", sink_error=d.last_error if d.failed else None)
+    yield dg.AssetObservation(
+        asset_key=observation.asset_key,
+        description=observation.description,
+        metadata={
+            **observation.metadata,
+            "reclaimed_leases": dg.MetadataValue.int(sum(d.reclaimed.values())),
+            "leases_and_retries": dg.MetadataValue.json(d.leases_and_retries()),
+        },
+    )
     yield from outbox_check_evaluations(result.status)
     context.log.info(
         f"stream run: {d.sent} sent, {d.failed} failed, {d.dead} dead, {d.duplicates} duplicates, "
