@@ -109,7 +109,7 @@ def _requeue_dead(args: argparse.Namespace) -> int:
 
 def outcome(result: Any) -> str:
     """The name of the exit code for a ``StreamResult`` (see ``EXIT_CODES``); the first that applies."""
-    from retail_assets.streaming.drain import BACKOFF, DRAINED, HELD, MAX_EVENTS, MAX_SECONDS
+    from retail_assets.streaming.drain import DRAINED, MAX_EVENTS, MAX_SECONDS
 
     d, status = result.drain, result.status
     if d.failed:
@@ -118,10 +118,8 @@ def outcome(result: Any) -> str:
         return "disk" if result.blocked.kind == "disk" else "blocked"
     if d.stop_kind in (MAX_EVENTS, MAX_SECONDS):
         return "limit"
-    if d.stop_kind in (BACKOFF, HELD) or d.stop_kind != DRAINED:
-        return "waiting"
-    if status.get("pending", 0) + status.get("leased", 0):
-        return "waiting"  # events this run could not lease (not yet due on the pacing clock, say)
+    if d.stop_kind != DRAINED or status.get("pending", 0) + status.get("leased", 0):
+        return "waiting"  # back-off, leases held by a live run, or events not yet due on the pacing clock
     return "drained"
 
 
