@@ -76,11 +76,12 @@ def main(home_dir: str, path: str, day: str, point: str) -> int:
         pipeline.generate_and_write_day(home, SETTINGS, date.fromisoformat(day), "batch", owner="crash-child")
     else:
         from retail_assets.streaming.drain import DrainSettings
+        from retail_assets.streaming.lease_owner import process_owner
         from retail_assets.streaming.runner import StreamSettings, stream_once
         from retail_assets.streaming.sinks.local import LocalDeltaSink
 
         settings = StreamSettings(drain=DrainSettings(batch_size=500))
-        stream_once(home, SETTINGS, LocalDeltaSink(home.lake_root), f"crash-child:{os.getpid()}", settings,
+        stream_once(home, SETTINGS, LocalDeltaSink(home.lake_root), process_owner(), settings,
                     today=date.fromisoformat(day))
     return 0
 
