@@ -481,11 +481,15 @@ CTL_REJECTED_EVENTS = TableSpec(
         _c("event_type", VARCHAR, True),
         _c("event_id", VARCHAR, True),
         _c("reason", VARCHAR),
+        # a bounded prefix of the body (REJECT_RAW_PREFIX_BYTES); the two columns below identify the
+        # whole body. Nullable: rows written before they existed read as NULL.
         _c("raw", VARCHAR),
+        _c("raw_bytes", BIGINT, True),
+        _c("raw_sha256", VARCHAR, True),
     ),
     primary_key=(),
     partition_by="landed_date",
-    description="§5.5 events that failed to parse or violated the contract (append only)",
+    description="§5.5 events that failed to parse or violated the contract (append only; one reason each)",
 )
 
 CONTROL_TABLES: dict[str, TableSpec] = {

@@ -285,3 +285,32 @@ def partition_row_counts(uri: str, partition_col: str = "event_date") -> dict[da
 
     vc = pc.value_counts(t.column(partition_col))
     return {v["values"].as_py(): v["counts"].as_py() for v in vc}
+
+
+def add_missing_columns(uri: str, schema: pa.Schema) -> list[str]:
+    """Add the nullable columns of ``schema`` that an existing table lacks (one metadata commit).
+
+    For append-only tables whose contract gained columns (``ctl_rejected_events.raw_bytes``):
+    rows written before read the new columns as NULL. A missing NOT NULL column cannot be added
+    to rows that already exist, so it is refused with the way out. Returns the added names.
+    """
+    if not table_exists(uri):
+        return []
+    table = open_table(uri)
+    present = set(table.schema().to_arrow().names)
+    missing = [f for f in schema if f.name not in present]
+    if not missing:
+        return []
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise LakeError(
+            f"{uri} lacks the NOT NULL columns {required} of its contract; existing rows cannot get them. "
+            "Move the table aside (it is append-only history) and let the next write create it again."
+        )
+    from deltalake import Field
+
+    try:
+        table.alter.add_columns([Field.from_arrow(f) for f in missing])
+    except OSError as exc:
+        raise LakeError(f"adding columns {[f.name for f in missing]} to {uri} failed: {exc}.") from exc
+    return [f.name for f in missing]

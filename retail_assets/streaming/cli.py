@@ -21,6 +21,7 @@ from typing import Any
 from retail_assets.config import DatasetSettings, HomeSettings, parse_stream_until
 from retail_assets.streaming.drain import PACINGS
 from retail_assets.streaming.sinks.factory import EVENTHUB_NAME_ENV, SINK_ENV, build_sink
+from retail_assets.streaming.sinks.scrub import scrub
 
 EXIT_CODES: tuple[tuple[int, str, str], ...] = (
     (0, "drained", "every open event was sent (and a day generated if one was due; see note)"),
@@ -171,6 +172,7 @@ def _stream(args: argparse.Namespace) -> int:
                 "rejected": dict(d.rejected),
                 "seconds": round(d.seconds, 3),
                 "stop_reason": d.stop_reason,
+                "last_error": scrub(d.last_error) if d.last_error else None,
                 **d.leases_and_retries(),
                 "outbox": {k: result.status[k] for k in ("pending", "leased", "sent", "dead")},
             }

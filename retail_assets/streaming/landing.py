@@ -8,10 +8,16 @@ Why it is built this way:
 * **Fast path in C++.** Bodies are grouped by event type and parsed as newline-delimited JSON by
   Arrow's reader with the declared schema of that type, then flattened into the Bronze columns;
   a million events land in seconds, without a Python loop over events.
-* **Malformed events never stop good ones.** If a group does not parse (bad JSON, a wrong JSON
-  type), the rows are checked one by one to find the culprits, which go to
-  ``cusn.ctl_rejected_events`` with the reason; the rest are parsed in bulk again. Missing required
-  fields (schema 2.x), unknown event types and badly formatted timestamps are found column-wise.
+* **Malformed events never stop good ones.** Bodies over ``MAX_BODY_BYTES``, empty or not UTF-8
+  are quarantined before parsing. If a group does not parse (bad JSON, a wrong JSON type), the rows
+  are checked one by one to find the culprits; the rest are parsed in bulk again. Every parsed row
+  then passes the row rules of ``streaming/validation.py`` (required fields, calendar timestamps
+  within the dataset's days, finite numbers, non-empty ids, contract enums) *before* anything that
+  could raise on the whole batch. Each culprit goes to ``cusn.ctl_rejected_events`` with one reason
+  (a bounded prefix of its body, its byte length and sha256); its neighbours land.
+* **Only the lake fails a batch.** An exception that is not about one row (the lake is unwritable,
+  a Delta conflict, a full disk) propagates: the caller does not confirm the batch, and because
+  rejects are written after every event table, a retry lands each event exactly once.
 * **Idempotent on event_id.** Ids already landed in the (table, day) partition are skipped; a
   redelivery whose envelope or payload differs from the landed copy is rejected instead. Landed ids
   are cached per (table, day) after one read, so checking costs a hash lookup per event.
@@ -19,7 +25,9 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -34,10 +42,18 @@ import pyarrow.json as pajson
 from retail_assets.contract.events import ENVELOPE_FIELDS, EVENT_TYPES, EventType, JsonType, bronze_event_spec
 from retail_assets.contract.tables import CONTROL_TABLES
 from retail_assets.lake import delta
+from retail_assets.streaming.validation import (
+    MAX_BODY_BYTES,
+    REASON_MAX_CHARS,
+    REJECT_RAW_PREFIX_BYTES,
+    TimeWindow,
+    bounded,
+    check_rows,
+    reason_kind,
+    show_value,
+)
 
 REJECTS_TABLE = "ctl_rejected_events"
-TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
-_TS_RE = re.compile(TS_PATTERN)
 _TYPE_RE = r'"event_type"\s*:\s*"(?P<t>[^"\\]*)"'
 ENVELOPE_NAMES = [f.name for f in ENVELOPE_FIELDS]
 _COMPARED = [*ENVELOPE_NAMES, "_payload"]
@@ -82,6 +98,19 @@ class LandingReport:
         self.rejected_examples.extend(other.rejected_examples[: max(0, 10 - len(self.rejected_examples))])
 
 
+@dataclass(frozen=True)
+class Reject:
+    """One quarantined event: what is known of it, the one reason, and the body as received."""
+
+    event_type: str | None
+    event_id: str | None
+    reason: str
+    raw: str | bytes
+
+
+EVENT_ID_MAX_CHARS = 128  # an event_id is a UUID; a poison body's "id" is stored bounded
+
+
 # --- per-row validation (slow path, used only to isolate malformed rows) ---------------------------
 
 
@@ -90,62 +119,79 @@ def _type_ok(value: object, json_type: JsonType) -> bool:
         return isinstance(value, str)
     if json_type is JsonType.INTEGER:
         return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-    if json_type is JsonType.NUMBER:
+    if json_type is JsonType.NUMBER:  # NaN/Infinity literals parse (the row rules reject them)
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if json_type is JsonType.TIMESTAMP:
-        return isinstance(value, str) and bool(_TS_RE.match(value))
+    if json_type is JsonType.TIMESTAMP:  # read as text; the row rules check the format and calendar
+        return isinstance(value, str)
     if json_type is JsonType.INTEGER_ARRAY:
         return isinstance(value, list) and all(_type_ok(v, JsonType.INTEGER) for v in value)
     return False  # pragma: no cover
 
 
+class _NotADouble(ValueError):
+    """A JSON number too large for a double (``1e999``): Arrow's reader refuses it, Python's would
+    silently read infinity."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotADouble(text)
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        dup = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise json.JSONDecodeError(f"key {show_value(dup)} appears twice", "", 0)
+    return obj
+
+
 def validate_event(raw: str) -> str | None:
-    """The reason an event must be rejected, or None. Mirrors what the fast path enforces."""
+    """Why Arrow's JSON reader cannot read this event, or None (slow path: isolates the culprits of a
+    group that does not parse, and names the problem of a body whose type is unknown).
+
+    Only what stops *parsing* is checked here (JSON syntax, JSON types, event_type); everything a
+    parsed row can violate is left to the row rules (``validation.RULES``), so a row gets the same
+    reason whatever its neighbours in the batch.
+    """
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return f"bad JSON: {exc.msg} at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else f"bad JSON: {exc}"
+        obj = json.loads(raw, parse_float=_finite_float, object_pairs_hook=_unique_keys)
+    except _NotADouble as exc:
+        return f"not a finite number: {bounded(str(exc), 60)} does not fit a double"
+    except json.JSONDecodeError as exc:
+        return f"bad JSON: {exc.msg}" + (f" at position {exc.pos}" if exc.doc else "")
+    except (RecursionError, ValueError) as exc:
+        return f"bad JSON: {bounded(str(exc), 200)}"
     if not isinstance(obj, dict):
         return "bad JSON: the event is not a JSON object"
     name = obj.get("event_type")
     if name is None:
         return "missing required field event_type"
     if not isinstance(name, str):
-        return f"wrong type: event_type must be a string, got {type(name).__name__}"
+        return f"wrong type: event_type must be a string, got {show_value(name)}"
     if name not in EVENT_TYPES:
-        return f"unknown event_type {name!r}"
+        return f"unknown event_type {show_value(name)}"
     et = EVENT_TYPES[name]
-    strict = str(obj.get("schema_version", "")).startswith("2")
     for f in ENVELOPE_FIELDS:
         value = obj.get(f.name)
-        if value is None:
-            if strict and not f.nullable:
-                return f"missing required field {f.name}"
-            continue
-        if not _type_ok(value, f.json_type):
-            return f"wrong type: {f.name} must be {f.json_type.value}, got {json.dumps(value)[:60]}"
+        if value is not None and not _type_ok(value, f.json_type):
+            return _wrong_type(f.name, f.json_type, value)
     payload = obj.get("payload")
     if payload is None:
-        return "missing required field payload"
+        return None  # the row rules name it ("empty payload")
     if not isinstance(payload, dict):
-        return "wrong type: payload must be an object"
+        return f"wrong type: payload must be an object, got {show_value(payload)}"
     for f in et.payload:
         value = payload.get(f.name)
-        if value is None:
-            if strict and not f.nullable:
-                return f"missing required field payload.{f.name}"
-            continue
-        if not _type_ok(value, f.json_type):
-            return f"wrong type: payload.{f.name} must be {f.json_type.value}, got {json.dumps(value)[:60]}"
+        if value is not None and not _type_ok(value, f.json_type):
+            return _wrong_type(f"payload.{f.name}", f.json_type, value)
     return None
 
 
-def reason_kind(reason: str) -> str:
-    """Counter key of a reason: 'bad JSON', 'unknown event_type', 'missing required field', …"""
-    for kind in ("bad JSON", "unknown event_type", "missing required field", "wrong type", "conflicting redelivery"):
-        if reason.startswith(kind):
-            return kind
-    return "other"
+def _wrong_type(label: str, json_type: JsonType, value: object) -> str:
+    return f"wrong type: {label} must be {json_type.value}, got {show_value(value)}"
 
 
 def _payload_text_slow(raw: str) -> str:
@@ -199,12 +245,27 @@ class LandedIds:
 class Lander:
     """Lands event bodies into ``cusn.<event_type>`` and rejects into ``cusn.ctl_rejected_events``."""
 
-    def __init__(self, lake_root: str, sink: str) -> None:
+    def __init__(
+        self,
+        lake_root: str,
+        sink: str,
+        earliest: date | None = None,
+        latest: date | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        """``earliest``: the dataset's start date (events before it are rejected; None: no lower
+        bound); ``latest``: the last day accepted (None: today, UTC, evaluated at each landing);
+        ``max_body_bytes``: larger bodies are quarantined unparsed."""
         if sink not in ("local", "eventhub"):
             raise ValueError(f"sink must be 'local' or 'eventhub', got {sink!r}")
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes={max_body_bytes} must be >= 1 (the default is {MAX_BODY_BYTES}).")
         self.lake_root = lake_root
         self.sink = sink
+        self.window = TimeWindow(earliest, latest)
+        self.max_body_bytes = max_body_bytes
         self.ids = LandedIds(lake_root)
+        self._rejects_schema_checked = False
 
     # public ------------------------------------------------------------------------------------
 
@@ -218,27 +279,29 @@ class Lander:
     ) -> LandingReport:
         """Land a batch; returns only after every Delta commit (the sink's confirmation).
 
+        A bad event never raises: it is quarantined with its reason and the rest land. What raises
+        is not about one event (the lake), and then nothing of the batch may be confirmed.
+
         ``event_types`` is an optional per-event hint (the outbox's ``event_type`` column, the Event
         Hubs ``Table`` property): it saves searching every body for its type. A hint is only
         trusted when the body itself carries ``"event_type":"<hint>"`` (and the parsed field agrees);
         bodies without a usable hint are typed by a search of the body, as without hints.
         """
         landed_ts = landed_ts or datetime.now(UTC)
-        hints = _as_hints(event_types, bodies)
-        bodies, bad_utf8 = _as_strings(bodies)
-        if hints is not None and bad_utf8:
-            hints = None  # positions shifted by the split-off rejects: fall back to searching
-        n = len(bodies)
+        received = _as_array(bodies)
+        n = len(received)
+        hints = _as_hints(event_types, n)
         meta = pa.table(
             {
                 "_eh_partition_id": eh_partition_ids if eh_partition_ids is not None else pa.nulls(n, pa.string()),
                 "_eh_sequence_number": eh_sequence_numbers if eh_sequence_numbers is not None else pa.nulls(n, pa.int64()),
             }
         )
+        bodies, kept, rejects = _screen_bodies(received, self.max_body_bytes)
+        if kept is not None:
+            meta = meta.take(kept)
+            hints = hints.take(kept) if hints is not None else None
         report = LandingReport()
-        rejects: list[tuple[str | None, str | None, str, str]] = [
-            (None, None, "bad JSON: the body is not valid UTF-8", raw) for raw in bad_utf8
-        ]
         flat = _single_line(bodies)
         types = hints if hints is not None else _search_types(flat)
         rows_by_type: list[tuple[str, pa.Table]] = []
@@ -256,7 +319,7 @@ class Lander:
             else:
                 for idx in np.flatnonzero(~known):
                     raw = bodies[int(idx)].as_py()
-                    rejects.append((None, None, validate_event(raw) or "unknown event_type", raw))
+                    rejects.append(Reject(None, _maybe_event_id(raw), validate_event(raw) or "unknown event_type", raw))
             order, groups = _group_bounds(types)
             # one gather into type order; every group is then a zero-copy slice
             s_raw = bodies.take(order)
@@ -292,7 +355,7 @@ class Lander:
         if len(good_idx) != len(raw):
             raw, meta = pc.take(raw, good_idx), meta.take(good_idx)
         rows = self._bronze_rows(name, parsed, raw, meta, landed_ts)
-        rows, row_rejects = _check_rows(name, rows, raw)
+        rows, row_rejects = _check_rows(name, rows, raw, self.window, landed_ts)
         rejects.extend(row_rejects)
         return [(name, rows)]
 
@@ -300,7 +363,7 @@ class Lander:
 
     def _parse_group(
         self, name: str, flat: pa.Array, raw: pa.Array
-    ) -> tuple[pa.Table | None, pa.Array, list[tuple[str | None, str | None, str, str]]]:
+    ) -> tuple[pa.Table | None, pa.Array, list[Reject]]:
         schema = _READ_SCHEMAS[name]
         all_idx = pa.array(np.arange(len(flat)), pa.int64())
         try:
@@ -314,7 +377,7 @@ class Lander:
             if reason is None:
                 good.append(i)
             else:
-                rejects.append((name, _maybe_event_id(text), reason, text))
+                rejects.append(Reject(name, _maybe_event_id(text), reason, text))
         good_idx = pa.array(good, pa.int64())
         if not good:
             return None, good_idx, rejects
@@ -330,7 +393,7 @@ class Lander:
                 kept.append(i)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 text = raw[i].as_py()
-                rejects.append((name, _maybe_event_id(text), f"wrong type: {exc}", text))
+                rejects.append(Reject(name, _maybe_event_id(text), f"wrong type: {bounded(str(exc), 200)}", text))
         if not tables:
             return None, pa.array([], pa.int64()), rejects
         return pa.concat_tables(tables), pa.array(kept, pa.int64()), rejects
@@ -359,8 +422,8 @@ class Lander:
 
     # dedupe + append ---------------------------------------------------------------------------
 
-    def _append_new(self, name: str, rows: pa.Table, report: LandingReport) -> list[tuple[str | None, str | None, str, str]]:
-        rejects: list[tuple[str | None, str | None, str, str]] = []
+    def _append_new(self, name: str, rows: pa.Table, report: LandingReport) -> list[Reject]:
+        rejects: list[Reject] = []
         if rows.num_rows == 0:
             return rejects
         schema = _BRONZE_SCHEMAS[name]
@@ -402,64 +465,111 @@ class Lander:
         flt = (pc.field("event_date") == pa.scalar(day, pa.date32())) & pc.field("event_id").isin(ids)
         return ds.to_table(columns=_COMPARED, filter=flt)
 
-    def _write_rejects(self, rejects: list[tuple[str | None, str | None, str, str]], landed_ts: datetime, report: LandingReport) -> None:
+    def _write_rejects(self, rejects: list[Reject], landed_ts: datetime, report: LandingReport) -> None:
+        """Append the quarantined events (after every event table: a failure here fails the batch
+        and the retry lands nothing twice). ``raw`` is a bounded prefix; length and hash identify
+        the whole body."""
         spec = CONTROL_TABLES[REJECTS_TABLE]
+        uri = delta.table_uri(self.lake_root, "cusn", REJECTS_TABLE)
+        if not self._rejects_schema_checked:
+            delta.add_missing_columns(uri, spec.arrow_schema)  # tables written before raw_bytes/raw_sha256
+            self._rejects_schema_checked = True
         day = landed_ts.astimezone(UTC).date()
+        data = [r.raw if isinstance(r.raw, bytes) else r.raw.encode("utf-8", "surrogatepass") for r in rejects]
+        reasons = [bounded(r.reason, REASON_MAX_CHARS) for r in rejects]
         table = pa.table(
             {
                 "landed_date": pa.array([day] * len(rejects), pa.date32()),
-                "event_type": pa.array([r[0] for r in rejects], pa.string()),
-                "event_id": pa.array([r[1] for r in rejects], pa.string()),
-                "reason": pa.array([r[2] for r in rejects], pa.string()),
-                "raw": pa.array([r[3] for r in rejects], pa.string()),
+                "event_type": pa.array([r.event_type for r in rejects], pa.string()),
+                "event_id": pa.array([_bounded_id(r.event_id) for r in rejects], pa.string()),
+                "reason": pa.array(reasons, pa.string()),
+                "raw": pa.array([b[:REJECT_RAW_PREFIX_BYTES].decode("utf-8", "replace") for b in data], pa.string()),
+                "raw_bytes": pa.array([len(b) for b in data], pa.int64()),
+                "raw_sha256": pa.array([hashlib.sha256(b).hexdigest() for b in data], pa.string()),
             },
             schema=spec.arrow_schema,
         )
-        delta.append(delta.table_uri(self.lake_root, "cusn", REJECTS_TABLE), table, spec.arrow_schema, "landed_date")
-        for r in rejects:
-            report.rejected[reason_kind(r[2])] += 1
+        delta.append(uri, table, spec.arrow_schema, "landed_date")
+        for reason in reasons:
+            report.rejected[reason_kind(reason)] += 1
             if len(report.rejected_examples) < 10:
-                report.rejected_examples.append(r[2])
+                report.rejected_examples.append(reason)
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _as_strings(bodies: pa.Array | Iterable[str | bytes]) -> tuple[pa.Array, list[str]]:
-    """Bodies as a string array; bytes that are not UTF-8 are split off as rejects."""
+def _as_array(bodies: pa.Array | pa.ChunkedArray | Iterable[str | bytes]) -> pa.Array:
+    """Bodies as one Arrow array: string when given text, binary when given bytes."""
     if isinstance(bodies, pa.ChunkedArray):
-        bodies = bodies.combine_chunks()
-    if not isinstance(bodies, pa.Array):
-        items = list(bodies)
-        if items and isinstance(items[0], bytes | bytearray | memoryview):
-            bodies = pa.array([bytes(b) for b in items], pa.binary())
-        else:
-            bodies = pa.array(items, pa.string())
-    if pa.types.is_string(bodies.type):
-        return bodies, []
-    if pa.types.is_large_string(bodies.type):
-        return pc.cast(bodies, pa.string()), []
-    good, bad = [], []
-    for b in bodies.to_pylist():
+        bodies = bodies.combine_chunks() if bodies.num_chunks else pa.array([], bodies.type)
+    if isinstance(bodies, pa.Array):
+        return pc.cast(bodies, pa.string()) if pa.types.is_large_string(bodies.type) else bodies
+    items = list(bodies)
+    if any(isinstance(b, bytes | bytearray | memoryview) for b in items):
+        return pa.array([b.encode() if isinstance(b, str) else None if b is None else bytes(b) for b in items], pa.binary())
+    return pa.array(items, pa.string())
+
+
+def _screen_bodies(received: pa.Array, max_bytes: int) -> tuple[pa.Array, pa.Array | None, list[Reject]]:
+    """Split off, before any parsing, the bodies that cannot be events: null or empty, larger than
+    ``max_bytes`` (never decoded or parsed: only a prefix and the hash are kept) and not UTF-8.
+
+    Returns the remaining bodies as strings, their positions in ``received`` (None: all kept) and
+    the rejects.
+    """
+    sizes = pc.fill_null(pc.binary_length(received), 0).to_numpy(zero_copy_only=False)
+    bad = (sizes == 0) | (sizes > max_bytes)
+    utf8 = pa.types.is_string(received.type)
+    if not utf8:
         try:
-            good.append(b.decode("utf-8"))
-        except UnicodeDecodeError:
-            bad.append(b.decode("utf-8", errors="replace"))
-    return pa.array(good, pa.string()), bad
+            received.filter(pa.array(~bad)).cast(pa.string())
+        except pa.ArrowInvalid:  # some body is not UTF-8: find which, one by one (rare)
+            for i, b in enumerate(received.to_pylist()):
+                if not bad[i]:
+                    try:
+                        b.decode("utf-8")
+                    except UnicodeDecodeError:
+                        bad[i] = True
+    if not bad.any():
+        return (received if utf8 else received.cast(pa.string())), None, []
+    rejects = []
+    for i in np.flatnonzero(bad):
+        body = received[int(i)].as_py()
+        if body is None or sizes[i] == 0:
+            rejects.append(Reject(None, None, "bad JSON: the body is empty", body or ""))
+            continue
+        head = (body if isinstance(body, bytes) else body.encode())[:REJECT_RAW_PREFIX_BYTES].decode("utf-8", "replace")
+        m = re.search(_TYPE_RE, head)
+        if sizes[i] > max_bytes:
+            reason = (
+                f"body too large: {int(sizes[i])} bytes, the limit is {max_bytes} bytes (MAX_BODY_BYTES); "
+                f"the first {REJECT_RAW_PREFIX_BYTES} bytes and the sha256 are kept"
+            )
+        else:
+            reason = "bad JSON: the body is not valid UTF-8"
+        rejects.append(Reject(m.group("t") if m else None, _maybe_event_id(head), reason, body))
+    kept = pa.array(np.flatnonzero(~bad), pa.int64())
+    remaining = received.take(kept)
+    return (remaining if utf8 else remaining.cast(pa.string())), kept, rejects
+
+
+def _bounded_id(event_id: str | None) -> str | None:
+    return None if event_id is None else bounded(event_id, EVENT_ID_MAX_CHARS)
 
 
 _TYPE_NAMES = pa.array(list(EVENT_TYPES), pa.string())
 
 
-def _as_hints(event_types: pa.Array | Iterable[str | None] | None, bodies: object) -> pa.Array | None:
+def _as_hints(event_types: pa.Array | Iterable[str | None] | None, n: int) -> pa.Array | None:
     if event_types is None:
         return None
     if isinstance(event_types, pa.ChunkedArray):
-        event_types = event_types.combine_chunks()
+        event_types = event_types.combine_chunks() if event_types.num_chunks else pa.array([], pa.string())
     hints = event_types if isinstance(event_types, pa.Array) else pa.array(list(event_types), pa.string())
     hints = pc.cast(hints, pa.string())
-    if len(hints) != len(bodies):  # type: ignore[arg-type]
-        raise ValueError(f"event_types has {len(hints)} entries for {len(bodies)} bodies; give one per body.")  # type: ignore[arg-type]
+    if len(hints) != n:
+        raise ValueError(f"event_types has {len(hints)} entries for {n} bodies; give one per body.")
     return hints
 
 
@@ -579,50 +689,26 @@ def _maybe_event_id(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _check_rows(name: str, rows: pa.Table, raw: pa.Array) -> tuple[pa.Table, list[tuple[str | None, str | None, str, str]]]:
-    """Column-wise checks after parsing: event_type, timestamp format, schema-2.x required fields.
-
-    Converts the wire timestamps to typed columns and fills ``event_date`` for the rows that pass.
-    """
-    et = EVENT_TYPES[name]
-    n = rows.num_rows
-    reason: pa.Array = pa.nulls(n, pa.string())
-    strict = pc.fill_null(pc.starts_with(rows["schema_version"], "2"), False)
-    checks: list[tuple[pa.Array, str]] = [
-        (pc.fill_null(pc.not_equal(rows["event_type"], name), True), "bad JSON: event_type is ambiguous or missing")
+def _check_rows(
+    name: str, rows: pa.Table, raw: pa.Array, window: TimeWindow, now: datetime
+) -> tuple[pa.Table, list[Reject]]:
+    """Apply the row rules (``validation.RULES``), quarantine the violators, and type the rest:
+    wire timestamps become TIMESTAMP columns and ``event_date`` is filled. After the rules, no
+    cast below can fail on a row."""
+    verdicts = check_rows(name, rows, window, now)
+    rejects = [
+        Reject(name, rows["event_id"][int(i)].as_py(), reason, raw[int(i)].as_py())
+        for i, reason in zip(verdicts.bad_rows, verdicts.reasons, strict=True)
     ]
-    for f in ENVELOPE_FIELDS:
-        if not f.nullable:
-            checks.append((pc.and_(strict, pc.is_null(rows[f.name])), f"missing required field {f.name}"))
-    for f in et.payload:
-        if not f.nullable:
-            checks.append((pc.and_(strict, pc.is_null(rows[f.landed_name])), f"missing required field payload.{f.name}"))
-    ts_fields = [("ingest_timestamp", "ingest_timestamp")] + [
-        (f.landed_name, f"payload.{f.name}") for f in et.payload if f.json_type is JsonType.TIMESTAMP
-    ]
-    for col, label in ts_fields:
-        bad = pc.and_(pc.is_valid(rows[col]), pc.invert(pc.fill_null(pc.match_substring_regex(rows[col], TS_PATTERN), False)))
-        checks.append((bad, f"wrong type: {label} must be a timestamp like 2024-04-11T17:42:05.123456Z"))
-    for failed, text in reversed(checks):
-        reason = pc.if_else(pc.fill_null(failed, False), pa.scalar(text), reason)
-    ok = pc.is_null(reason)
-    rejects = []
-    if not pc.all(ok).as_py():
-        bad_idx = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
-        for i in bad_idx:
-            i = int(i)
-            rejects.append((name, rows["event_id"][i].as_py(), reason[i].as_py(), raw[i].as_py()))
-        rows = rows.filter(ok)
-    for col, _ in ts_fields:
-        idx = rows.schema.get_field_index(col)
-        rows = rows.set_column(idx, col, pc.cast(rows[col], pa.timestamp("us", tz="UTC")))
-    rows = rows.set_column(
-        rows.schema.get_field_index("event_date"), "event_date", pc.cast(rows["ingest_timestamp"], pa.date32())
-    )
+    for col, times in verdicts.times.items():
+        rows = rows.set_column(rows.schema.get_field_index(col), col, times.typed())
+    rows = rows.set_column(rows.schema.get_field_index("event_date"), "event_date", verdicts.times["ingest_timestamp"].days())
+    if rejects:
+        rows = rows.filter(pa.array(verdicts.ok))
     return rows.cast(_BRONZE_SCHEMAS[name]), rejects
 
 
-def _differing(new: pa.Table, landed: pa.Table) -> list[tuple[str | None, str | None, str, str]]:
+def _differing(new: pa.Table, landed: pa.Table) -> list[Reject]:
     """Redeliveries whose envelope or payload differs from the landed copy (same event_id)."""
     if new.num_rows == 0:
         return []
@@ -640,7 +726,7 @@ def _differing(new: pa.Table, landed: pa.Table) -> list[tuple[str | None, str | 
         eid = joined["event_id"][i].as_py()
         body = joined["_payload"][i].as_py()
         out.append(
-            (
+            Reject(
                 joined["event_type"][i].as_py(),
                 eid,
                 f"conflicting redelivery: event_id {eid} differs from the copy already landed "

@@ -235,7 +235,7 @@ def test_control_tables() -> None:
     ]
     rejected = CONTROL_TABLES["ctl_rejected_events"]
     assert rejected.partition_by == "landed_date"
-    assert rejected.column_names == ["landed_date", "event_type", "event_id", "reason", "raw"]
+    assert rejected.column_names == ["landed_date", "event_type", "event_id", "reason", "raw", "raw_bytes", "raw_sha256"]
 
 
 def test_every_spec_builds_an_arrow_schema() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -23,6 +23,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
+UI_TIMEOUT_MS = 60_000
+"""Actions and assertions wait this long: on a loaded 2-core machine the asset graph can take tens of
+seconds to lay out (Playwright's assertion default is 5 s, which failed while the graph still loaded)."""
 
 
 def chromium_missing_message() -> str:
@@ -46,7 +49,8 @@ def open_browser() -> Iterator[Browser]:
 def open_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     try:
         yield page
     finally:

@@ -29,14 +29,14 @@ def _closed_port() -> int:
 
 
 class TimedSink(EventHubSink):
-    """The real sink; records how long each send of the real producer took."""
+    """The real sink; records how long each send (one drain batch) of the real producer took."""
 
     durations: list[float]
 
-    def _flush(self, *args, **kwargs):
+    def send(self, *args, **kwargs):
         t0 = time.monotonic()
         try:
-            return super()._flush(*args, **kwargs)
+            return super().send(*args, **kwargs)
         finally:
             self.durations.append(time.monotonic() - t0)
 
@@ -76,6 +76,9 @@ class RecordingClient:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[dict]]] = []
+
+    def create_batch(self, partition_key: str | None = None, max_size_in_bytes: int | None = None) -> EventDataBatch:
+        return EventDataBatch(max_size_in_bytes=max_size_in_bytes or 1_048_576, partition_key=partition_key)
 
     def send_batch(self, batch: EventDataBatch, timeout: float | None = None) -> None:
         assert timeout == 5.0

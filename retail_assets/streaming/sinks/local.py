@@ -1,23 +1,37 @@
 """``LocalDeltaSink`` (the default): lands events straight into the Bronze event tables.
 
 Confirmation = the Delta commits of the landing function are done; a crash before the ack only
-leads to a re-send, which the landing skips by ``event_id``.
+leads to a re-send, which the landing skips by ``event_id``. A bad event is not a failure: the
+landing quarantines it in ``cusn.ctl_rejected_events`` and it counts as sent (retrying it could
+never help). Only an exception of the landing (the lake, not a row) fails the batch, so every event
+of it is retried later.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
 
 from retail_assets.streaming.landing import Lander
 from retail_assets.streaming.sinks import SendResult
+from retail_assets.streaming.validation import MAX_BODY_BYTES
 
 
 class LocalDeltaSink:
     name = "local"
 
-    def __init__(self, lake_root: str) -> None:
-        self.lander = Lander(lake_root, sink="local")
+    def __init__(
+        self,
+        lake_root: str,
+        earliest: date | None = None,
+        latest: date | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        """``earliest``: the dataset's start date (``DatasetSettings.start_date``); ``latest``: the
+        last day accepted (None = today, UTC). See ``Lander``."""
+        self.lander = Lander(lake_root, sink="local", earliest=earliest, latest=latest, max_body_bytes=max_body_bytes)
 
     def send(self, events: pa.Table) -> SendResult:
         seqs = events["outbox_seq"].to_numpy()
