@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,85 @@ def min_free_gb_from_env(env: dict[str, str] | None = None) -> float | None:
 # --- end of streaming bounds ---
 
 
+# --- what a scale factor can generate: refused up front, before a day is half written ---------------
+
+STORES_AT_SCALE_1 = 86
+"""Stores at scale factor 1 (§3.7); the generator's store count is ``round(86 · sf)`` half up."""
+
+MIN_SCALE_FACTOR = Decimal("0.5") / STORES_AT_SCALE_1
+"""Below this, ``round(86 · sf)`` is 0: the scale factor asks for no store at all (the generator
+would invent one by clamping, and every other size would be clamped too), ≈ 0.0058."""
+
+# Peak RSS of one process generating one day, measured at scale factors 0.1-1 (GiB per unit of sf).
+# The base is the process before any rows: interpreter, pyarrow, numpy, the generator's reference
+# data (measured 0.27 GiB: ru_maxrss of `generate_and_write_day` at sf 0.01 including dimensions).
+PEAK_GIB_PER_SCALE_FACTOR: dict[str, float] = {
+    "weekday (batch)": 0.72,
+    "Black Friday (batch)": 0.89,
+    "streamed day": 1.03,
+}
+BASE_PEAK_GIB = 0.27
+GIB = 1024**3
+
+
+def peak_memory_gib(scale_factor: float) -> float:
+    """The worst measured peak (a streamed day) for ``scale_factor``, in GiB."""
+    return BASE_PEAK_GIB + max(PEAK_GIB_PER_SCALE_FACTOR.values()) * scale_factor
+
+
+def machine_memory_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup/memory.max")) -> tuple[int, int | None]:
+    """(usable total, available now or None): MemTotal, or the container's cgroup limit when lower."""
+    fields: dict[str, int] = {}
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, rest = line.partition(":")
+            fields[name] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        fields = {}
+    total = fields.get("MemTotal") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = cgroup.read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total, fields.get("MemAvailable")
+
+
+def require_scale_factor_generates(scale_factor: float, source: str = "scale_factor") -> None:
+    """Refuse a scale factor so small that it asks for no store (a property of the settings alone)."""
+    if Decimal(repr(float(scale_factor))) < MIN_SCALE_FACTOR:
+        raise ConfigError(
+            f"{source}={scale_factor!r} is too small: round({STORES_AT_SCALE_1} × {scale_factor:g}) = 0 stores. "
+            f"Use at least {math.ceil(float(MIN_SCALE_FACTOR) * 10_000) / 10_000:g} (1 store); 0.01 is the test size."
+        )
+
+
+def require_scale_factor_fits(
+    scale_factor: float, source: str = "RETAIL_ASSETS_SCALE_FACTOR", memory: tuple[int, int | None] | None = None
+) -> None:
+    """Refuse a scale factor whose measured peak would not fit in this machine's memory.
+
+    Compared with the total (or the cgroup limit), not with what is free now, so that the same
+    settings are accepted on the same machine every time; the message gives both.
+    """
+    total, available = memory or machine_memory_bytes()
+    need = peak_memory_gib(scale_factor)
+    if need * GIB <= total:
+        return
+    per_sf = max(PEAK_GIB_PER_SCALE_FACTOR.values())
+    fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
+    measured = ", ".join(f"{k} {v:g}" for k, v in PEAK_GIB_PER_SCALE_FACTOR.items())
+    free = f", {available / GIB:.1f} GiB available now" if available is not None else ""
+    raise ConfigError(
+        f"{source}={scale_factor:g} cannot fit in memory: a day needs about {need:.1f} GiB at its peak "
+        f"({BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit for a streamed day; measured "
+        f"GiB per unit: {measured}), and this machine has {total / GIB:.1f} GiB in total{free}. "
+        f"The largest scale factor that fits is {fits:g}: set {source}={fits:g} or lower, or run on a "
+        "machine with more memory."
+    )
+
+
 @dataclass(frozen=True)
 class DatasetSettings:
     """Everything that determines generated rows. Same settings -> byte-identical data (§8.1)."""
@@ -160,6 +241,7 @@ class DatasetSettings:
 
     def __post_init__(self) -> None:
         parse_scale_factor(self.scale_factor, "scale_factor")
+        require_scale_factor_generates(self.scale_factor)
         parse_seed(self.seed, "seed")
         if not isinstance(self.start_date, date):
             raise ConfigError(f"start_date={self.start_date!r} must be a datetime.date.")
@@ -184,9 +266,12 @@ class DatasetSettings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> DatasetSettings:
         env = dict(os.environ if env is None else env)
+        scale_factor = parse_scale_factor(env.get("RETAIL_ASSETS_SCALE_FACTOR", DEFAULT_SCALE_FACTOR))
+        require_scale_factor_generates(scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
+        require_scale_factor_fits(scale_factor)
         return cls(
             seed=parse_seed(env.get("RETAIL_ASSETS_SEED", DEFAULT_SEED)),
-            scale_factor=parse_scale_factor(env.get("RETAIL_ASSETS_SCALE_FACTOR", DEFAULT_SCALE_FACTOR)),
+            scale_factor=scale_factor,
             start_date=parse_start_date(env.get("RETAIL_ASSETS_START_DATE", DEFAULT_START_DATE.isoformat())),
         )
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from retail_assets.config import (
     DEFAULT_SCALE_FACTOR,
@@ -16,8 +21,11 @@ from retail_assets.config import (
     parse_scale_factor,
     parse_seed,
     parse_start_date,
+    require_scale_factor_fits,
+    require_scale_factor_generates,
 )
-from retail_assets.lake.ledger import ledger_path
+from retail_assets.lake import duckdb_files
+from retail_assets.lake.ledger import LEDGER_FILE_ROLE, ledger_path
 
 
 class RetailSettings(dg.ConfigurableResource):
@@ -35,9 +43,12 @@ class RetailSettings(dg.ConfigurableResource):
     lake_root: str = ""
 
     def dataset(self) -> DatasetSettings:
+        scale_factor = parse_scale_factor(self.scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
+        require_scale_factor_generates(scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
+        require_scale_factor_fits(scale_factor)
         return DatasetSettings(
             seed=parse_seed(self.seed),
-            scale_factor=parse_scale_factor(self.scale_factor),
+            scale_factor=scale_factor,
             start_date=parse_start_date(self.start_date),
         )
 
@@ -61,9 +72,33 @@ def settings_from_env() -> RetailSettings:
     )
 
 
+class LedgerDuckDBResource(DuckDBResource):
+    """``DuckDBResource`` for ``ledger.duckdb`` that tells a lock from a damaged file.
+
+    Why: the stock resource retries any ``IOException`` for ~100 s — a damaged file too, which no
+    wait can fix — and then raises DuckDB's bare error. This one waits a bounded time for a lock
+    (``LedgerLockedError``, naming the holder) and fails at once on damage (``LedgerCorruptError``,
+    with the restore); both are ``LedgerError``, which the assets turn into a ``dg.Failure``.
+    """
+
+    lock_wait_seconds: float = Field(default=30.0, description="how long to wait for another process's lock")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        pause_s = 0.1
+        with duckdb_files.session(
+            self.database,
+            LEDGER_FILE_ROLE,
+            attempts=max(1, math.ceil(self.lock_wait_seconds / pause_s)),
+            pause_s=pause_s,
+            config={"custom_user_agent": "dagster", **self.connection_config},
+        ) as conn:
+            yield conn
+
+
 def ledger_from_env() -> DuckDBResource:
     """The generation ledger's DuckDB file under ``RETAIL_ASSETS_HOME/state`` (see lake/ledger.py)."""
-    return DuckDBResource(database=str(ledger_path(HomeSettings.from_env().state_dir)))
+    return LedgerDuckDBResource(database=str(ledger_path(HomeSettings.from_env().state_dir)))
 
 
 @dg.definitions

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets.config import DatasetSettings
+from retail_assets.config import STORES_AT_SCALE_1, DatasetSettings
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.generate import reference_data as ref
 from retail_assets.generate.ids import base36
@@ -123,7 +123,7 @@ def dimension_sizes(settings: DatasetSettings) -> DimensionSizes:
     n_combos = ref.catalogue().n_combinations
     return DimensionSizes(
         geographies=min(max(scale_round(20, sf), 1), min(579, n_ref_geo)),
-        stores=max(1, scale_round(86, sf)),
+        stores=max(1, scale_round(STORES_AT_SCALE_1, sf)),
         dcs=max(1, scale_round(20, sf)),
         supplier_refrigerated=max(1, scale_round(4, sf)),
         supplier_dry=max(1, scale_round(6, sf)),

@@ -11,23 +11,37 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from retail_assets.lake import lake_errors
+from retail_assets.lake.lake_errors import LakeError, MissingTableError
 
 CONFLICT_ATTEMPTS = 5
+__all__ = ["LakeError", "MissingTableError"]  # defined in lake_errors with the diagnoses; re-exported here
 
 
-class LakeError(RuntimeError):
-    """A lake operation failed; the message names the table and what to do about it."""
+@contextmanager
+def _diagnosed(uri: str, action: str, partition: str | None = None, needed_bytes: int | None = None) -> Iterator[None]:
+    """Turn delta-rs / filesystem failures into a ``LakeError`` naming the table, the partition,
+    what was kept and the fix (``lake_errors.diagnose``); our own ``LakeError`` passes through."""
+    try:
+        yield
+    except LakeError:
+        raise
+    except (DeltaError, OSError) as exc:
+        raise lake_errors.diagnose(exc, lake_errors.Failure(uri, action, partition, needed_bytes)) from exc
 
 
-class MissingTableError(LakeError):
-    """A table that a step needs does not exist yet."""
+def _partition(col: str, value: date | None) -> str | None:
+    return f"{col}={value.isoformat()}" if value is not None else None
 
 
 def storage_options() -> dict[str, str] | None:
@@ -57,6 +71,12 @@ def table_exists(uri: str) -> bool:
 
 
 def open_table(uri: str) -> DeltaTable:
+    with _diagnosed(uri, "reading"):
+        return _open(uri)
+
+
+def _open(uri: str) -> DeltaTable:
+    """``open_table`` without the diagnosis, for callers that diagnose with the partition they read."""
     try:
         return DeltaTable(uri, storage_options=storage_options())
     except TableNotFoundError:
@@ -153,6 +173,11 @@ def replace_partition(
         if not pc.all(pc.equal(col, pa.scalar(partition_value, col.type))).as_py():
             raise LakeError(f"refusing to write {uri}: rows outside {partition_col}={partition_value}.")
     _ensure_writable(uri)
+    with _diagnosed(uri, "writing", _partition(partition_col, partition_value), data.nbytes):
+        _overwrite_partition(uri, data, partition_value, partition_col)
+
+
+def _overwrite_partition(uri: str, data: pa.Table, partition_value: date, partition_col: str) -> None:
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             write_deltalake(
@@ -176,10 +201,6 @@ def replace_partition(
                     "run writing this table has finished."
                 ) from exc
             time.sleep(0.05 * attempt)  # let the competing commit finish before re-reading the log
-        except OSError as exc:
-            raise LakeError(
-                f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable."
-            ) from exc
 
 
 def replace_table(
@@ -193,7 +214,7 @@ def replace_table(
     data = _in_row_order(_conform(data, schema, uri))
     _ensure_writable(uri)
     props = CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None
-    try:
+    with _diagnosed(uri, "writing", needed_bytes=data.nbytes):
         write_deltalake(
             uri,
             data,
@@ -202,13 +223,12 @@ def replace_table(
             storage_options=storage_options(),
             commit_properties=props,
         )
-    except OSError as exc:
-        raise LakeError(f"writing {uri} failed: {exc}. Check that the lake root is reachable and writable.") from exc
 
 
 def last_commit_metadata(uri: str) -> dict[str, str]:
     """String-valued entries of the latest commit info (custom metadata among them)."""
-    history = open_table(uri).history(1)
+    with _diagnosed(uri, "reading"):
+        history = _open(uri).history(1)
     if not history:
         return {}
     return {k: v for k, v in history[0].items() if isinstance(v, str)}
@@ -218,13 +238,24 @@ def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | Non
     """Append rows in one commit (event landing, rejected events)."""
     data = _conform(data, schema, uri)
     _ensure_writable(uri)
-    write_deltalake(
-        uri,
-        data,
-        mode="append",
-        partition_by=[partition_col] if partition_col else None,
-        storage_options=storage_options(),
-    )
+    with _diagnosed(uri, "appending to", _appended_partitions(data, partition_col), data.nbytes):
+        write_deltalake(
+            uri,
+            data,
+            mode="append",
+            partition_by=[partition_col] if partition_col else None,
+            storage_options=storage_options(),
+        )
+
+
+def _appended_partitions(data: pa.Table, partition_col: str | None) -> str | None:
+    if not partition_col or data.num_rows == 0:
+        return None
+    import pyarrow.compute as pc
+
+    values = sorted(str(v) for v in pc.unique(data.column(partition_col)).to_pylist())
+    shown = ", ".join(values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
+    return f"{partition_col}={shown}"
 
 
 def snapshot_dataset(table: DeltaTable, uri: str) -> pads.Dataset:
@@ -246,7 +277,8 @@ def snapshot_dataset(table: DeltaTable, uri: str) -> pads.Dataset:
 
 def dataset(uri: str) -> pads.Dataset:
     """The current snapshot as a pyarrow dataset (what DuckDB queries)."""
-    return snapshot_dataset(open_table(uri), uri)
+    with _diagnosed(uri, "reading"):
+        return snapshot_dataset(_open(uri), uri)
 
 
 def read_table(
@@ -264,11 +296,11 @@ def read_table(
             )
         empty = schema.empty_table()
         return empty.select(columns) if columns else empty
-    ds = dataset(uri)
     flt = None
     if partition_value is not None:
         flt = pads.field(partition_col) == pa.scalar(partition_value, pa.date32())
-    table = ds.to_table(columns=columns, filter=flt)
+    with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
+        table = snapshot_dataset(_open(uri), uri).to_table(columns=columns, filter=flt)
     if schema is not None and columns is None:
         table = table.select(schema.names).cast(schema)
     return table
@@ -278,7 +310,8 @@ def partition_row_counts(uri: str, partition_col: str = "event_date") -> dict[da
     """Rows per partition value, from the Delta log's file statistics-free path (a scan of one column)."""
     if not table_exists(uri):
         return {}
-    t = dataset(uri).to_table(columns=[partition_col])
+    with _diagnosed(uri, "reading"):
+        t = snapshot_dataset(_open(uri), uri).to_table(columns=[partition_col])
     if t.num_rows == 0:
         return {}
     import pyarrow.compute as pc

@@ -25,7 +25,6 @@ Plain Python; Dagster code passes ``DuckDBResource.get_connection`` as ``connect
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+
+from retail_assets.lake import duckdb_files
 
 ClaimPath = Literal["batch", "stream"]
 PATHS: tuple[str, ...] = ("batch", "stream")
@@ -100,6 +101,27 @@ def _migrate(conn: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
+class LedgerLockedError(LedgerError, duckdb_files.DuckDBFileLockedError):
+    """Another process holds ``ledger.duckdb`` open; it is free again when that process finishes."""
+
+
+class LedgerCorruptError(LedgerError, duckdb_files.DuckDBFileCorruptError):
+    """``ledger.duckdb`` is not a valid DuckDB database any more; only a rebuild helps."""
+
+
+LEDGER_FILE_ROLE = duckdb_files.FileRole(
+    what="the generation ledger",
+    locked_error=LedgerLockedError,
+    corrupt_error=LedgerCorruptError,
+    while_locked="retry when that run has finished",
+    restore=(
+        "rebuild it from the day manifests in the lake and the outbox with `retail-assets ledger rebuild --yes` "
+        "(it moves the damaged file aside, never deletes it). Nothing in the lake is lost: the ledger only "
+        "records which path (batch or stream) owns each day and whether the day is complete."
+    ),
+)
+
+
 def ledger_path(state_dir: Path) -> Path:
     """Where the ledger file lives under ``RETAIL_ASSETS_HOME/state``."""
     return Path(state_dir) / LEDGER_FILE
@@ -109,25 +131,10 @@ def ledger_path(state_dir: Path) -> Path:
 def _plain_connection(
     database: Path, attempts: int = 50, pause_s: float = 0.05
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-write connection, retried while another process holds the file lock."""
-    last: Exception | None = None
-    conn = None
-    for _ in range(attempts):
-        try:
-            conn = duckdb.connect(str(database))
-            break
-        except duckdb.IOException as exc:  # "Could not set lock on file": another process writes
-            last = exc
-            time.sleep(pause_s)
-    if conn is None:
-        raise LedgerError(
-            f"the ledger {database} stayed locked by another process for {attempts * pause_s:.1f} s "
-            f"({last}); retry when the other run has finished."
-        )
-    try:
+    """A short-lived read-write connection, retried while another process holds the file lock;
+    a damaged file fails at once with ``LedgerCorruptError`` (see ``lake/duckdb_files.py``)."""
+    with duckdb_files.session(database, LEDGER_FILE_ROLE, attempts=attempts, pause_s=pause_s) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 class Ledger:

@@ -16,14 +16,14 @@ Everything here is DuckDB SQL over Arrow: the checks run the same whichever engi
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retail_assets.checks.result import CheckResult, Severity
 from retail_assets.contract.events import ENVELOPE_FIELDS, EVENT_TYPES, Derived, bronze_event_spec
 from retail_assets.contract.mappings import SILVER_MAPPINGS, Cents
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES, money_pairs
@@ -34,11 +34,6 @@ from retail_assets.silver.duckdb_compiler import DUCKDB
 from retail_assets.silver.reference import REFERENCE_CACHE, columns_reader, partition_reader
 
 SAMPLE_SIZE = 5
-
-
-class Severity(StrEnum):
-    ERROR = "ERROR"
-    WARN = "WARN"
 
 
 # --- check groups: the Dagster check specs (names are part of the interface) ------------------
@@ -66,22 +61,6 @@ GROUP_DESCRIPTIONS: dict[str, str] = {
 }
 BLOCKING_GROUPS = frozenset({SCHEMA_EQUALITY, ROW_COUNT_ADDITIVITY})
 """The groups the contract marks blocking (§6.3 C1, C2)."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check group's outcome for (table, day); ``metadata`` holds plain Python values."""
-
-    name: str
-    passed: bool
-    severity: Severity
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def blocks_commit(self) -> bool:
-        """A failed ERROR in a blocking group: the partition must not be written."""
-        return not self.passed and self.severity is Severity.ERROR and self.name in BLOCKING_GROUPS
 
 
 # --- rule registry ---------------------------------------------------------------------------
@@ -998,7 +977,8 @@ def evaluate_checks(conn: Any, ctx: CheckContext, build: SilverBuild) -> list[Ch
                 "skipped_rules": f["skipped"],
             },
         )
-    return [results[g] for g in groups_for(table)]
+    # the contract marks C1 and C2 blocking: a failed ERROR there keeps the partition from being written
+    return [replace(results[g], blocking=g in BLOCKING_GROUPS) for g in groups_for(table)]
 
 
 __all__ = [

@@ -2,9 +2,10 @@
 
 ``outbox status`` prints one JSON object (``pending``, ``leased``, ``sent``, ``dead``,
 ``oldest_pending_ts``, ``latest_sent_ts``, ``by_event_type``, ``dead_letters``, ``days``, plus
-``source``: ``outbox`` when read from the database, ``snapshot`` while a stream run holds the file;
-and ``next_day``, ``blocked``, ``blocked_reason``: whether the stream can generate its next day, and
-if not, why and the fix — the same sentence the sensor's skip reason gives).
+``source``: ``outbox`` when read from the database, ``snapshot`` while a stream run holds the file,
+with ``stale``/``note`` when that snapshot is old or its writer is gone; ``corrupt`` (exit 1) when
+the outbox file is damaged; and ``next_day``, ``blocked``, ``blocked_reason``: whether the stream can
+generate its next day, and if not, why and the fix — the same sentence the sensor's skip reason gives).
 
 ``stream`` exits with one of ``EXIT_CODES`` so that scripts can tell "all sent" from "run me again"
 from "a person must act".
@@ -48,16 +49,20 @@ def _status(args: argparse.Namespace) -> int:
 
     home = HomeSettings.from_env()
     status = read_status(home.state_dir)
-    try:
-        verdict = verdict_from_status(home, DatasetSettings.from_env(), status)
-        status.update(
-            next_day=verdict.next_day.isoformat(),
-            blocked=verdict.needs_operator,
-            blocked_reason=verdict.reason if verdict.needs_operator else None,
-        )
-    except Exception as exc:  # the counts must still be shown when the policy cannot be evaluated
-        status.update(next_day=None, blocked=None, blocked_reason=f"could not evaluate the stream policy: {exc}")
+    if status["source"] != "corrupt":
+        try:
+            verdict = verdict_from_status(home, DatasetSettings.from_env(), status)
+            status.update(
+                next_day=verdict.next_day.isoformat(),
+                blocked=verdict.needs_operator,
+                blocked_reason=verdict.reason if verdict.needs_operator else None,
+            )
+        except Exception as exc:  # the counts must still be shown when the policy cannot be evaluated
+            status.update(next_day=None, blocked=None, blocked_reason=f"could not evaluate the stream policy: {exc}")
     print(json.dumps(status, indent=2 if args.pretty else None, default=str))
+    if status["source"] == "corrupt":  # the JSON for scripts, the diagnosis for the operator
+        print(f"error: {status['error']}", file=sys.stderr)
+        return 1
     return 0
 
 

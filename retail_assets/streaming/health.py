@@ -10,10 +10,10 @@ nothing about whether the drain keeps up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from retail_assets.checks.result import CheckResult, Severity
 from retail_assets.config import positive_number_from_env
 
 STALE_ENV = "RETAIL_ASSETS_OUTBOX_STALE_MINUTES"
@@ -22,15 +22,6 @@ SAMPLE_DEAD = 5
 
 NO_DEAD_LETTERS = "no_dead_letters"
 BACKLOG_NOT_STALE = "backlog_not_stale"
-
-
-@dataclass(frozen=True)
-class HealthVerdict:
-    name: str
-    passed: bool
-    severity: str  # "ERROR" or "WARN": how bad a failure is
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def stale_after(env: dict[str, str] | None = None) -> timedelta:
@@ -44,17 +35,17 @@ def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def no_dead_letters(status: dict[str, Any], now: datetime, stale: timedelta) -> HealthVerdict:
+def no_dead_letters(status: dict[str, Any], now: datetime, stale: timedelta) -> CheckResult:
     dead = int(status.get("dead", 0))
     sample = list(status.get("dead_letters", []))[:SAMPLE_DEAD]
     if dead == 0:
-        return HealthVerdict(NO_DEAD_LETTERS, True, "ERROR", "no dead letters in the outbox.", {"dead": 0})
+        return CheckResult(NO_DEAD_LETTERS, True, Severity.ERROR, "no dead letters in the outbox.", {"dead": 0})
     by_type = {t: c.get("dead", 0) for t, c in status.get("by_event_type", {}).items() if c.get("dead", 0)}
     examples = "; ".join(f"{d['event_id']} ({d['event_type']}): {d.get('last_error')}" for d in sample)
-    return HealthVerdict(
+    return CheckResult(
         NO_DEAD_LETTERS,
         False,
-        "ERROR",
+        Severity.ERROR,
         f"{dead:,} events are DEAD in the outbox: they used up their send attempts and will not be sent "
         f"again on their own. Examples: {examples}. Fix the cause their last_error names (for Event Hubs: "
         "AZURE_EVENTHUB_CONNECTION_STRING, the hub name, the network), then put them back in the queue "
@@ -64,7 +55,7 @@ def no_dead_letters(status: dict[str, Any], now: datetime, stale: timedelta) -> 
     )
 
 
-def backlog_not_stale(status: dict[str, Any], now: datetime, stale: timedelta) -> HealthVerdict:
+def backlog_not_stale(status: dict[str, Any], now: datetime, stale: timedelta) -> CheckResult:
     open_rows = int(status.get("pending", 0)) + int(status.get("leased", 0))
     since = _parse(status.get("oldest_open_enqueued_ts"))
     meta: dict[str, Any] = {
@@ -73,20 +64,20 @@ def backlog_not_stale(status: dict[str, Any], now: datetime, stale: timedelta) -
         "stale_after_minutes": round(stale.total_seconds() / 60, 3),
     }
     if open_rows == 0 or since is None:
-        return HealthVerdict(BACKLOG_NOT_STALE, True, "WARN", "no events waiting in the outbox.", meta)
+        return CheckResult(BACKLOG_NOT_STALE, True, Severity.WARN, "no events waiting in the outbox.", meta)
     age = now - since
     meta["backlog_age_minutes"] = round(age.total_seconds() / 60, 1)
     if age <= stale:
-        return HealthVerdict(
-            BACKLOG_NOT_STALE, True, "WARN",
+        return CheckResult(
+            BACKLOG_NOT_STALE, True, Severity.WARN,
             f"{open_rows:,} events waiting, enqueued {meta['backlog_age_minutes']} min ago (limit "
             f"{meta['stale_after_minutes']} min).",
             meta,
         )
-    return HealthVerdict(
+    return CheckResult(
         BACKLOG_NOT_STALE,
         False,
-        "WARN",
+        Severity.WARN,
         f"{open_rows:,} events have waited in the outbox for {meta['backlog_age_minutes']} min (more than "
         f"{STALE_ENV}={meta['stale_after_minutes']:g}): the drain is not keeping up or not running. Check that "
         "the `outbox_sensor` is switched on (Automation), that recent `stream_outbox` runs succeeded (a sink "
@@ -95,7 +86,7 @@ def backlog_not_stale(status: dict[str, Any], now: datetime, stale: timedelta) -
     )
 
 
-OUTBOX_RULES: tuple[Callable[[dict[str, Any], datetime, timedelta], HealthVerdict], ...] = (
+OUTBOX_RULES: tuple[Callable[[dict[str, Any], datetime, timedelta], CheckResult], ...] = (
     no_dead_letters,
     backlog_not_stale,
 )
@@ -105,7 +96,7 @@ RULE_DESCRIPTIONS = {
 }
 
 
-def evaluate_outbox(status: dict[str, Any], now: datetime | None = None, stale: timedelta | None = None) -> list[HealthVerdict]:
+def evaluate_outbox(status: dict[str, Any], now: datetime | None = None, stale: timedelta | None = None) -> list[CheckResult]:
     """Every outbox rule on one status summary (from the database or the snapshot)."""
     now = now or datetime.now(UTC)
     stale = stale or stale_after()

@@ -24,7 +24,6 @@ per operation and retried while another process holds the lock. Plain Python; Da
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -36,6 +35,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from retail_assets.lake import duckdb_files
 from retail_assets.streaming.events import EVENTS_SCHEMA
 from retail_assets.streaming.lease_owner import LivenessCheck
 
@@ -88,8 +88,39 @@ class OutboxError(RuntimeError):
     """The outbox refused an operation or could not be opened; the message says what to do."""
 
 
-class OutboxLockedError(OutboxError):
+class OutboxLockedError(OutboxError, duckdb_files.DuckDBFileLockedError):
     """Another process holds the outbox file (a streaming run, usually)."""
+
+
+class OutboxCorruptError(OutboxError, duckdb_files.DuckDBFileCorruptError):
+    """``outbox.duckdb`` is not a valid DuckDB database any more; waiting cannot help."""
+
+
+# What moving a damaged outbox aside means, worked out from ``runner.next_stream_day``: the fresh
+# outbox has no enqueued days, so the latest stream-claimed day counts as "claimed but never
+# enqueued" and is generated again (deterministically the same events); landing is idempotent on
+# event_id, so the events that had already landed are skipped, not duplicated. An earlier day can
+# only be regenerated once it is the latest claim again, hence the releases.
+OUTBOX_RESTORE = (
+    "move it aside (`mv {database} {database}.corrupt-$(date +%Y%m%dT%H%M%S)`); the next `retail-assets "
+    "stream` (or stream_outbox run) creates a fresh outbox. Events already SENT are in Bronze; the ones "
+    "the file held unsent are gone from the queue, and are recovered by regeneration: the latest "
+    "stream-claimed day is not in the fresh outbox, so the next run regenerates it (the same events) and "
+    "re-sends all of them; landing skips those already landed (idempotent on event_id), so nothing is "
+    "duplicated. If an earlier day still had unsent or DEAD events (see `days` in outbox_status.json "
+    "next to it), release the stream claims of every later day, newest first (`retail-assets ledger "
+    "release <day> --path stream`): the next runs then regenerate that day and the ones after it."
+)
+OUTBOX_FILE_ROLE = duckdb_files.FileRole(
+    what="the outbox",
+    locked_error=OutboxLockedError,
+    corrupt_error=OutboxCorruptError,
+    while_locked=(
+        "a streaming run is probably writing it — retry when it has finished, or read the status snapshot "
+        "(`retail-assets outbox status`)"
+    ),
+    restore=OUTBOX_RESTORE,
+)
 
 
 class OutboxFullError(OutboxError):
@@ -108,26 +139,12 @@ def now_utc() -> datetime:
 def plain_connection(
     database: Path, read_only: bool = False, attempts: int = 100, pause_s: float = 0.05
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection, retried while another process holds the file lock."""
-    last: Exception | None = None
-    conn = None
-    for _ in range(max(1, attempts)):
-        try:
-            conn = duckdb.connect(str(database), read_only=read_only)
-            break
-        except duckdb.IOException as exc:  # "Could not set lock on file"
-            last = exc
-            if attempts > 1:
-                time.sleep(pause_s)
-    if conn is None:
-        raise OutboxLockedError(
-            f"the outbox {database} is locked by another process ({last}); a streaming run is probably "
-            "writing it — retry when it has finished, or read the status snapshot."
-        )
-    try:
+    """A short-lived connection, retried while another process holds the file lock; a damaged file
+    fails at once with ``OutboxCorruptError`` (see ``lake/duckdb_files.py``)."""
+    with duckdb_files.session(
+        database, OUTBOX_FILE_ROLE, read_only=read_only, attempts=attempts, pause_s=pause_s
+    ) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 DEFAULT_MIN_RETRY_WINDOW_S = 900.0

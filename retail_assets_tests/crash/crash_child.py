@@ -20,6 +20,7 @@ from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
 from retail_assets.streaming import outbox as outbox_module
+from retail_assets.streaming.lease_owner import process_owner
 from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
 
 SETTINGS = DatasetSettings(seed=TEST_SEED, scale_factor=TEST_SCALE_FACTOR, start_date=TEST_START_DATE)
@@ -76,7 +77,6 @@ def main(home_dir: str, path: str, day: str, point: str) -> int:
         pipeline.generate_and_write_day(home, SETTINGS, date.fromisoformat(day), "batch", owner="crash-child")
     else:
         from retail_assets.streaming.drain import DrainSettings
-        from retail_assets.streaming.lease_owner import process_owner
         from retail_assets.streaming.runner import StreamSettings, stream_once
         from retail_assets.streaming.sinks.local import LocalDeltaSink
 

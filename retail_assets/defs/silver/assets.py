@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from retail_assets.contract.events import EVENT_TYPES
 from retail_assets.contract.mappings import SILVER_MAPPINGS
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
+from retail_assets.defs.check_results import to_asset_check_result
 from retail_assets.defs.ops_health import with_silver_freshness
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
@@ -28,7 +29,6 @@ from retail_assets.silver.checks import (
     SCHEMA_EQUALITY,
     CheckContext,
     CheckResult,
-    Severity,
     groups_for,
     silver_parents,
 )
@@ -56,22 +56,6 @@ def schema_mismatch_advice(table: str, day: date, written: bool) -> str:
         f" {effect} Fix: make the producer send the contract's columns and types (contract §5.5), or fix the "
         "mapping in retail_assets/contract/mappings.py; then re-materialize the partition "
         f"ag/{table} {day.isoformat()}."
-    )
-
-
-def to_dagster(result: CheckResult, key: dg.AssetKey, advice: str = "") -> dg.AssetCheckResult:
-    metadata = {
-        k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v) for k, v in result.metadata.items()
-    }
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=result.name,
-        passed=result.passed,
-        severity=dg.AssetCheckSeverity.ERROR
-        if result.severity is Severity.ERROR
-        else dg.AssetCheckSeverity.WARN,
-        description=(result.description[: 2000 - len(advice)] + advice) if advice else result.description[:2000],
-        metadata=metadata,
     )
 
 
@@ -127,7 +111,7 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
 
         if not outcome.written:
             for r in outcome.results:
-                yield to_dagster(r, key, advice(r))
+                yield to_asset_check_result(r, key, advice(r))
             failed = "; ".join(f"{r.name}: {r.description}" for r in outcome.blocking_failures)
             raise dg.Failure(
                 description=f"ag.{table} {day} was not written because a blocking check failed: {failed}",
@@ -147,7 +131,7 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
             },
         )
         for r in outcome.results:
-            yield to_dagster(r, key, advice(r))
+            yield to_asset_check_result(r, key, advice(r))
 
     return _silver
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import dagster as dg
 
+from retail_assets.defs.check_results import to_asset_check_evaluation, to_asset_check_result
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.streaming.assets import OUTBOX_KEY
-from retail_assets.streaming.health import OUTBOX_RULES, RULE_DESCRIPTIONS, HealthVerdict, evaluate_outbox
+from retail_assets.streaming.health import OUTBOX_RULES, RULE_DESCRIPTIONS, evaluate_outbox
 
 OUTBOX_CHECK_NAMES = tuple(RULE_DESCRIPTIONS)
 OUTBOX_CHECK_SPECS = [
@@ -25,27 +26,9 @@ OUTBOX_CHECK_SPECS = [
 assert len(OUTBOX_CHECK_NAMES) == len(OUTBOX_RULES)
 
 
-def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v for k, v in meta.items()}
-
-
-def _severity(verdict: HealthVerdict) -> dg.AssetCheckSeverity:
-    return dg.AssetCheckSeverity.ERROR if verdict.severity == "ERROR" else dg.AssetCheckSeverity.WARN
-
-
 def outbox_check_evaluations(status: dict[str, Any]) -> list[dg.AssetCheckEvaluation]:
     """The checks' evaluations for a status summary, as events a run can log."""
-    return [
-        dg.AssetCheckEvaluation(
-            asset_key=OUTBOX_KEY,
-            check_name=v.name,
-            passed=v.passed,
-            severity=_severity(v),
-            description=v.description[:2000],
-            metadata=_metadata(v.metadata),
-        )
-        for v in evaluate_outbox(status)
-    ]
+    return [to_asset_check_evaluation(v, OUTBOX_KEY) for v in evaluate_outbox(status)]
 
 
 @dg.multi_asset_check(specs=OUTBOX_CHECK_SPECS, description="Evaluate the outbox health rules now.")
@@ -53,17 +36,13 @@ def outbox_checks(retail_settings: RetailSettings) -> Iterator[dg.AssetCheckResu
     from retail_assets.streaming.status import read_status
 
     status = read_status(retail_settings.home_settings().state_dir, lock_attempts=1)
+    if status.get("source") == "corrupt":
+        raise dg.Failure(description=status["error"])
     if status.get("source") == "unavailable":
         raise dg.Failure(
             description=f"the outbox {status['database']} is locked by a running stream and no status snapshot "
             "exists yet; execute the checks again when that run has published its first batch."
         )
     for v in evaluate_outbox(status):
-        yield dg.AssetCheckResult(
-            asset_key=OUTBOX_KEY,
-            check_name=v.name,
-            passed=v.passed,
-            severity=_severity(v),
-            description=v.description[:2000],
-            metadata=_metadata({**v.metadata, "status_source": status.get("source", "")}),
-        )
+        source = {"status_source": status.get("source", ""), "status_stale": bool(status.get("stale", False))}
+        yield to_asset_check_result(v, OUTBOX_KEY, extra=source)

@@ -7,7 +7,7 @@ streaming run instead of letting two race for the outbox and the Bronze event ta
 
 
 
-import time
+import math
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +22,11 @@ from retail_assets.config import HomeSettings
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, STREAMING_TAG, outbox_observation
 from retail_assets.defs.streaming.checks import outbox_check_evaluations
-from retail_assets.lake import delta
+from retail_assets.lake import delta, duckdb_files
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
 from retail_assets.streaming.outbox import (
     DEFAULT_MIN_RETRY_WINDOW_S,
+    OUTBOX_FILE_ROLE,
     Outbox,
     OutboxError,
     OutboxLockedError,
@@ -298,7 +299,8 @@ class OutboxDuckDBResource(DuckDBResource):
 
     Why: the stock resource backs off for ~100 s and then raises DuckDB's bare IOException; a run
     should instead give up after ``lock_wait_seconds`` with ``OutboxLockedError``, which the op turns
-    into a message naming the file, the likely holder and the fix.
+    into a message naming the file, the likely holder and the fix — and fail at once on a damaged
+    file with ``OutboxCorruptError`` and the restore steps (``lake/duckdb_files.py``).
     """
 
     lock_wait_seconds: float = Field(default=30.0, description="how long to wait for another process's lock")
@@ -306,19 +308,12 @@ class OutboxDuckDBResource(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        deadline = time.monotonic() + self.lock_wait_seconds
-        while True:
-            try:
-                conn = duckdb.connect(self.database, read_only=False, config=config)
-                break
-            except duckdb.IOException as exc:  # "Could not set lock on file"
-                if time.monotonic() >= deadline:
-                    raise OutboxLockedError(f"{self.database}: {exc}") from exc
-                time.sleep(0.1)
-        try:
+        pause_s = 0.1
+        attempts = max(1, math.ceil(self.lock_wait_seconds / pause_s))
+        with duckdb_files.session(
+            self.database, OUTBOX_FILE_ROLE, attempts=attempts, pause_s=pause_s, config=config
+        ) as conn:
             yield conn
-        finally:
-            conn.close()
 
 
 def _lock_wait(duck: DuckDBResource) -> float:

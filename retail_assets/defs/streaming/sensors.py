@@ -51,6 +51,8 @@ def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSe
         )
     home = retail_settings.home_settings()
     status = read_status(home.state_dir, lock_attempts=1)
+    if status["source"] == "corrupt":  # a run would only fail on it: say why and how to restore
+        return dg.SkipReason(status["error"])
     if status["source"] in ("snapshot", "unavailable"):
         return dg.SkipReason(
             f"the outbox {status['database']} is locked by another process (a `retail-assets stream` "
@@ -59,7 +61,7 @@ def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSe
     observation = outbox_observation(status, "outbox_sensor")
     try:
         verdict = verdict_from_status(home, retail_settings.dataset(), status)
-    except ValueError as exc:  # a bad RETAIL_ASSETS_STREAM_UNTIL / _MIN_FREE_GB: say which and the fix
+    except (ValueError, RuntimeError) as exc:  # a bad RETAIL_ASSETS_STREAM_UNTIL, a damaged ledger: the message has the fix
         return dg.SensorResult(skip_reason=f"cannot decide what to stream: {exc}", asset_events=[observation])
     if verdict.kind not in ("draining", "generate"):
         return dg.SensorResult(skip_reason=verdict.reason, asset_events=[observation])
