@@ -74,6 +74,82 @@ def positive_number_from_env(name: str, default: float, unit: str, example: str,
     return value
 
 
+# --- streaming bounds (stream-policy): how far the stream generates, how much disk it keeps free ---
+
+STREAM_UNTIL_ENV = "RETAIL_ASSETS_STREAM_UNTIL"
+DEFAULT_STREAM_UNTIL = "+3"
+MIN_FREE_GB_ENV = "RETAIL_ASSETS_MIN_FREE_GB"
+
+
+@dataclass(frozen=True)
+class StreamUntil:
+    """The last day the stream may generate.
+
+    ``date``: that day (inclusive). ``days``: N days past the anchor, the latest day the batch path
+    generated (or ``start_date`` − 1 when it generated none) — an anchor that does not move while
+    the stream runs, so ``+3`` ends the stream after 3 days instead of chasing its own tail.
+    ``today``: no end besides today's date (UTC), which always bounds generation.
+    """
+
+    kind: str  # "date" | "days" | "today"
+    day: date | None = None
+    days: int = 0
+    source: str = f"{STREAM_UNTIL_ENV}={DEFAULT_STREAM_UNTIL} (the default)"
+
+    def last_day(self, anchor: date) -> date | None:
+        """The last day to generate given the anchor; None = only today bounds it."""
+        from datetime import timedelta
+
+        if self.kind == "date":
+            return self.day
+        if self.kind == "days":
+            return anchor + timedelta(days=self.days)
+        return None
+
+
+def parse_stream_until(text: str, source: str = STREAM_UNTIL_ENV) -> StreamUntil:
+    """``YYYY-MM-DD``, ``+N`` (N ≥ 0) or ``today``; anything else fails naming the three forms."""
+    raw = str(text).strip()
+    label = f"{source}={raw}"
+    if raw.lower() == "today":
+        return StreamUntil("today", source=label)
+    if raw.startswith("+") and raw[1:].isdigit():
+        return StreamUntil("days", days=int(raw[1:]), source=label)
+    try:
+        return StreamUntil("date", day=date.fromisoformat(raw), source=label)
+    except ValueError:
+        raise ConfigError(
+            f"{source}={text!r} is not a stream end; use a date (2024-03-31), +N for N days past the last "
+            "batch-generated day (+3, the default), or today (no end besides today's date)."
+        ) from None
+
+
+def stream_until_from_env(env: dict[str, str] | None = None) -> StreamUntil:
+    raw = (os.environ if env is None else env).get(STREAM_UNTIL_ENV, "").strip()
+    if raw:
+        return parse_stream_until(raw)
+    default = parse_stream_until(DEFAULT_STREAM_UNTIL)
+    return StreamUntil(default.kind, default.day, default.days, f"{STREAM_UNTIL_ENV} unset, default {DEFAULT_STREAM_UNTIL}")
+
+
+def min_free_gb_from_env(env: dict[str, str] | None = None) -> float | None:
+    """``RETAIL_ASSETS_MIN_FREE_GB`` (≥ 0; 0 switches the disk guard off), or None when unset (the
+    guard then derives its threshold from the scale factor)."""
+    raw = (os.environ if env is None else env).get(MIN_FREE_GB_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{MIN_FREE_GB_ENV}={raw!r} is not a number of GB; use e.g. 2 (or 0 to disable).") from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{MIN_FREE_GB_ENV}={raw!r} must be a number of GB >= 0 (e.g. 2; 0 disables the guard).")
+    return value
+
+
+# --- end of streaming bounds ---
+
+
 # --- what a scale factor can generate: refused up front, before a day is half written ---------------
 
 STORES_AT_SCALE_1 = 86

@@ -110,7 +110,9 @@ def _run_streamed_days(ctx: DemoContext) -> None:
         ctx.stream_days = []
         return
     job = ctx.definitions.resolve_job_def(STREAM_JOB)
-    config = {"ops": {STREAM_OP: {"config": {"max_seconds": STREAM_RUN_SECONDS, "max_events": 5_000_000}}}}
+    # the demo's own stream days are the end the user chose (the default end is 3 days past the batch days)
+    run = {"max_seconds": STREAM_RUN_SECONDS, "max_events": 5_000_000, "until": ctx.stream_days[-1].isoformat()}
+    config = {"ops": {STREAM_OP: {"config": run}}}
     ledger = Ledger(ctx.home.state_dir)
     for day in ctx.stream_days:
         if ledger.owner_of(day) == "stream":

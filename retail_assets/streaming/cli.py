@@ -4,20 +4,37 @@
 ``oldest_pending_ts``, ``latest_sent_ts``, ``by_event_type``, ``dead_letters``, ``days``, plus
 ``source``: ``outbox`` when read from the database, ``snapshot`` while a stream run holds the file,
 with ``stale``/``note`` when that snapshot is old or its writer is gone; ``corrupt`` (exit 1) when
-the outbox file is damaged).
+the outbox file is damaged; and ``next_day``, ``blocked``, ``blocked_reason``: whether the stream can
+generate its next day, and if not, why and the fix — the same sentence the sensor's skip reason gives).
+
+``stream`` exits with one of ``EXIT_CODES`` so that scripts can tell "all sent" from "run me again"
+from "a person must act".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sys
-import uuid
 from datetime import timedelta
+from typing import Any
 
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import DatasetSettings, HomeSettings, parse_stream_until
+from retail_assets.streaming.drain import PACINGS
+from retail_assets.streaming.sinks.factory import EVENTHUB_NAME_ENV, SINK_ENV, build_sink
+from retail_assets.streaming.sinks.scrub import scrub
+
+EXIT_CODES: tuple[tuple[int, str, str], ...] = (
+    (0, "drained", "every open event was sent (and a day generated if one was due; see note)"),
+    (2, "error", "a setting or argument is unusable; the message names it and the fix"),
+    (3, "sink_failed", "the sink failed (nothing, or not everything, was sent); the events stay in the outbox"),
+    (4, "limit", "stopped at --max-events / --max-seconds with events left: run it again"),
+    (5, "waiting", "events wait for their retry back-off or are leased by another live run: run it again later"),
+    (6, "blocked", "DEAD events block the next day: fix the sink, then `retail-assets outbox requeue-dead --yes`"),
+    (7, "disk", "free disk under RETAIL_ASSETS_HOME is below the guard: no day was generated"),
+)
+"""``retail-assets stream`` exit codes: (code, name, meaning); documented in ``--help`` and the README."""
+_CODE = {name: code for code, name, _ in EXIT_CODES}
 
 
 class StreamCliError(RuntimeError):
@@ -27,10 +44,21 @@ class StreamCliError(RuntimeError):
 
 
 def _status(args: argparse.Namespace) -> int:
+    from retail_assets.streaming.policy import verdict_from_status
     from retail_assets.streaming.status import read_status
 
     home = HomeSettings.from_env()
     status = read_status(home.state_dir)
+    if status["source"] != "corrupt":
+        try:
+            verdict = verdict_from_status(home, DatasetSettings.from_env(), status)
+            status.update(
+                next_day=verdict.next_day.isoformat(),
+                blocked=verdict.needs_operator,
+                blocked_reason=verdict.reason if verdict.needs_operator else None,
+            )
+        except Exception as exc:  # the counts must still be shown when the policy cannot be evaluated
+            status.update(next_day=None, blocked=None, blocked_reason=f"could not evaluate the stream policy: {exc}")
     print(json.dumps(status, indent=2 if args.pretty else None, default=str))
     if status["source"] == "corrupt":  # the JSON for scripts, the diagnosis for the operator
         print(f"error: {status['error']}", file=sys.stderr)
@@ -85,37 +113,25 @@ def _requeue_dead(args: argparse.Namespace) -> int:
     return 0
 
 
-SINK_ENV = "RETAIL_ASSETS_STREAM_SINK"
-EVENTHUB_NAME_ENV = "AZURE_EVENTHUB_NAME"
+def outcome(result: Any) -> str:
+    """The name of the exit code for a ``StreamResult`` (see ``EXIT_CODES``); the first that applies."""
+    from retail_assets.streaming.drain import DRAINED, MAX_EVENTS, MAX_SECONDS
 
-
-def resolve_sink_kind(kind: str | None) -> str:
-    """``kind``, or ``$RETAIL_ASSETS_STREAM_SINK``, or ``local``."""
-    return kind or os.environ.get(SINK_ENV) or "local"
-
-
-def build_sink(kind: str | None, lake_root: str, eventhub_name: str | None, send_timeout_s: float):
-    """The sink named by ``kind`` (``local`` or ``eventhub``).
-
-    An empty ``kind`` / ``eventhub_name`` falls back to ``RETAIL_ASSETS_STREAM_SINK`` (default
-    ``local``) / ``AZURE_EVENTHUB_NAME``, so the runs the sensor launches (which carry no config)
-    stream to the sink the deployment is configured for.
-    """
-    kind = resolve_sink_kind(kind)
-    eventhub_name = eventhub_name or os.environ.get(EVENTHUB_NAME_ENV)
-    if kind == "local":
-        from retail_assets.streaming.sinks.local import LocalDeltaSink
-
-        return LocalDeltaSink(lake_root)
-    if kind == "eventhub":
-        from retail_assets.streaming.sinks.eventhub import EventHubSettings, EventHubSink
-
-        return EventHubSink(EventHubSettings(eventhub_name or "", send_timeout_s=send_timeout_s))
-    raise StreamCliError(f"unknown sink {kind!r}; use 'local' or 'eventhub'.")
+    d, status = result.drain, result.status
+    if d.failed:
+        return "sink_failed"
+    if result.blocked is not None:
+        return "disk" if result.blocked.kind == "disk" else "blocked"
+    if d.stop_kind in (MAX_EVENTS, MAX_SECONDS):
+        return "limit"
+    if d.stop_kind != DRAINED or status.get("pending", 0) + status.get("leased", 0):
+        return "waiting"  # back-off, leases held by a live run, or events not yet due on the pacing clock
+    return "drained"
 
 
 def _stream(args: argparse.Namespace) -> int:
     from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE, DrainSettings
+    from retail_assets.streaming.lease_owner import process_owner
     from retail_assets.streaming.outbox import OutboxSettings
     from retail_assets.streaming.runner import StreamSettings, stream_once
 
@@ -135,20 +151,25 @@ def _stream(args: argparse.Namespace) -> int:
         ),
         max_pending=args.max_pending,
         generate=not args.no_generate,
+        until=parse_stream_until(args.until, "--until") if args.until else None,
     )
     sink = build_sink(args.sink, home.lake_root, args.eventhub_name, args.send_timeout_s)
-    owner = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    owner = process_owner()  # a later run can tell when this process is gone and take its leases back
     try:
         result = stream_once(home, dataset, sink, owner, settings, log=lambda m: print(m, file=sys.stderr))
     finally:
         sink.close()
     d = result.drain
+    name = outcome(result)
     print(
         json.dumps(
             {
+                "outcome": name,
+                "exit_code": _CODE[name],
                 "generated_day": result.generated_day.isoformat() if result.generated_day else None,
                 "enqueued": result.enqueued,
                 "note": result.note,
+                "blocked_reason": result.blocked.reason if result.blocked else None,
                 "sent": d.sent,
                 "failed": d.failed,
                 "dead": d.dead,
@@ -156,12 +177,13 @@ def _stream(args: argparse.Namespace) -> int:
                 "rejected": dict(d.rejected),
                 "seconds": round(d.seconds, 3),
                 "stop_reason": d.stop_reason,
-                "last_error": d.last_error,
+                "last_error": scrub(d.last_error) if d.last_error else None,
+                **d.leases_and_retries(),
                 "outbox": {k: result.status[k] for k in ("pending", "leased", "sent", "dead")},
             }
         )
     )
-    return 0
+    return _CODE[name]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -181,11 +203,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     requeue.add_argument("--yes", action="store_true", help="confirm")
     requeue.set_defaults(func=_requeue_dead)
 
-    stream = subparsers.add_parser("stream", help="one bounded streaming run (generate when empty, then drain)")
+    codes = "\n".join(f"  {code}  {name}: {meaning}" for code, name, meaning in EXIT_CODES)
+    stream = subparsers.add_parser(
+        "stream",
+        help="one bounded streaming run (generate when every day is sent, then drain)",
+        description="One bounded streaming run: generate the next day when every enqueued day is SENT "
+        "(and the stream end, today and the disk guard allow it), then drain the outbox to the sink. "
+        "Prints one JSON object.",
+        epilog="exit codes:\n" + codes,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     stream.add_argument("--max-events", type=int, default=1_000_000)
     stream.add_argument("--max-seconds", type=float, default=300.0)
     stream.add_argument("--batch-size", type=int, default=None, help="events per lease (default 150000)")
-    stream.add_argument("--pacing", choices=("asap", "replay"), default="asap")
+    stream.add_argument(
+        "--pacing", choices=PACINGS, default="asap",
+        help="asap: as fast as the sink takes; replay: business time x --speedup; realtime: an event leaves "
+        "once its event_ts has passed on the wall clock (UTC)",
+    )
     stream.add_argument("--speedup", type=float, default=60.0, help="replay: business seconds per wall second")
     stream.add_argument(
         "--sink", choices=("local", "eventhub"), default=None, help=f"default: ${SINK_ENV}, else local"
@@ -201,4 +236,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     stream.add_argument("--max-pending", type=int, default=5_000_000, help="hard cap on pending events")
     stream.add_argument("--no-generate", action="store_true", help="only drain, never generate a day")
+    stream.add_argument(
+        "--until", default=None,
+        help="last day to generate: YYYY-MM-DD, +N (N days past the last batch-generated day) or today "
+        "(default: $RETAIL_ASSETS_STREAM_UNTIL, else +3)",
+    )
     stream.set_defaults(func=_stream)

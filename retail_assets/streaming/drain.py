@@ -30,7 +30,14 @@ from retail_assets.streaming.outbox import Backlog, LeaseHolder, Outbox, iso_ts
 from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot
 
-PACINGS = ("asap", "replay")
+PACINGS = ("asap", "replay", "realtime")
+"""``asap``: as fast as the sink accepts. ``replay``: the oldest pending ``event_ts`` is pinned to the
+run's start and an event is due once ``(event_ts − that) ÷ speedup`` wall seconds have passed.
+``realtime``: an event is due once its ``event_ts`` has passed on the wall clock (UTC): past days go
+out as fast as the sink takes them, today's events as their time comes. Paced drains lease only due
+events (no lease is held while waiting) and sleep until the next is due, at most ``PACING_POLL_S``."""
+PACING_POLL_S = 0.25
+"""Longest sleep of a paced drain between looks at the outbox (the next due event may be far off)."""
 DRAINED, BACKOFF, HELD, SINK_FAILING, MAX_EVENTS, MAX_SECONDS = (
     "drained", "backoff", "held", "sink failing", "max_events", "max_seconds"
 )
@@ -192,10 +199,13 @@ def _drain(
                     break
                 start_replay = clock()
             due = replay_base + timedelta(seconds=(clock() - start_replay) * settings.speedup)
+        elif settings.pacing == "realtime":
+            due = outbox.clock()  # the wall clock (tests may pass a fake one to the Outbox)
         batch = outbox.lease(owner, min(settings.batch_size, remaining), max_event_ts=due)
         if batch.num_rows == 0:
-            if settings.pacing == "replay" and outbox.open_count() > 0:
-                sleep(min(0.25, max(0.0, settings.max_seconds - (clock() - start))))
+            wait = _pacing_wait(outbox, due, settings)
+            if wait is not None:
+                sleep(min(wait, max(0.0, settings.max_seconds - (clock() - start))))
                 continue
             result.stop_reason = "drained"
             break
@@ -246,3 +256,16 @@ def _drain(
         f"{result.seconds:.1f} s ({rate:,.0f} events/s); stopped: {result.stop_reason}"
     )
     return result
+
+
+def _pacing_wait(outbox: Outbox, due: datetime | None, settings: DrainSettings) -> float | None:
+    """Wall seconds until the next PENDING event is due on the pacing clock (capped at
+    ``PACING_POLL_S``), or None when no event will become due by waiting (asap, or nothing later)."""
+    if due is None:
+        return None
+    upcoming = outbox.next_pending_event_ts(due)
+    if upcoming is None:
+        return None
+    business_s = (upcoming - due).total_seconds()
+    wall_s = business_s / settings.speedup if settings.pacing == "replay" else business_s
+    return min(PACING_POLL_S, max(0.001, wall_s))

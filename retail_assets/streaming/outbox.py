@@ -620,6 +620,26 @@ class Outbox:
             # the session ran the DDL, migrations included: the newer columns are there
             return status_query(conn, dead_letters, self._run, now=now or self.clock(), migrated=True)
 
+    # --- policy queries (runner) ---------------------------------------------------------------
+
+    def unsent_days(self) -> list[tuple[date, int, int, int]]:
+        """``(day, pending, leased, dead)`` of every day with an event that is not SENT, oldest first
+        (``streaming/policy.py``: no new day while this is non-empty)."""
+        with self._session() as conn:
+            rows = self._run(
+                conn,
+                f"""SELECT event_date, count(*) FILTER (WHERE status = 'PENDING'),
+                           count(*) FILTER (WHERE status = 'LEASED'), count(*) FILTER (WHERE status = 'DEAD')
+                    FROM {TABLE} WHERE status <> 'SENT' GROUP BY event_date ORDER BY event_date""",
+            )
+        return [(d, int(p), int(lz), int(dd)) for d, p, lz, dd in rows]
+
+    def next_pending_event_ts(self, after: datetime) -> datetime | None:
+        """The earliest ``event_ts`` of a PENDING event later than ``after`` (paced drains wait for it)."""
+        with self._session() as conn:
+            rows = self._run(conn, f"SELECT min(event_ts) FROM {TABLE} WHERE status = 'PENDING' AND event_ts > ?", [after])
+        return rows[0][0]
+
 
 def iso_ts(value: datetime | None) -> str | None:
     if value is None:

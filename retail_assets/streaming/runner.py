@@ -2,14 +2,21 @@
 
 The rules that keep the old system's failures away:
 
-* A new day is generated only when nothing is PENDING or LEASED (the 96M-backlog lesson), and a
-  hard cap on pending events refuses an enqueue that would exceed it.
+* A new day is generated only when every enqueued day's events are all SENT: PENDING/LEASED ones are
+  drained first (the 96M-backlog lesson), and DEAD ones block the stream until the operator requeues
+  them (a new day must not build on a day the sink never received). A hard cap on pending events
+  refuses an enqueue that would exceed it.
+* Generation also stops at the stream end (``RETAIL_ASSETS_STREAM_UNTIL``, default three days past the
+  last batch-generated day) and when free disk is short; ``streaming/policy.py`` holds these rules,
+  shared with the sensor and ``outbox status``. ``StreamResult.refusal`` says why no day was generated.
 * The next day is the day after the latest day claimed in the generation ledger, whichever path
   claimed it (day D needs the state of D−1, §8.3). If any streaming day's events never reached the
   outbox (a crash between its claim and its enqueue, even if later days were generated since),
   that day is generated again — deterministically the same events — and enqueued first, so no
   day is skipped.
 * Generation stops at today (UTC); the run then only drains.
+* After the drain, ``StreamResult.blocked`` is set when no further run can make progress without the
+  operator (DEAD events, or the disk guard): the CLI exits non-zero and the Dagster run fails on it.
 
 Plain Python; the Dagster job (``defs/streaming``) and the CLI both call ``stream_once``.
 """
@@ -20,16 +27,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
 
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import DatasetSettings, HomeSettings, StreamUntil
 from retail_assets.lake import delta
 from retail_assets.streaming.drain import DrainResult, DrainSettings, drain
 from retail_assets.streaming.events import build_day_events
+from retail_assets.streaming.lease_owner import LivenessCheck
 from retail_assets.streaming.outbox import Outbox, OutboxSettings
+from retail_assets.streaming.policy import DayBacklog, Verdict, decide, gather
 from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot
 
@@ -43,6 +52,8 @@ class StreamSettings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     max_pending: int = DEFAULT_MAX_PENDING
     generate: bool = True
+    until: StreamUntil | None = None  # None: RETAIL_ASSETS_STREAM_UNTIL (default +3)
+    min_free_gb: float | None = None  # None: RETAIL_ASSETS_MIN_FREE_GB, else derived from the scale factor
 
 
 @dataclass
@@ -54,24 +65,33 @@ class StreamResult:
     status: dict[str, Any] = field(default_factory=dict)
     batch_tables_written: tuple[str, ...] = ()
     landed_days: list[date] = field(default_factory=list)
+    refusal: Verdict | None = None  # why no day was generated (None when one was, or generate=False)
+    blocked: Verdict | None = None  # after the drain: no run can progress until the operator acts
 
 
 def next_stream_day(home: HomeSettings, dataset: DatasetSettings, outbox: Outbox) -> date:
-    """The day to generate now (see module docstring)."""
+    """The day to generate now (see module docstring and ``policy.next_stream_day``)."""
     from retail_assets.lake.ledger import Ledger
+    from retail_assets.streaming.policy import next_stream_day as next_day
 
-    ledger = Ledger(home.state_dir)
-    latest = ledger.latest_claimed_day()
-    if latest is None:
-        return dataset.start_date
-    enqueued = outbox.enqueued_days()
-    unsent = [d for d in ledger.claimed_days("stream") if d not in enqueued]
-    if unsent:
-        # claimed (maybe generated) but its events never reached the outbox: a crash between the
-        # claim and the enqueue, possibly followed by later days on the batch path. Regenerate it
-        # (deterministically the same events) before anything else, so no day is skipped.
-        return unsent[0]
-    return latest + timedelta(days=1)
+    return next_day(dataset.start_date, Ledger(home.state_dir).claimed_days(), outbox.enqueued_days())
+
+
+def generation_verdict(
+    home: HomeSettings,
+    dataset: DatasetSettings,
+    outbox: Outbox,
+    settings: StreamSettings,
+    today: date | None = None,
+) -> Verdict:
+    """May this run generate a day, and if not, why (``streaming/policy.py``)."""
+    backlog = [DayBacklog(d, p, lz, dd) for d, p, lz, dd in outbox.unsent_days()]
+    return decide(
+        gather(
+            home, dataset, backlog, outbox.enqueued_days(), today=today,
+            until=settings.until, min_free_gb=settings.min_free_gb,
+        )
+    )
 
 
 def _ensure_dimensions(home: HomeSettings, dataset: DatasetSettings, log: Callable[[str], None]) -> None:
@@ -127,17 +147,18 @@ def stream_once(
     outbox: Outbox | None = None,
     log: Callable[[str], None] | None = None,
     today: date | None = None,
+    is_alive: LivenessCheck | None = None,
 ) -> StreamResult:
     """One bounded run. ``log`` receives the progress lines; by default they go to this module's
-    ``logging`` logger (which Dagster captures into the run's logs)."""
+    ``logging`` logger (which Dagster captures into the run's logs). ``is_alive`` tells the drain
+    which lease owners are gone (their leases are reclaimed first; default: ``owner_liveness()``,
+    which checks processes on this host; the Dagster job passes one that also knows its runs)."""
     log = log or _log.info
     settings = settings or StreamSettings()
     outbox = outbox or Outbox.in_state_dir(home.state_dir, settings=settings.outbox)
     out = StreamResult()
-    open_rows = outbox.open_count()
-    if open_rows:
-        out.note = f"{open_rows:,} events still pending or leased: draining them before generating another day."
-    elif settings.generate:
+    verdict = generation_verdict(home, dataset, outbox, settings, today)
+    if verdict.may_generate and settings.generate:
         out.generated_day, out.enqueued, out.note = generate_into_outbox(
             home, dataset, outbox, owner, settings.max_pending, log, today
         )
@@ -145,13 +166,33 @@ def stream_once(
             from retail_assets.contract.tables import BATCH_ONLY_TABLES
 
             out.batch_tables_written = tuple(BATCH_ONLY_TABLES)
+    elif not verdict.may_generate:
+        out.refusal, out.note = verdict, verdict.reason
     if out.note:
         log(out.note)
     write_snapshot(home.state_dir, outbox.status(), writer=owner)
-    out.drain = drain(outbox, sink, owner, settings.drain, state_dir=home.state_dir, log=log)
+    out.drain = drain(outbox, sink, owner, settings.drain, state_dir=home.state_dir, log=log, is_alive=is_alive)
     out.status = outbox.status()
     out.landed_days = _record_landed(home, out.status, log)
+    out.blocked = _blocked_after_drain(home, dataset, outbox, settings, out, today)
+    if out.blocked is not None:
+        log(out.blocked.reason)
     return out
+
+
+def _blocked_after_drain(
+    home: HomeSettings, dataset: DatasetSettings, outbox: Outbox, settings: StreamSettings, out: StreamResult,
+    today: date | None,
+) -> Verdict | None:
+    """The refusal that no further run can get past without the operator: DEAD events (whether they
+    were there before the run or died in it), or the disk guard (only when this run wanted a day)."""
+    if out.status.get("dead", 0):
+        after = generation_verdict(home, dataset, outbox, settings, today)
+        if after.kind == "blocked":
+            return after
+    if out.refusal is not None and out.refusal.kind == "disk" and settings.generate:
+        return out.refusal
+    return None
 
 
 def _record_landed(home: HomeSettings, status: dict[str, Any], log: Callable[[str], None]) -> list[date]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from retail_assets.streaming.cli import StreamCliError, build_sink
 from retail_assets.streaming.sinks.eventhub import EventHubSink
+from retail_assets.streaming.sinks.factory import UnknownSinkError, build_sink
 from retail_assets.streaming.sinks.local import LocalDeltaSink
 
 EMULATOR = "Endpoint=sb://127.0.0.1:9;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;UseDevelopmentEmulator=true"
@@ -43,5 +43,5 @@ def test_explicit_config_wins_over_the_environment(tmp_path, monkeypatch):
 
 def test_unknown_sink_in_the_environment_names_the_choices(tmp_path, monkeypatch):
     monkeypatch.setenv("RETAIL_ASSETS_STREAM_SINK", "kafka")
-    with pytest.raises(StreamCliError, match="'local' or 'eventhub'"):
+    with pytest.raises(UnknownSinkError, match="'local' or 'eventhub'"):
         build_sink("", str(tmp_path), None, 1.0)

@@ -59,7 +59,7 @@ def outbox_observation(status: dict, source: str, sink_error: str | None = None)
     oldest = status.get("oldest_pending_ts")
     extra: dict[str, dg.MetadataValue] = {}
     if sink_error:
-        from retail_assets.streaming.sinks.eventhub import scrub
+        from retail_assets.streaming.sinks.scrub import scrub
 
         extra["sink_error"] = dg.MetadataValue.text(scrub(sink_error)[:1000])
     return dg.AssetObservation(

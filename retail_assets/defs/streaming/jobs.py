@@ -47,11 +47,12 @@ class StreamOutboxConfig(dg.Config):
     duration_minutes: float = 5.0
     max_seconds: float = 0.0
     batch_size: int = DEFAULT_BATCH_SIZE
-    pacing: str = "asap"
+    pacing: str = "asap"  # asap | replay (business time x speedup) | realtime (event_ts vs the wall clock)
     speedup: float = 60.0
     sink: str = ""  # "" = $RETAIL_ASSETS_STREAM_SINK, else "local"; or "local" / "eventhub"
     eventhub_name: str = ""  # "" = $AZURE_EVENTHUB_NAME
     send_timeout_s: float = 10.0
+    until: str = ""  # "" = $RETAIL_ASSETS_STREAM_UNTIL (default +3); or YYYY-MM-DD, +N, today
     max_attempts: int = 5
     lease_seconds: float = 120.0
     backoff_s: float = 2.0
@@ -90,7 +91,7 @@ SINK_CHECKS = {
 
 def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
     """The run's failure when the sink took nothing: what failed, what is pending, what to check."""
-    from retail_assets.streaming.sinks.eventhub import scrub
+    from retail_assets.streaming.sinks.scrub import scrub
 
     d, status = result.drain, result.status
     error = scrub(d.last_error or "no error text")[:1000]
@@ -100,7 +101,7 @@ def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
             f"{status.get('pending', 0):,} events are pending and {status.get('leased', 0):,} leased (held for their "
             f"retry back-off) in the outbox, {d.dead:,} reached the attempt limit of {attempts['limit']} and are DEAD "
             f"(see the no_dead_letters check). Check {SINK_CHECKS.get(sink, 'the sink settings')}; the "
-            "outbox_sensor retries on its next tick (no new day is generated while events are pending)."
+            "outbox_sensor retries on its next tick (no new day is generated while any event is not SENT)."
         ),
         metadata={
             "sink": sink,
@@ -115,6 +116,27 @@ def sink_failure(sink: str, result, attempts: dict[str, int]) -> dg.Failure:
             "what_to_check": SINK_CHECKS.get(sink, "the sink settings"),
         },
     )
+
+
+def refusal_failure(verdict) -> dg.Failure:
+    """The run's failure when no run can make progress until the operator acts: DEAD events block the
+    next day, or the disk guard refused it. The description is the policy's sentence (day, counts, fix)."""
+    return dg.Failure(
+        description=verdict.reason,
+        metadata={"refusal": verdict.kind, "next_day": verdict.next_day.isoformat(), **dict(verdict.metadata or {})},
+    )
+
+
+def _run_in_progress(instance: dg.DagsterInstance):
+    """``dagster_run_in_progress(run_id)`` for lease owners ``dagster:<run_id>``: a run is gone once it
+    has finished (success, failure, canceled). A run this instance does not know counts as in
+    progress: its leases come back when they expire, never while it might still be sending."""
+
+    def in_progress(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or not run.is_finished
+
+    return in_progress
 
 
 def lock_failure(exc: OutboxLockedError, database: str, waited_s: float) -> dg.Failure:
@@ -135,10 +157,12 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     """A generator so that the run's events (materializations, the outbox observation and check
     evaluations) are recorded before a sink failure fails the run (``context.log_event`` buffers
     them until the op returns)."""
+    from retail_assets.config import parse_stream_until
     from retail_assets.pipeline import USER_FIXABLE_ERRORS
-    from retail_assets.streaming.cli import build_sink, resolve_sink_kind
     from retail_assets.streaming.drain import DrainSettings
+    from retail_assets.streaming.lease_owner import dagster_owner, owner_liveness
     from retail_assets.streaming.runner import StreamSettings, stream_once
+    from retail_assets.streaming.sinks.factory import build_sink, resolve_sink_kind
 
     settings: RetailSettings = context.resources.retail_settings
     duck: DuckDBResource = context.resources.outbox_duckdb
@@ -159,6 +183,7 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
             ),
             max_pending=config.max_pending,
             generate=config.generate,
+            until=parse_stream_until(config.until, "op config `until`") if config.until else None,
         )
         outbox = Outbox(outbox_path(home.state_dir), connect=duck.get_connection, settings=stream_settings.outbox)
         sink_kind = resolve_sink_kind(config.sink)
@@ -166,7 +191,10 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         try:
             # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
             # instance's managed_python_loggers route into this run's logs
-            result = stream_once(home, settings.dataset(), sink, f"dagster:{context.run_id}", stream_settings, outbox=outbox)
+            result = stream_once(
+                home, settings.dataset(), sink, dagster_owner(context.run_id), stream_settings, outbox=outbox,
+                is_alive=owner_liveness(dagster_run_in_progress=_run_in_progress(context.instance)),
+            )
         finally:
             sink.close()
         if result.drain.failed:
@@ -178,7 +206,22 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     yield from _batch_only_events(result.generated_day, result.batch_tables_written)
     yield from _landed_events(home.lake_root, result.drain.landed)
     d = result.drain
-    yield outbox_observation(result.status, "stream_outbox run", sink_error=d.last_error if d.failed else None)
+    if d.reclaimed:
+        context.log.info(
+            "reclaimed leases of runs that are gone: "
+            + "; ".join(f"{n:,} events of {owner}" for owner, n in d.reclaimed.items())
+            + " (back to PENDING, no attempt charged; this run sent them)"
+        )
+    observation = outbox_observation(result.status, "stream_outbox run", sink_error=d.last_error if d.failed else None)
+    yield dg.AssetObservation(
+        asset_key=observation.asset_key,
+        description=observation.description,
+        metadata={
+            **observation.metadata,
+            "reclaimed_leases": dg.MetadataValue.int(sum(d.reclaimed.values())),
+            "leases_and_retries": dg.MetadataValue.json(d.leases_and_retries()),
+        },
+    )
     yield from outbox_check_evaluations(result.status)
     context.log.info(
         f"stream run: {d.sent} sent, {d.failed} failed, {d.dead} dead, {d.duplicates} duplicates, "
@@ -186,8 +229,12 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
     )
     if d.failed and not d.sent:
         raise sink_failure(sink_kind, result, attempts)
+    if result.blocked is not None:
+        raise refusal_failure(result.blocked)
+    if result.refusal is not None and result.refusal.kind != "draining":
+        context.log.info(f"no day generated: {result.refusal.reason}")
     if d.failed:
-        from retail_assets.streaming.sinks.eventhub import scrub
+        from retail_assets.streaming.sinks.scrub import scrub
 
         context.log.warning(
             f"the {sink_kind} sink failed part-way: {d.sent:,} events sent, then {d.failed:,} failed "

@@ -5,6 +5,12 @@ in-flight check comes first and needs only the Dagster instance, so the sensor n
 outbox file while a run holds it; reading the outbox then uses a single non-retrying read-only
 open, and a lock (a CLI ``stream`` in another process) is a skip with a reason, never a failure.
 Every tick that can read the outbox reports an observation, so the UI charts the backlog.
+
+Whether a run has anything to do is the streaming policy's decision (``streaming/policy.py``, the same
+one the run itself applies): a run is launched to drain open events or to generate the next day;
+otherwise the skip reason is the policy's sentence — DEAD events blocking the next day (with the day,
+its counts and the fix), the stream end reached (and how to extend it), caught up with today, or the
+disk guard (free vs needed).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ IN_FLIGHT = [
     description="Launches one bounded streaming run at a time; skips (with a reason) otherwise.",
 )
 def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSettings) -> dg.SensorResult | dg.SkipReason:
+    from retail_assets.streaming.policy import verdict_from_status
     from retail_assets.streaming.status import read_status
 
     records = context.instance.get_run_records(
@@ -51,30 +58,18 @@ def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSe
             f"the outbox {status['database']} is locked by another process (a `retail-assets stream` "
             "outside Dagster?); skipping this tick without waiting."
         )
-    open_rows = status["pending"] + status["leased"]
     observation = outbox_observation(status, "outbox_sensor")
-    if open_rows == 0 and _caught_up(home, retail_settings):
-        return dg.SensorResult(
-            skip_reason="the outbox is drained and the next day is in the future; nothing to stream yet.",
-            asset_events=[observation],
-        )
-    why = f"{open_rows} events to drain" if open_rows else "the outbox is empty: generate and stream the next day"
+    try:
+        verdict = verdict_from_status(home, retail_settings.dataset(), status)
+    except (ValueError, RuntimeError) as exc:  # a bad RETAIL_ASSETS_STREAM_UNTIL, a damaged ledger: the message has the fix
+        return dg.SensorResult(skip_reason=f"cannot decide what to stream: {exc}", asset_events=[observation])
+    if verdict.kind not in ("draining", "generate"):
+        return dg.SensorResult(skip_reason=verdict.reason, asset_events=[observation])
+    why = verdict.reason if verdict.kind == "draining" else f"generate and stream {verdict.next_day.isoformat()}"
     return dg.SensorResult(
         run_requests=[dg.RunRequest(tags={**STREAMING_TAG, "retail_assets/reason": why[:60]})],
         asset_events=[observation],
     )
-
-
-def _caught_up(home, retail_settings: RetailSettings) -> bool:
-    """True when the next streaming day would be after today (UTC)."""
-    from datetime import UTC, datetime, timedelta
-
-    from retail_assets.lake.ledger import Ledger
-
-    latest = Ledger(home.state_dir).latest_claimed_day()
-    if latest is None:
-        return retail_settings.dataset().start_date > datetime.now(UTC).date()
-    return latest + timedelta(days=1) > datetime.now(UTC).date()
 
 
 @dg.definitions

@@ -34,19 +34,14 @@ import pyarrow.compute as pc
 from retail_assets.contract.events import SCHEMA_VERSION
 from retail_assets.streaming.landing import Lander, LandingReport
 from retail_assets.streaming.sinks import SendResult
+from retail_assets.streaming.sinks.scrub import scrub  # re-exported: other modules import it from here
 
 CONNECTION_ENV = "AZURE_EVENTHUB_CONNECTION_STRING"
 _ENDPOINT = re.compile(r"Endpoint=[a-z]+://([^/;\s]+)", re.IGNORECASE)
-_SECRET = re.compile(r"(SharedAccessKey(?:Name)?|SharedAccessSignature)=[^;\s]*", re.IGNORECASE)
 
 
 class EventHubConfigError(ValueError):
     """Event Hubs settings are missing or unusable; the message says which and how to fix it."""
-
-
-def scrub(text: str) -> str:
-    """Remove anything that looks like a key from an error text before it is stored or logged."""
-    return _SECRET.sub(r"\1=***", text)
 
 
 def _connection_string(explicit: str | None) -> str:
