@@ -153,7 +153,7 @@ def _stream(args: argparse.Namespace) -> int:
         generate=not args.no_generate,
         until=parse_stream_until(args.until, "--until") if args.until else None,
     )
-    sink = build_sink(args.sink, home.lake_root, args.eventhub_name, args.send_timeout_s)
+    sink = build_sink(args.sink, home.lake_root, args.eventhub_name, args.send_timeout_s, earliest=dataset.start_date)
     owner = process_owner()  # a later run can tell when this process is gone and take its leases back
     try:
         result = stream_once(home, dataset, sink, owner, settings, log=lambda m: print(m, file=sys.stderr))

@@ -187,7 +187,10 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         )
         outbox = Outbox(outbox_path(home.state_dir), connect=duck.get_connection, settings=stream_settings.outbox)
         sink_kind = resolve_sink_kind(config.sink)
-        sink = build_sink(sink_kind, home.lake_root, config.eventhub_name, config.send_timeout_s)
+        sink = build_sink(
+            sink_kind, home.lake_root, config.eventhub_name, config.send_timeout_s,
+            earliest=settings.dataset().start_date,
+        )
         try:
             # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
             # instance's managed_python_loggers route into this run's logs
@@ -272,6 +275,7 @@ def eventhub_ingest_op(context: dg.OpExecutionContext, config: EventHubIngestCon
             consumer_group=config.consumer_group,
             max_events=config.max_events,
             max_seconds=config.max_seconds,
+            earliest=context.resources.retail_settings.dataset().start_date,
         )
     except EventHubConfigError as exc:
         raise dg.Failure(description=str(exc)) from exc

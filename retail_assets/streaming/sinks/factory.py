@@ -8,6 +8,7 @@ Event Hubs sink is chosen (the SDK is heavy).
 from __future__ import annotations
 
 import os
+from datetime import date
 
 from retail_assets.streaming.sinks import Sink
 
@@ -27,8 +28,17 @@ def resolve_sink_kind(kind: str | None) -> str:
     return kind or os.environ.get(SINK_ENV) or "local"
 
 
-def build_sink(kind: str | None, lake_root: str, eventhub_name: str | None, send_timeout_s: float) -> Sink:
+def build_sink(
+    kind: str | None,
+    lake_root: str,
+    eventhub_name: str | None,
+    send_timeout_s: float,
+    earliest: date | None = None,
+) -> Sink:
     """The sink named by ``kind`` (``local`` or ``eventhub``).
+
+    ``earliest`` (the dataset's start date) is the first business day the local landing accepts:
+    an event dated before it is quarantined as out of range, never landed in a partition of its own.
 
     An empty ``kind`` / ``eventhub_name`` falls back to ``RETAIL_ASSETS_STREAM_SINK`` (default
     ``local``) / ``AZURE_EVENTHUB_NAME``, so the runs the sensor launches (which carry no config)
@@ -39,7 +49,7 @@ def build_sink(kind: str | None, lake_root: str, eventhub_name: str | None, send
     if kind == "local":
         from retail_assets.streaming.sinks.local import LocalDeltaSink
 
-        return LocalDeltaSink(lake_root)
+        return LocalDeltaSink(lake_root, earliest=earliest)
     if kind == "eventhub":
         from retail_assets.streaming.sinks.eventhub import EventHubSettings, EventHubSink
 
