@@ -17,12 +17,13 @@ AZURITE_DIR := tools/azurite
 AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.retail-assets-installed
 AZURE_HOME ?= $(CURDIR)/.retail-azure
 
-.PHONY: help install test lint check-defs chromium azurite demo demo-azure ui bench dagster-home
+.PHONY: help install test test-fast lint check-defs chromium azurite demo demo-azure ui bench dagster-home
 
 help:
 	@echo "make demo   - create the environment if needed, run the demo (dims + Bronze days), print rows per table per day"
 	@echo "make demo-azure - the demo with the lake on Azure Storage (a local Azurite emulator, started and stopped by it)"
 	@echo "make test   - create the environment if needed, ruff + dg check defs + the whole pytest suite"
+	@echo "make test-fast - the inner loop: the suite without e2e, Azurite/Sail/Event Hubs servers and the crash matrix"
 	@echo "make ui     - dagster dev (webserver + daemon) on the instance under RETAIL_ASSETS_HOME; Ctrl-C stops it"
 	@echo "make bench  - scale-factor-1 benchmark (see bench/)"
 

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from retail_assets.lake import duckdb_files
 from retail_assets.streaming.events import EVENTS_SCHEMA
-from retail_assets.streaming.lease_owner import LivenessCheck
+from retail_assets.streaming.lease_owner import LivenessCheck, owner_liveness
 
 OUTBOX_FILE = "outbox.duckdb"
 TABLE = "streaming_outbox"
@@ -677,18 +677,26 @@ STATES = ("held", "pending", "backoff", "dead", "drained")
 """``status()["state"]``: the first that applies, in this order; ``state_text`` says all that apply."""
 
 
-def describe_state(status: dict[str, Any], now: datetime | None = None) -> tuple[str, str]:
+def describe_state(
+    status: dict[str, Any], now: datetime | None = None, is_alive: LivenessCheck | None = None
+) -> tuple[str, str]:
     """(state, text) of a status summary: who holds leases until when, what waits for a retry,
     what is DEAD; "drained" only when nothing at all is open or dead.
 
     Works on a snapshot too: a holder whose ``until`` has passed is reported as expired (the next
-    run takes its events back), never as holding.
+    run takes its events back), never as holding; so is a holder known to be gone (a killed
+    ``retail-assets stream``: ``is_alive``, by default ``owner_liveness()``), whose leases the next
+    run reclaims at once.
     """
     now = now or now_utc()
+    is_alive = is_alive or owner_liveness()
     parts: list[tuple[str, str]] = []
     for h in status.get("lease_holders", []):
         until = _parse_iso(h["until"])
-        if until > now:
+        if until > now and not _alive(is_alive, h["owner"]):
+            parts.append(("pending", f"{h['events']:,} events leased by {h['owner']}, which is no longer "
+                          "running: the next run takes them back at once"))
+        elif until > now:
             parts.append(("held", f"held by {h['owner']} until {h['until']} ({h['events']:,} events)"))
         else:
             parts.append(("pending", f"{h['events']:,} events leased by {h['owner']} whose lease expired at "
@@ -707,6 +715,14 @@ def describe_state(status: dict[str, Any], now: datetime | None = None) -> tuple
         return "drained", "drained: every event was sent"
     state = min((kind for kind, _ in parts), key=STATES.index)
     return state, "; ".join(text for _, text in parts)
+
+
+def _alive(is_alive: LivenessCheck, owner: str) -> bool:
+    """A liveness check that cannot answer counts as alive (the lease then expires as before)."""
+    try:
+        return bool(is_alive(owner))
+    except Exception:  # a status line must never fail on a liveness probe
+        return True
 
 
 def _has_column(conn: duckdb.DuckDBPyConnection, run: Callable[..., list[tuple]] | None, column: str) -> bool:

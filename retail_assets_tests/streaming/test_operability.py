@@ -142,7 +142,7 @@ class FailsAfterFirstBatch(LocalDeltaSink):
 def test_a_sink_failing_part_way_keeps_the_run_green_with_a_warning(home, monkeypatch):
     from retail_assets.streaming.sinks import factory
 
-    monkeypatch.setattr(factory, "build_sink", lambda kind, root, *_: FailsAfterFirstBatch(root))
+    monkeypatch.setattr(factory, "build_sink", lambda kind, root, *_, **__: FailsAfterFirstBatch(root))
     with dg.instance_for_test() as instance:
         result = _run(home, instance, batch_size=500, backoff_s=0.0)
         assert result.success

@@ -149,8 +149,10 @@ def test_a_killed_runs_leases_are_reclaimed_at_once_and_land_exactly_once(tmp_pa
     assert leased == 6 and owner == process_owner(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    holders = read_status(state)["lease_holders"]  # a dead run's leases, 120 s from expiring
-    assert [(h["owner"], h["events"]) for h in holders] == [(owner, 6)]
+    before = read_status(state)  # a dead run's leases, 120 s from expiring
+    assert [(h["owner"], h["events"]) for h in before["lease_holders"]] == [(owner, 6)]
+    assert before["state"] != "held" and "held by" not in before["state_text"]  # its holder is gone
+    assert f"leased by {owner}, which is no longer running: the next run takes them back at once" in before["state_text"]
 
     logged: list[str] = []
     result = drain(outbox, LocalDeltaSink(lake), process_owner(), DrainSettings(), log=logged.append)

@@ -226,7 +226,7 @@ def test_stream_exits_4_at_max_events_and_0_once_drained(env, capsys, monkeypatc
     from retail_assets.streaming import cli as stream_cli
 
     _streamed_day(env, START, n=3)
-    monkeypatch.setattr(stream_cli, "build_sink", lambda *_: RecordingSink())
+    monkeypatch.setattr(stream_cli, "build_sink", lambda *_, **__: RecordingSink())
     code, out = _cli(capsys, "stream", "--max-events", "2", "--batch-size", "2", "--no-generate")
     assert (code, out["outcome"], out["sent"]) == (4, "limit", 2)
     code, out = _cli(capsys, "stream", "--no-generate")
@@ -352,7 +352,7 @@ def _finished_job() -> None:
 def test_the_job_reclaims_leases_of_a_finished_run_but_not_of_one_in_progress(env, monkeypatch):
     from retail_assets.streaming.sinks import factory
 
-    monkeypatch.setattr(factory, "build_sink", lambda *_: RecordingSink())
+    monkeypatch.setattr(factory, "build_sink", lambda *_, **__: RecordingSink())
     outbox = _streamed_day(env, START, n=4)
     with dg.instance_for_test() as instance:
         finished = _finished_job.execute_in_process(instance=instance).run_id

@@ -192,7 +192,7 @@ class EventHubSink:
             self._abandon(client, worker)
             raise SendDeadlineExceeded(
                 f"no answer from {self._namespace(client)} within {self.settings.send_timeout_s:g} s "
-                f"(authentication/put-token unanswered?); send abandoned: check the namespace, the network "
+                f"(unreachable, or authentication/put-token unanswered); send abandoned: check the namespace, the network "
                 f"and {CONNECTION_ENV}"
             )
         if "error" in outcome:
