@@ -60,6 +60,12 @@ $(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
 test: lint check-defs chromium azurite
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
 
+# Inner loop (~half the time): everything but the browser e2e, the external-server suites (Azurite,
+# Sail server, fake Event Hubs) and the SIGKILL crash matrix. CI runs `make test`, i.e. everything.
+test-fast: install
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q -m "not e2e" --ignore=retail_assets_tests/azure \
+		--ignore=retail_assets_tests/eventhubs --ignore=retail_assets_tests/crash
+
 # The persistent instance the demo records into and the UI shows.
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME_DIR)"

@@ -211,17 +211,8 @@ class Ledger:
         return row[0] if row else None
 
     def claimed_days(self, path: str | None = None) -> dict[date, str]:
-        """Every claimed day with its path, in date order."""
-        if not self._exists():
-            return {}
-        sql = f"SELECT event_date, path FROM {LEDGER_TABLE}"
-        params: list[object] = []
-        if path is not None:
-            sql += " WHERE path = ?"
-            params.append(path)
-        with self._session() as conn:
-            rows = conn.execute(sql + " ORDER BY event_date", params).fetchall()
-        return {d: p for d, p in rows}
+        """Every claimed day with its path (of one path, or of either), in date order."""
+        return {d: r.path for d, r in self.records().items() if path is None or r.path == path}
 
     def release(self, day: date, path: str) -> bool:
         """Drop ``path``'s claim on ``day`` (operator action); True when a claim was removed."""

@@ -24,6 +24,7 @@ import dagster as dg
 
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.resources import RetailSettings
+from retail_assets.defs.run_states import IN_FLIGHT
 from retail_assets.lake.ledger import DayRecord, Ledger, LedgerError
 
 SILVER_DAY_SENSOR = "silver_day_sensor"
@@ -32,13 +33,6 @@ SILVER_FACT_KEYS: list[dg.AssetKey] = [dg.AssetKey(["ag", t]) for t in FACT_TABL
 MAX_DAYS_PER_TICK = 31
 """A month of days per tick: a year's backfill queues its Silver runs over a few ticks, in date order."""
 
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 
 
 class IncompleteDayFailure(dg.Failure):

@@ -18,16 +18,9 @@ from __future__ import annotations
 import dagster as dg
 
 from retail_assets.defs.resources import RetailSettings
+from retail_assets.defs.run_states import IN_FLIGHT
 from retail_assets.defs.streaming.assets import STREAMING_TAG, outbox_observation
 from retail_assets.defs.streaming.jobs import stream_outbox
-
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 
 
 @dg.sensor(
