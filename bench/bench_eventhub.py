@@ -29,17 +29,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fake endpoin
 
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
-from retail_assets.contract.events import SCHEMA_VERSION
 from retail_assets.generate.day import generate_day
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
 from retail_assets.streaming.events import build_day_events
-from retail_assets.streaming.sinks.eventhub import EventHubSettings, EventHubSink, consume_to_bronze
+from retail_assets.streaming.sinks.eventhub import (
+    EventHubSettings,
+    EventHubSink,
+    consume_to_bronze,
+    event_data,
+)
 from retail_assets_tests.eventhubs.fake_endpoint import FakeEventHub
 
 
 def offline_batch_rate(events: pa.Table, max_bytes: int) -> tuple[float, int]:
     """Events/s of building the batches alone (the client-side ceiling of any send), and batches built."""
-    from azure.eventhub import EventData, EventDataBatch
+    from azure.eventhub import EventDataBatch
 
     from retail_assets.streaming.sinks.eventhub import _groups_by_key
 
@@ -50,9 +54,7 @@ def offline_batch_rate(events: pa.Table, max_bytes: int) -> tuple[float, int]:
         batch = EventDataBatch(max_size_in_bytes=max_bytes, partition_key=key)
         batches += 1
         for i in rows:
-            data = EventData(bodies[i])
-            data.message_id = ids[i]
-            data.properties = {"Table": types[i], "schema_version": SCHEMA_VERSION}
+            data = event_data(bodies[i], ids[i], types[i])
             try:
                 batch.add(data)
             except ValueError:

@@ -124,6 +124,17 @@ def _groups_by_key(keys: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, np.n
         yield str(sorted_keys[s]), order[s:e]
 
 
+def event_data(body: str | bytes, event_id: str, event_type: str) -> Any:
+    """One outbox event as the SDK's ``EventData``: the body, its id as ``message_id`` and the
+    ``Table``/``schema_version`` properties the consumer uses to type it (one shape for every sender)."""
+    from azure.eventhub import EventData
+
+    data = EventData(body)
+    data.message_id = event_id
+    data.properties = {"Table": event_type, "schema_version": SCHEMA_VERSION}
+    return data
+
+
 class EventHubSink:
     """Sends leased events with ``EventHubProducerClient``.
 
@@ -211,7 +222,6 @@ class EventHubSink:
     # --- sending ---------------------------------------------------------------------------------
 
     def send(self, events: pa.Table) -> SendResult:
-        from azure.eventhub import EventData
 
         seqs = events["outbox_seq"].to_numpy()
         bodies = events["body"].to_pylist()
@@ -234,9 +244,7 @@ class EventHubSink:
                 continue
             in_batch: list[int] = []
             for i in rows:
-                data = EventData(bodies[i])
-                data.message_id = ids[i]
-                data.properties = {"Table": types[i], "schema_version": SCHEMA_VERSION}
+                data = event_data(bodies[i], ids[i], types[i])
                 try:
                     batch.add(data)
                     in_batch.append(i)
