@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import ConfigError, DatasetSettings, HomeSettings
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
@@ -62,16 +62,26 @@ STREAM_RUN_SECONDS = 900.0
 SILVER_GROUP = "silver"
 
 
+INSTANCE_YAML_ENV = "RETAIL_ASSETS_DAGSTER_YAML"
+"""Which instance file the demo installs into DAGSTER_HOME; ``make demo INSTANCE=postgres`` names
+``dagster.postgres.yaml`` here, so the demo does not put the SQLite settings back over it."""
+
+
 def ensure_dagster_home(home: HomeSettings) -> Path:
-    """Point DAGSTER_HOME at the persistent instance (unless set) and give it the repo's dagster.yaml."""
+    """Point DAGSTER_HOME at the persistent instance (unless set) and give it the repo's instance file
+    (``dagster.yaml``, or the file ``RETAIL_ASSETS_DAGSTER_YAML`` names)."""
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home.dagster_home)
     dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    source = Path(os.environ.get(INSTANCE_YAML_ENV) or REPO_DAGSTER_YAML)
+    if os.environ.get(INSTANCE_YAML_ENV) and not source.is_file():
+        raise ConfigError(
+            f"{INSTANCE_YAML_ENV}={source} is not a file; name an instance file such as dagster.yaml or "
+            "dagster.postgres.yaml, or unset it for the default."
+        )
     target = dagster_home / "dagster.yaml"
-    if REPO_DAGSTER_YAML.is_file() and (
-        not target.exists() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes()
-    ):
-        shutil.copyfile(REPO_DAGSTER_YAML, target)
+    if source.is_file() and (not target.exists() or target.read_bytes() != source.read_bytes()):
+        shutil.copyfile(source, target)
     return dagster_home
 
 
