@@ -258,7 +258,8 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     report = summary(home)
     if ctx.notes:
         report += "\n\n" + "\n".join(ctx.notes)
-    return report + "\n\nSee the runs, assets and partitions with `make ui` (http://127.0.0.1:3000)."
+    ui = "make ui INSTANCE=postgres" if "postgres" in Path(os.environ.get(INSTANCE_YAML_ENV, "")).name else "make ui"
+    return report + f"\n\nSee the runs, assets and partitions with `{ui}` (http://127.0.0.1:3000)."
 
 
 def _command(args: argparse.Namespace) -> int:
