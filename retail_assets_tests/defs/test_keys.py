@@ -128,6 +128,18 @@ def test_no_text_of_the_dagster_layer_hard_codes_a_table_count(path: Path) -> No
     assert not counted, f"{path.relative_to(PACKAGE)} states how many tables there are: {counted}; a new table makes it false"
 
 
+def test_the_package_imports_no_private_dagster_module() -> None:
+    """``dagster._core`` changes without notice between releases; the package uses the public API."""
+    private = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            private += [f"{path.relative_to(PACKAGE)}:{node.lineno} {n}" for n in names if n.startswith("dagster._")]
+    assert not private, f"private Dagster imports: {private}"
+
+
 def test_every_contract_table_has_exactly_one_asset_key_derived_from_its_spec() -> None:
     layers = [keys.DIM_KEYS, keys.BRONZE_BATCH_KEYS, keys.BRONZE_EVENT_KEYS, keys.SILVER_KEYS, keys.SILVER_DIM_KEYS]
     all_keys = [key for layer in layers for key in layer.values()]
