@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets.checks.result import CheckResult, Severity
+from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.events import bronze_event_spec
-from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
+from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES, silver_spec
 from retail_assets.lake import delta
 from retail_assets.silver import rules as registry
 from retail_assets.silver.build import SilverBuild
@@ -79,10 +80,29 @@ def _dimension_keys(name: str) -> list[str]:
     return sorted(keys)
 
 
+def relation_schema(name: str) -> pa.Schema:
+    """The columns a rule sees under relation ``name`` (what ``_register_context`` registers).
+
+    ``silver`` and ``ag_<table>``: the Silver table; ``dim_*``: its joined key columns;
+    ``state_prev``/``state_cur``: ``STATE_COLUMNS`` of ``ctl_state_inventory``; ``ev_<type>``:
+    the Bronze event table as declared.
+    """
+    if name.startswith("ag_"):
+        return silver_spec(name[3:]).arrow_schema
+    if name.startswith("dim_"):
+        schema = DIMENSION_TABLES[name].arrow_schema
+        return pa.schema([schema.field(c) for c in _dimension_keys(name)])
+    if name in ("state_prev", "state_cur"):
+        schema = CONTROL_TABLES["ctl_state_inventory"].arrow_schema
+        return pa.schema([schema.field(c) for c in STATE_COLUMNS])
+    if name.startswith("ev_"):
+        return bronze_event_spec(name[3:]).arrow_schema
+    raise KeyError(f"rule needs unknown relation {name!r} (known: ag_*, dim_*, ev_*, state_prev, state_cur)")
+
+
 def _state(ctx: CheckContext, state_day: date) -> pa.Table | None:
     uri = delta.table_uri(ctx.lake_root, "cusn", "ctl_state_inventory")
-    schema = CONTROL_TABLES["ctl_state_inventory"].arrow_schema
-    wanted = pa.schema([schema.field(c) for c in STATE_COLUMNS])
+    wanted = relation_schema("state_prev")
     data = REFERENCE_CACHE.read(
         uri,
         ("state", state_day),
@@ -118,8 +138,7 @@ def _register_context(
             if data is None:
                 # Soft need: the within-day part of a rule still runs against an empty state; the
                 # continuity part is reported as not checked (e.g. D-1 before the start date).
-                schema = CONTROL_TABLES["ctl_state_inventory"].arrow_schema
-                conn.register(name, pa.schema([schema.field(c) for c in STATE_COLUMNS]).empty_table())
+                conn.register(name, relation_schema(name).empty_table())
                 unavailable[name] = f"ctl_state_inventory has no state_date={state_day}"
             else:
                 conn.register(name, data)
@@ -135,7 +154,7 @@ def _register_context(
                 conn.register(name, delta.snapshot_dataset(events, uri))
             else:
                 empty_for_day.add(name)
-                conn.register(name, bronze_event_spec(name[3:]).arrow_schema.empty_table())
+                conn.register(name, relation_schema(name).empty_table())
         elif name.startswith("ag_"):
             uri = delta.table_uri(ctx.lake_root, "ag", name[3:])
             copy = delta.open_if_exists(uri)
