@@ -23,7 +23,7 @@ def test_one_registry_entry_per_contract_fact_table():
 
 
 def test_an_unknown_table_names_the_registry_to_fix():
-    with pytest.raises(KeyError, match="TABLE_RULES in retail_assets/silver/rules/tables.py"):
+    with pytest.raises(KeyError, match=r"TABLE_RULES in retail_assets/silver/rules/tables\.py"):
         rules_for("fact_not_in_the_contract")
 
 
