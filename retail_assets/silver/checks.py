@@ -15,22 +15,19 @@ Everything here is DuckDB SQL over Arrow: the checks run the same whichever engi
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets.checks.result import CheckResult, Severity
-from retail_assets.contract.dimensions import DIMENSION_TABLES
-from retail_assets.contract.events import bronze_event_spec
-from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES, silver_spec
+from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.lake import delta
 from retail_assets.silver import rules as registry
 from retail_assets.silver.build import SilverBuild
-from retail_assets.silver.reference import REFERENCE_CACHE, columns_reader, partition_reader
+from retail_assets.silver.check_relations import SOFT_NEEDS, register_relations
+from retail_assets.silver.reference import REFERENCE_CACHE, partition_reader
 from retail_assets.silver.rules import TableRules, build_order, silver_parents
-from retail_assets.silver.rules.derived import FOREIGN_KEYS
 from retail_assets.silver.rules.findings import SAMPLE_SIZE, TableFindings
 from retail_assets.silver.rules.groups import (
     BLOCKING_GROUPS,
@@ -45,7 +42,8 @@ from retail_assets.silver.rules.groups import (
     ROW_COUNT_ADDITIVITY,
     SCHEMA_EQUALITY,
 )
-from retail_assets.silver.rules.kinds import RelationalRule, key_expr, render
+from retail_assets.silver.rules.kinds import RelationalRule, key_expr
+from retail_assets.silver.rules.statement import table_statement, violated
 
 
 def rules_for(table: str) -> TableRules:
@@ -70,180 +68,79 @@ class CheckContext:
     fail_on_schema_mismatch: bool = False
 
 
-STATE_COLUMNS = ["location_type", "location_id", "product_id", "on_hand", "last_stockout_ts"]
-"""The ``ctl_state_inventory`` columns the state rules read (C8 chain/end, C10 carried stockout)."""
-
-
-def _dimension_keys(name: str) -> list[str]:
-    """The key columns of a dimension that some rule joins on (nothing else is read)."""
-    keys = {dim_col for dim, dim_col in FOREIGN_KEYS.values() if dim == name}
-    return sorted(keys)
-
-
-def relation_schema(name: str) -> pa.Schema:
-    """The columns a rule sees under relation ``name`` (what ``_register_context`` registers).
-
-    ``silver`` and ``ag_<table>``: the Silver table; ``dim_*``: its joined key columns;
-    ``state_prev``/``state_cur``: ``STATE_COLUMNS`` of ``ctl_state_inventory``; ``ev_<type>``:
-    the Bronze event table as declared.
-    """
-    if name.startswith("ag_"):
-        return silver_spec(name[3:]).arrow_schema
-    if name.startswith("dim_"):
-        schema = DIMENSION_TABLES[name].arrow_schema
-        return pa.schema([schema.field(c) for c in _dimension_keys(name)])
-    if name in ("state_prev", "state_cur"):
-        schema = CONTROL_TABLES["ctl_state_inventory"].arrow_schema
-        return pa.schema([schema.field(c) for c in STATE_COLUMNS])
-    if name.startswith("ev_"):
-        return bronze_event_spec(name[3:]).arrow_schema
-    raise KeyError(f"rule needs unknown relation {name!r} (known: ag_*, dim_*, ev_*, state_prev, state_cur)")
-
-
-def _state(ctx: CheckContext, state_day: date) -> pa.Table | None:
-    uri = delta.table_uri(ctx.lake_root, "cusn", "ctl_state_inventory")
-    wanted = relation_schema("state_prev")
-    data = REFERENCE_CACHE.read(
-        uri,
-        ("state", state_day),
-        lambda ds: partition_reader("state_date", state_day, STATE_COLUMNS)(ds).cast(wanted),
-    )
-    return data if data is not None and data.num_rows else None
-
-
-def _register_context(
-    conn: Any, ctx: CheckContext, table: str, day: date, needs: set[str]
-) -> tuple[dict[str, str], set[str]]:
-    """Register each needed relation; returns ({relation: reason} for those that are unavailable,
-    the event relations known from the Delta log to hold no rows of ``day``).
-
-    Dimension keys, state and the manifest come from the per-process ``REFERENCE_CACHE`` (they are
-    the same for all 18 tables of a day); Silver parents and event tables are registered as Delta
-    datasets (they change between the tables' steps, and DuckDB pushes the day filter into them).
-    """
-    unavailable: dict[str, str] = {}
-    empty_for_day: set[str] = set()
-    for name in sorted(needs):
-        if name.startswith("dim_"):
-            uri = delta.table_uri(ctx.lake_root, "cusn", name)
-            keys = _dimension_keys(name)
-            data = REFERENCE_CACHE.read(uri, ("columns", *keys), columns_reader(keys))
-            if data is None:
-                unavailable[name] = f"{uri} does not exist yet"
-            else:
-                conn.register(name, data)
-        elif name in ("state_prev", "state_cur"):
-            state_day = day - timedelta(days=1) if name == "state_prev" else day
-            data = _state(ctx, state_day)
-            if data is None:
-                # Soft need: the within-day part of a rule still runs against an empty state; the
-                # continuity part is reported as not checked (e.g. D-1 before the start date).
-                conn.register(name, relation_schema(name).empty_table())
-                unavailable[name] = f"ctl_state_inventory has no state_date={state_day}"
-            else:
-                conn.register(name, data)
-        elif name.startswith("ev_"):
-            uri = delta.table_uri(ctx.lake_root, "cusn", name[3:])
-            events = delta.open_if_exists(uri)
-            if events is not None:
-                partitioned_by_day = "event_date" in events.metadata().partition_columns
-                if partitioned_by_day and not events.file_uris(
-                    file_pruning_predicate=[("event_date", "=", day)]
-                ):
-                    empty_for_day.add(name)  # pruning on the partition column is exact: no file, no row of D
-                conn.register(name, delta.snapshot_dataset(events, uri))
-            else:
-                empty_for_day.add(name)
-                conn.register(name, relation_schema(name).empty_table())
-        elif name.startswith("ag_"):
-            uri = delta.table_uri(ctx.lake_root, "ag", name[3:])
-            copy = delta.open_if_exists(uri)
-            if copy is not None:
-                conn.register(name, delta.snapshot_dataset(copy, uri))
-            else:
-                unavailable[name] = f"{uri} does not exist yet"
-        else:
-            raise KeyError(f"rule needs unknown relation {name!r}")
-    return unavailable, empty_for_day
-
-
-SOFT_NEEDS = frozenset({"state_prev", "state_cur"})
-"""Relations registered empty when missing: rules reading them still check the day itself."""
-
-
 def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFindings:
-    """Run all row and relational rules of the table in a few statements; returns per-group findings."""
+    """Run all row and relational rules of the table in one statement; returns per-group findings.
+
+    NOT NULL rules on columns without nulls (Arrow keeps the count) hold without a scan. The one
+    statement counts the violations of the other row rules in a single aggregate over the built
+    rows and runs the relational rules as one UNION ALL, with the relations several rules share
+    computed once (MATERIALIZED CTEs). The offending keys of failed row rules are collected in a
+    second scan only when one failed: building a key string per row for every rule was most of
+    the cost of a passing day.
+    """
     table, day = build.table, build.day
     rules = rules_for(table)
     conn.register("silver", build.data)
-    pk = FACT_TABLES[table].primary_key
     findings = TableFindings()
 
-    # NOT NULL rules on columns without nulls (Arrow keeps the count) hold without a scan; one scan
-    # counts the violations of the other per-row rules; the offending keys are collected in a
-    # second scan only for the rules that failed (building a key string per row for every rule
-    # was most of the cost of a passing day).
     scanned = [
-        r
-        for r in rules.row_rules
-        if r.not_null_column is None or build.data.column(r.not_null_column).null_count
+        r for r in rules.row_rules if r.not_null_column is None or build.data.column(r.not_null_column).null_count
     ]
-    for r in rules.row_rules:
-        if r not in scanned:
-            findings.group(r.group).record(r.name, r.severity, 0, [])
-    if scanned:
-        bad = [f"NOT COALESCE(({render(r.predicate, day)}), FALSE)" for r in scanned]
-        counts = conn.sql(
-            "SELECT "
-            + ", ".join(f"count(*) FILTER (WHERE {b}) AS n{i}" for i, b in enumerate(bad))
-            + " FROM silver"
-        ).fetchall()[0]
-        failing = [i for i, n in enumerate(counts) if n]
-        samples: dict[int, list[str]] = {}
-        if failing:
-            row = conn.sql(
-                "SELECT "
-                + ", ".join(
-                    f"(list({key_expr(pk)}) FILTER (WHERE {bad[i]}))[1:{SAMPLE_SIZE}]" for i in failing
-                )
-                + " FROM silver"
-            ).fetchall()[0]
-            samples = {i: list(s or []) for i, s in zip(failing, row, strict=True)}
-        for i, r in enumerate(scanned):
-            findings.group(r.group).record(r.name, r.severity, counts[i] or 0, samples.get(i, []))
-
-    unavailable, empty_for_day = _register_context(conn, ctx, table, day, set(rules.needs))
+    registered = register_relations(conn, ctx.lake_root, build, set(rules.needs))
+    unavailable = dict(registered.unavailable)
     for diff in build.schema.diffs:
         if diff.context.startswith("cusn.") and not diff.ok:
             # A drifted event table cannot be read by the declared-schema rules; C1 reports it.
-            unavailable[f"ev_{diff.context[5:]}"] = (
-                f"{diff.context} does not match its declared schema (see C1)"
-            )
-    runnable: list[RelationalRule] = []
+            unavailable[f"ev_{diff.context[5:]}"] = f"{diff.context} does not match its declared schema (see C1)"
+
+    # Decide which relational rules run (recorded after the row rules, in registry order).
+    decided: list[tuple[RelationalRule, str]] = []  # (rule, "run" | "partly" | "skip" | "vacuous")
     for r in rules.relational_rules:
         missing = [n for n in r.needs if n in unavailable]
         soft = [n for n in missing if n in SOFT_NEEDS]
         if soft and len(soft) == len(missing):
-            findings.group(r.group).skip(f"{r.name}: partly — {unavailable[soft[0]]}")
-            runnable.append(r)
+            decided.append((r, "partly"))
         elif missing:
-            findings.group(r.group).skip(f"{r.name}: {unavailable[missing[0]]}")
-        elif any(n in empty_for_day for n in r.vacuous_without):
-            findings.group(r.group).record(r.name, r.severity, 0, [])
+            decided.append((r, "skip"))
+        elif any(n in registered.empty_for_day for n in r.vacuous_without):
+            decided.append((r, "vacuous"))
         else:
-            runnable.append(r)
-    if runnable:
-        union = "\nUNION ALL\n".join(
-            f"SELECT {i} AS rule, CAST(k AS VARCHAR) AS k FROM ({r.query(day)})"
-            for i, r in enumerate(runnable)
-        )
-        rows = conn.sql(
-            f"SELECT rule, count(*) AS n, (list(k ORDER BY k))[1:{SAMPLE_SIZE}] AS sample FROM ({union}) GROUP BY rule"
-        ).fetchall()
-        by_rule = {int(i): (n, s) for i, n, s in rows}
-        for i, r in enumerate(runnable):
-            n, s = by_rule.get(i, (0, []))
-            findings.group(r.group).record(r.name, r.severity, n, list(s or []))
+            decided.append((r, "run"))
+    runnable = [r for r, how in decided if how in ("run", "partly")]
+
+    counts, rel = conn.sql(table_statement(day, scanned, runnable)).fetchall()[0]
+    counts = [int(n or 0) for n in counts]
+    by_rule = {int(x["r"]): (int(x["n"]), list(x["sample"] or [])) for x in rel or []}
+    samples: dict[int, list[str]] = {}
+    failing = [i for i, n in enumerate(counts) if n]
+    if failing:
+        pk = FACT_TABLES[table].primary_key
+        row = conn.sql(
+            "SELECT "
+            + ", ".join(
+                f"(list({key_expr(pk)}) FILTER (WHERE {violated(scanned[i], day)}))[1:{SAMPLE_SIZE}]"
+                for i in failing
+            )
+            + " FROM silver"
+        ).fetchall()[0]
+        samples = {i: list(s or []) for i, s in zip(failing, row, strict=True)}
+
+    for r in rules.row_rules:
+        if r not in scanned:
+            findings.group(r.group).record(r.name, r.severity, 0, [])
+    for i, r in enumerate(scanned):
+        findings.group(r.group).record(r.name, r.severity, counts[i] or 0, samples.get(i, []))
+    for r, how in decided:
+        missing = [n for n in r.needs if n in unavailable]
+        if how == "partly":
+            findings.group(r.group).skip(f"{r.name}: partly — {unavailable[missing[0]]}")
+        elif how == "skip":
+            findings.group(r.group).skip(f"{r.name}: {unavailable[missing[0]]}")
+        elif how == "vacuous":
+            findings.group(r.group).record(r.name, r.severity, 0, [])
+    for i, r in enumerate(runnable):
+        n, s = by_rule.get(i, (0, []))
+        findings.group(r.group).record(r.name, r.severity, n, list(s or []))
     return findings
 
 

@@ -10,10 +10,11 @@ import duckdb
 import pytest
 
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
-from retail_assets.silver import checks
+from retail_assets.silver.check_relations import relation_schema
 from retail_assets.silver.rules import TABLE_RULES, build_order, groups_for, rules_for, silver_parents
 from retail_assets.silver.rules import groups as G
-from retail_assets.silver.rules.kinds import ParentRule, render
+from retail_assets.silver.rules.kinds import ParentRule
+from retail_assets.silver.rules.statement import table_statement
 
 DAY = date(2024, 3, 5)
 
@@ -59,22 +60,31 @@ def empty_relations():
     conn = duckdb.connect()
     needs = {n for t in FACT_TABLES for n in rules_for(t).needs}
     for name in needs:
-        conn.register(name, checks.relation_schema(name).empty_table())
+        conn.register(name, relation_schema(name).empty_table())
     return conn
 
 
 @pytest.mark.parametrize("table", list(FACT_TABLES))
 def test_every_rule_binds_against_the_contract_schema(empty_relations, table):
+    """Each rule alone (so a failure names it), then the table's whole statement as evaluated."""
     conn = empty_relations
     conn.register("silver", silver_spec(table).arrow_schema.empty_table())
     rules = rules_for(table)
-    for r in rules.row_rules:
-        conn.sql(f"EXPLAIN SELECT count(*) FILTER (WHERE NOT ({render(r.predicate, DAY)})) FROM silver").fetchall()
-    for r in rules.relational_rules:
+    alone = [([r], []) for r in rules.row_rules] + [([], [r]) for r in rules.relational_rules]
+    for row_rules, relational in [*alone, (list(rules.row_rules), list(rules.relational_rules))]:
         try:
-            conn.sql(f"EXPLAIN SELECT CAST(k AS VARCHAR) FROM ({r.query(DAY)})").fetchall()
-        except duckdb.Error as e:  # pragma: no cover - the message is the point
-            pytest.fail(f"{table}: rule {r.name!r} does not bind: {e}")
+            conn.sql("EXPLAIN " + table_statement(DAY, row_rules, relational)).fetchall()
+        except duckdb.Error as e:  # the message is the point
+            names = [r.name for r in (*row_rules, *relational)]
+            pytest.fail(f"{table}: {names if len(names) < 3 else 'all rules'} do not bind: {e}")
+
+
+def test_shared_relations_are_declared_with_their_needs():
+    for table in FACT_TABLES:
+        for r in rules_for(table).relational_rules:
+            for rel in r.shared:
+                read = {n for n in rules_for(table).needs if n in rel.sql}
+                assert read <= set(r.needs), (table, r.name, rel.name)
 
 
 def test_day_window_rules_render_their_window():

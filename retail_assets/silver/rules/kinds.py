@@ -92,6 +92,19 @@ class RowRule:
 
 
 @dataclass(frozen=True)
+class SharedRelation:
+    """A relation several rules of one table read, computed once per evaluation.
+
+    The evaluator puts it in the WITH clause of the table's one statement as a MATERIALIZED CTE,
+    so a window over the day's rows or a scan of a parent table is done once, not once per rule.
+    Rules naming the same ``name`` must give the same ``sql``.
+    """
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
 class SetRule:
     """A query template returning one row (column ``k``) per offending key.
 
@@ -108,6 +121,8 @@ class SetRule:
     needs: tuple[str, ...] = ()
     severity: Severity = Severity.ERROR
     vacuous_without: tuple[str, ...] = ()
+    shared: tuple[SharedRelation, ...] = ()
+    """Relations computed once for all the table's rules (their needs are in ``needs`` too)."""
 
     @property
     def name(self) -> str:
@@ -139,6 +154,7 @@ class ParentRule:
     rule_id: str = "C9"
     group: str = RELATIONSHIPS
     vacuous_without: tuple[str, ...] = ()
+    shared: tuple[SharedRelation, ...] = ()
 
     @property
     def name(self) -> str:

@@ -10,58 +10,70 @@ from __future__ import annotations
 
 from retail_assets.checks.result import Severity
 from retail_assets.silver.rules.groups import INVENTORY_BALANCE, MONEY, RELATIONSHIPS
-from retail_assets.silver.rules.kinds import DayWindow, ParentRule, RelationalRule, SetRule
+from retail_assets.silver.rules.kinds import DayWindow, ParentRule, RelationalRule, SetRule, SharedRelation
+
+
+def inventory_walk(location_col: str) -> SharedRelation:
+    """The day's transactions per (location, product) in (event_ts, txn_id_ext) order, with the
+    previous balance, the position and whether the row is the last: one window for both C8 rules."""
+    return SharedRelation(
+        f"walk_{location_col}",
+        f"""
+        SELECT s.{location_col} AS loc, s.product_id, s.txn_id_ext, s.quantity, s.balance_after,
+               lag(s.balance_after) OVER w AS prev_balance,
+               row_number() OVER w AS rn,
+               lead(TRUE) OVER w IS NULL AS is_last
+        FROM silver s WINDOW w AS (PARTITION BY s.{location_col}, s.product_id ORDER BY s.event_ts, s.txn_id_ext)
+        """,
+    )
 
 
 def balance_chain(location_col: str, location_type: str) -> SetRule:
     """C8: per (location, product) in (event_ts, txn_id_ext) order, each balance continues the last,
-    and the first continues ``ctl_state_inventory`` of D−1."""
+    and the first continues ``ctl_state_inventory`` of D−1 (only first rows join the state)."""
+    walk = inventory_walk(location_col)
     return SetRule(
         "C8",
         INVENTORY_BALANCE,
         "balance chain continuous from ctl_state_inventory(D-1)",
         f"""
-        WITH t AS (
-          SELECT s.{location_col} AS loc, s.product_id, s.txn_id_ext, s.quantity, s.balance_after,
-                 lag(s.balance_after) OVER w AS prev_balance,
-                 row_number() OVER w AS rn
-          FROM silver s WINDOW w AS (PARTITION BY s.{location_col}, s.product_id ORDER BY s.event_ts, s.txn_id_ext)
-        )
-        SELECT t.txn_id_ext AS k FROM t
-        LEFT JOIN state_prev p ON p.location_type = '{location_type}' AND p.location_id = t.loc
-                               AND p.product_id = t.product_id
-        WHERE (t.rn > 1 AND t.balance_after <> t.prev_balance + t.quantity)
-           OR (t.rn = 1 AND p.on_hand IS NOT NULL AND t.balance_after <> p.on_hand + t.quantity)
+        SELECT txn_id_ext AS k FROM {walk.name} WHERE rn > 1 AND balance_after <> prev_balance + quantity
+        UNION ALL
+        SELECT t.txn_id_ext FROM {walk.name} t
+        JOIN state_prev p ON p.location_type = '{location_type}' AND p.location_id = t.loc
+                          AND p.product_id = t.product_id
+        WHERE t.rn = 1 AND t.balance_after <> p.on_hand + t.quantity
         """,
         needs=("state_prev",),
+        shared=(walk,),
     )
 
 
 def balance_end(location_col: str, location_type: str) -> SetRule:
     """C8: the day's last balance per (location, product) is ``ctl_state_inventory(D).on_hand``."""
+    walk = inventory_walk(location_col)
     return SetRule(
         "C8",
         INVENTORY_BALANCE,
         "last balance of D = ctl_state_inventory(D).on_hand",
         f"""
-        WITH last AS (
-          SELECT {location_col} AS loc, product_id, arg_max(balance_after, (event_ts, txn_id_ext)) AS bal
-          FROM silver GROUP BY ALL
-        )
-        SELECT last.loc || '|' || last.product_id AS k FROM last
-        JOIN state_cur c ON c.location_type = '{location_type}' AND c.location_id = last.loc
-                         AND c.product_id = last.product_id
-        WHERE c.on_hand <> last.bal
+        SELECT t.loc || '|' || t.product_id AS k FROM {walk.name} t
+        JOIN state_cur c ON c.location_type = '{location_type}' AND c.location_id = t.loc
+                         AND c.product_id = t.product_id
+        WHERE t.is_last AND c.on_hand <> t.balance_after
         """,
         needs=("state_cur",),
+        shared=(walk,),
     )
 
 
-SAME_DAY_DOCUMENTS = """(SELECT receipt_id_ext AS doc, event_ts, total_cents FROM ag_fact_receipts
-                   WHERE event_date = DATE '{day}'
-                   UNION ALL SELECT order_id_ext, event_ts, total_cents FROM ag_fact_online_order_headers
-                   WHERE event_date = DATE '{day}')"""
-"""The receipts and online orders of D, the documents a payment pays."""
+DOCUMENTS = SharedRelation(
+    "same_day_documents",
+    """SELECT receipt_id_ext AS doc, event_ts, total_cents FROM ag_fact_receipts WHERE event_date = DATE '{day}'
+       UNION ALL SELECT order_id_ext, event_ts, total_cents FROM ag_fact_online_order_headers
+       WHERE event_date = DATE '{day}'""",
+)
+"""The receipts and online orders of D, the documents a payment pays (read once for four rules)."""
 DOCUMENT_TABLES = ("ag_fact_receipts", "ag_fact_online_order_headers")
 
 
@@ -126,34 +138,38 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "C7",
             MONEY,
             "payment amount = document total",
-            f"SELECT s.transaction_id_ext AS k FROM silver s JOIN {SAME_DAY_DOCUMENTS} d "
+            f"SELECT s.transaction_id_ext AS k FROM silver s JOIN {DOCUMENTS.name} d "
             "ON d.doc = COALESCE(s.receipt_id_ext, s.order_id_ext) WHERE s.amount_cents <> d.total_cents",
             needs=DOCUMENT_TABLES,
+            shared=(DOCUMENTS,),
         ),
         SetRule(
             "C7",
             MONEY,
             "exactly one APPROVED payment per document",
-            f"SELECT d.doc AS k FROM {SAME_DAY_DOCUMENTS} d LEFT JOIN (SELECT COALESCE(receipt_id_ext, order_id_ext) "
+            f"SELECT d.doc AS k FROM {DOCUMENTS.name} d LEFT JOIN (SELECT COALESCE(receipt_id_ext, order_id_ext) "
             "AS doc, count(*) FILTER (WHERE status = 'APPROVED') AS approved FROM silver GROUP BY 1) p USING (doc) "
             "WHERE COALESCE(p.approved, 0) <> 1",
             needs=DOCUMENT_TABLES,
+            shared=(DOCUMENTS,),
         ),
         SetRule(
             "C9",
             RELATIONSHIPS,
             "payment -> same-day document",
-            f"SELECT s.transaction_id_ext AS k FROM silver s ANTI JOIN {SAME_DAY_DOCUMENTS} d "
+            f"SELECT s.transaction_id_ext AS k FROM silver s ANTI JOIN {DOCUMENTS.name} d "
             "ON d.doc = COALESCE(s.receipt_id_ext, s.order_id_ext)",
             needs=DOCUMENT_TABLES,
+            shared=(DOCUMENTS,),
         ),
         SetRule(
             "C11",
             RELATIONSHIPS,
             "payment after its receipt/order",
-            f"SELECT s.transaction_id_ext AS k FROM silver s JOIN {SAME_DAY_DOCUMENTS} d "
+            f"SELECT s.transaction_id_ext AS k FROM silver s JOIN {DOCUMENTS.name} d "
             "ON d.doc = COALESCE(s.receipt_id_ext, s.order_id_ext) WHERE s.event_ts <= d.event_ts",
             needs=DOCUMENT_TABLES,
+            shared=(DOCUMENTS,),
         ),
     ),
     "fact_stockouts": (
