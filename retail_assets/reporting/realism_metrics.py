@@ -373,6 +373,21 @@ def return_curve(ctx: Context) -> list[MetricResult]:
             "needs Dec 1 … Dec 24" if y is None else str(y),
         )
     )
+    spike = lambda y: [*_span(date(y, 12, 1), date(y, 12, 19)), *_span(date(y, 12, 26), date(y, 12, 31))]  # noqa: E731
+    y = first_year(spike)
+    out.append(
+        _result(
+            "returns_dec26_31_vs_dec1_19",
+            "returns Dec 26–31 / Dec 1–19 (per day)",
+            None
+            if y is None
+            else _ratio(
+                mean_returns(_span(date(y, 12, 26), date(y, 12, 31))),
+                mean_returns(_span(date(y, 12, 1), date(y, 12, 19))),
+            ),
+            "needs Dec 1 … Dec 19 and Dec 26 … Dec 31" if y is None else str(y),
+        )
+    )
     post = lambda y: _span(date(y, 12, 26), date(y, 12, 31))  # noqa: E731
     y = first_year(post)
     if y is None:

@@ -114,6 +114,13 @@ REFERENCES: dict[str, Reference] = {
     "returns_dec20_24_vs_dec1_19": Reference(
         0.5, 2.0, "x", HOLIDAY_RETURNS, "daily return value; no empty week before Christmas"
     ),
+    "returns_dec26_31_vs_dec1_19": Reference(
+        1.2,
+        4.0,
+        "x",
+        HOLIDAY_RETURNS,
+        "daily return value after Christmas vs early December: a spike, not a flood",
+    ),
     "returns_dec26_31_share_of_sales": Reference(
         0.03, 0.12, "%", HOLIDAY_RETURNS, "return value / sales value over Dec 26–31"
     ),
