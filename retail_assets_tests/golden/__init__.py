@@ -70,7 +70,9 @@ def write_golden(model_version: str = MODEL_VERSION) -> Path:
         )
     data = compute_digests()
     if data["model_version"] != model_version:
-        raise ValueError(f"asked to write version {model_version!r} but the generator is {data['model_version']!r}")
+        raise ValueError(
+            f"asked to write version {model_version!r} but the generator is {data['model_version']!r}"
+        )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
@@ -81,7 +83,9 @@ def differences(expected: dict, actual: dict) -> list[str]:
     """``day/table`` (or ``dimensions/table``) entries whose digest differs, is missing or is new."""
     out = []
     exp_dims, act_dims = expected.get("dimensions", {}), actual.get("dimensions", {})
-    out += [f"dimensions/{t}" for t in sorted(set(exp_dims) | set(act_dims)) if exp_dims.get(t) != act_dims.get(t)]
+    out += [
+        f"dimensions/{t}" for t in sorted(set(exp_dims) | set(act_dims)) if exp_dims.get(t) != act_dims.get(t)
+    ]
     exp, act = expected.get("digests", {}), actual.get("digests", {})
     for day in sorted(set(exp) | set(act)):
         e, a = exp.get(day, {}), act.get(day, {})

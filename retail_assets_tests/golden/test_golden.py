@@ -25,8 +25,14 @@ def test_generated_days_match_the_golden_digests_of_this_model_version():
 
 
 def test_differences_names_each_changed_table_day():
-    a = {"dimensions": {"dim_stores": "1"}, "digests": {"2024-11-27": {"fact_receipts": "x", "fact_marketing": "y"}}}
-    b = {"dimensions": {"dim_stores": "2"}, "digests": {"2024-11-27": {"fact_receipts": "x", "fact_marketing": "z"}}}
+    a = {
+        "dimensions": {"dim_stores": "1"},
+        "digests": {"2024-11-27": {"fact_receipts": "x", "fact_marketing": "y"}},
+    }
+    b = {
+        "dimensions": {"dim_stores": "2"},
+        "digests": {"2024-11-27": {"fact_receipts": "x", "fact_marketing": "z"}},
+    }
     assert golden.differences(a, b) == ["dimensions/dim_stores", "2024-11-27/fact_marketing"]
     assert golden.differences(a, a) == []
 

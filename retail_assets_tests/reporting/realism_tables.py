@@ -40,7 +40,9 @@ def refund(day: date, cents: int) -> dict:
     return {**sale(day, -cents), "receipt_type": "RETURN"}
 
 
-def product(pid: int, *, department: str = "Grocery", cold: bool = False, price: int = 100, tags: str | None = None) -> dict:
+def product(
+    pid: int, *, department: str = "Grocery", cold: bool = False, price: int = 100, tags: str | None = None
+) -> dict:
     return {
         "product_id": pid,
         "department": department,

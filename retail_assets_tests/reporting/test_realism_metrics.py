@@ -18,7 +18,10 @@ D = date(2024, 11, 13)  # a normal Wednesday
 def test_online_share_and_average_order():
     rep = report(
         fact_receipts=[sale(D, 9000)],
-        fact_online_order_headers=[{"event_date": D, "total_cents": 600}, {"event_date": D, "total_cents": 400}],
+        fact_online_order_headers=[
+            {"event_date": D, "total_cents": 600},
+            {"event_date": D, "total_cents": 400},
+        ],
     )
     share, avg = result(rep, "online_share_of_sales"), result(rep, "avg_online_order")
     assert share.value == pytest.approx(0.10) and share.verdict == INSIDE
@@ -36,7 +39,13 @@ def test_ad_cpm_per_channel_and_a_channel_without_impressions():
 
 
 def _state(day: date, loc: int, pid: int, on_hand: int, loc_type: str = "STORE") -> dict:
-    return {"state_date": day, "location_type": loc_type, "location_id": loc, "product_id": pid, "on_hand": on_hand}
+    return {
+        "state_date": day,
+        "location_type": loc_type,
+        "location_id": loc,
+        "product_id": pid,
+        "on_hand": on_hand,
+    }
 
 
 def test_worst_store_is_the_one_with_most_launched_skus_at_zero_and_its_fill_rate():
@@ -45,13 +54,22 @@ def test_worst_store_is_the_one_with_most_launched_skus_at_zero_and_its_fill_rat
         fact_receipts=[sale(D, 100)],
         dim_products=[product(1), product(2), unlaunched],
         ctl_state_inventory=[
-            _state(D, 1, 1, 5), _state(D, 1, 2, 5), _state(D, 1, 3, 0),  # unlaunched zero: not counted
-            _state(D, 2, 1, 0), _state(D, 2, 2, 5),
-            _state(D, 3, 1, 0, "DC"), _state(D, 3, 2, 0, "DC"),  # DCs are not stores
+            _state(D, 1, 1, 5),
+            _state(D, 1, 2, 5),
+            _state(D, 1, 3, 0),  # unlaunched zero: not counted
+            _state(D, 2, 1, 0),
+            _state(D, 2, 2, 5),
+            _state(D, 3, 1, 0, "DC"),
+            _state(D, 3, 2, 0, "DC"),  # DCs are not stores
         ],
         fact_reorders=[
             {"event_date": D, "store_id": 1, "reorder_quantity": 100, "allocated_quantity": 100},
-            {"event_date": D + timedelta(days=1), "store_id": 2, "reorder_quantity": 100, "allocated_quantity": 50},
+            {
+                "event_date": D + timedelta(days=1),
+                "store_id": 2,
+                "reorder_quantity": 100,
+                "allocated_quantity": 50,
+            },
         ],
     )
     worst = result(rep, "worst_store_zero_on_hand_share")
@@ -69,13 +87,23 @@ def test_peak_days_compare_with_normal_days_of_the_same_weekday():
     rep = report(fact_receipts=receipts)
     wed = result(rep, "peak_wed_before_thanksgiving")
     assert wed.value == pytest.approx(2.0) and wed.verdict == INSIDE and "2 normal Wednesdays" in wed.detail
-    assert result(rep, "peak_dec_21").verdict == NOT_ENOUGH and "needs 2024-12-21" in result(rep, "peak_dec_21").detail
+    assert (
+        result(rep, "peak_dec_21").verdict == NOT_ENOUGH
+        and "needs 2024-12-21" in result(rep, "peak_dec_21").detail
+    )
     assert "no normal Monday" in result(rep, "peak_dec_23").detail
 
 
 def test_return_value_share_by_department():
     def line(pid: int, qty: int, cents: int) -> dict:
-        return {"event_date": D, "store_id": 1, "product_id": pid, "quantity": qty, "ext_cents": cents, "discount_cents": 0}
+        return {
+            "event_date": D,
+            "store_id": 1,
+            "product_id": pid,
+            "quantity": qty,
+            "ext_cents": cents,
+            "discount_cents": 0,
+        }
 
     rep = report(
         fact_receipts=[sale(D, 100)],
@@ -112,9 +140,20 @@ def test_return_curve_without_december_says_which_days_it_needs():
 
 
 def test_returned_refrigerated_units_put_back_on_the_shelf_are_counted():
-    line = {"event_date": D, "store_id": 1, "product_id": 1, "quantity": -3, "ext_cents": -300, "discount_cents": 0}
+    line = {
+        "event_date": D,
+        "store_id": 1,
+        "product_id": 1,
+        "quantity": -3,
+        "ext_cents": -300,
+        "discount_cents": 0,
+    }
     restock = {"event_date": D, "store_id": 1, "product_id": 1, "txn_type": "RETURN", "quantity": 3}
-    common = {"fact_receipts": [sale(D, 100)], "dim_products": [product(1, cold=True)], "fact_receipt_lines": [line]}
+    common = {
+        "fact_receipts": [sale(D, 100)],
+        "dim_products": [product(1, cold=True)],
+        "fact_receipt_lines": [line],
+    }
     restocked = result(report(**common, fact_store_inventory_txn=[restock]), "refrigerated_units_restocked")
     assert restocked.value == 3 and restocked.verdict == OUTSIDE
     disposed = result(report(**common), "refrigerated_units_restocked")
@@ -130,8 +169,11 @@ def test_shrink_is_net_loss_outside_sales_and_deliveries_at_sale_price():
         fact_receipts=[sale(D, 10_000)],
         dim_products=[product(1, price=100), product(2, price=150)],
         fact_store_inventory_txn=[
-            txn(1, "DAMAGED", -3), txn(2, "ADJUSTMENT", 1),  # lost 300, found 150
-            txn(1, "INBOUND_SHIPMENT", 100), txn(1, "RETURN", 5), txn(1, "SALE", -7),  # not shrink
+            txn(1, "DAMAGED", -3),
+            txn(2, "ADJUSTMENT", 1),  # lost 300, found 150
+            txn(1, "INBOUND_SHIPMENT", 100),
+            txn(1, "RETURN", 5),
+            txn(1, "SALE", -7),  # not shrink
         ],
     )
     shrink = result(rep, "shrink_share_of_sales")
@@ -139,8 +181,13 @@ def test_shrink_is_net_loss_outside_sales_and_deliveries_at_sale_price():
 
 
 def _footfall(entrances: dict[int, int], receipts: dict[int, int]):
-    ff = [{"event_date": D, "event_ts": ts(D, h), "zone": "ENTRANCE", "customer_count": n} for h, n in entrances.items()]
-    ff.append({"event_date": D, "event_ts": ts(D, 3), "zone": "GROCERY", "customer_count": 999})  # not an entrance
+    ff = [
+        {"event_date": D, "event_ts": ts(D, h), "zone": "ENTRANCE", "customer_count": n}
+        for h, n in entrances.items()
+    ]
+    ff.append(
+        {"event_date": D, "event_ts": ts(D, 3), "zone": "GROCERY", "customer_count": 999}
+    )  # not an entrance
     rec = [sale(D, 100, hour=h) for h, n in receipts.items() for _ in range(n)]
     rep = report(fact_receipts=rec, fact_foot_traffic=ff)
     return result(rep, "footfall_receipts_profile_distance"), result(rep, "footfall_lead_minutes")
@@ -187,12 +234,24 @@ def test_seasonal_lift_and_seasonal_skus_at_zero_in_their_window():
     out_day, in_day = date(2024, 12, 1), date(2024, 12, 20)  # CHRISTMAS window: Dec 12 … Dec 25
 
     def units(day: date, pid: int, qty: int) -> dict:
-        return {"event_date": day, "store_id": 1, "product_id": pid, "quantity": qty, "ext_cents": qty, "discount_cents": 0}
+        return {
+            "event_date": day,
+            "store_id": 1,
+            "product_id": pid,
+            "quantity": qty,
+            "ext_cents": qty,
+            "discount_cents": 0,
+        }
 
     rep = report(
         fact_receipts=[sale(out_day, 100), sale(in_day, 100)],
         dim_products=[product(1, tags="CHRISTMAS"), product(2)],
-        fact_receipt_lines=[units(out_day, 1, 10), units(out_day, 2, 90), units(in_day, 1, 30), units(in_day, 2, 70)],
+        fact_receipt_lines=[
+            units(out_day, 1, 10),
+            units(out_day, 2, 90),
+            units(in_day, 1, 30),
+            units(in_day, 2, 70),
+        ],
         ctl_state_inventory=[_state(out_day, 1, 1, 0), _state(in_day, 1, 1, 0), _state(in_day, 1, 2, 0)],
     )
     lift = result(rep, "seasonal_lift")
@@ -207,7 +266,7 @@ def test_an_empty_source_judges_nothing_and_says_why():
     assert {r.verdict for r in rep.results} == {NOT_ENOUGH}
     assert all(r.detail for r in rep.results)
     assert rep.exit_code == 2
-    assert "no days: 0 inside" in format_table(rep)
+    assert "no days with sales: 0 inside" in format_table(rep)
 
 
 def test_exit_code_is_zero_only_when_every_metric_is_inside():
