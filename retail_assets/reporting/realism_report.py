@@ -41,7 +41,11 @@ class RealismReport:
         return EXIT_ALL_INSIDE if self.count(INSIDE) == len(self.results) else EXIT_NOT_ALL_INSIDE
 
     def summary(self) -> str:
-        span = f"{self.days[0]} … {self.days[-1]} ({len(self.days)} days with sales)" if self.days else "no days with sales"
+        span = (
+            f"{self.days[0]} … {self.days[-1]} ({len(self.days)} days with sales)"
+            if self.days
+            else "no days with sales"
+        )
         return (
             f"{span}: {self.count(INSIDE)} inside, {self.count(OUTSIDE)} outside, "
             f"{self.count(NOT_ENOUGH)} not enough data, of {len(self.results)} metrics"

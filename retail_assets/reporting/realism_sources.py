@@ -18,9 +18,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from retail_assets.contract.dimensions import DIMENSION_TABLES
-from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
-from retail_assets.lake import delta
+from retail_assets.contract.catalog import bronze_table
+from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.lake import delta, paths
 
 LAYERS = ("bronze", "silver")
 
@@ -61,12 +61,8 @@ class RealismSourceError(ValueError):
 
 
 def _spec_schema(name: str) -> pa.Schema:
-    if name in FACT_TABLES:
-        schema = FACT_TABLES[name].arrow_schema
-    elif name in CONTROL_TABLES:
-        schema = CONTROL_TABLES[name].arrow_schema
-    else:
-        schema = DIMENSION_TABLES[name].arrow_schema
+    """The contract types of the columns the metrics read from ``name``."""
+    schema = bronze_table(name).arrow_schema
     return pa.schema([schema.field(c) for c in RELATION_COLUMNS[name]])
 
 
@@ -135,8 +131,11 @@ def connect_lake(
         )
     conn = _new_connection()
     for name in RELATION_COLUMNS:
-        schema_name = "ag" if layer == "silver" and name in FACT_TABLES else "cusn"
-        uri = delta.table_uri(lake_root, schema_name, name)
+        uri = (
+            paths.silver_uri(lake_root, name)
+            if layer == "silver" and name in FACT_TABLES
+            else paths.bronze_uri(lake_root, name)
+        )
         opened = delta.open_if_exists(uri)
         if opened is None:
             data: Any = _spec_schema(name).empty_table()

@@ -13,13 +13,13 @@ from datetime import date
 
 import dagster as dg
 
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS, REALISM_KEY, REPORTS_GROUP
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.reporting.realism_metrics import INSIDE, NOT_ENOUGH, OUTSIDE
 from retail_assets.reporting.realism_report import build_report, format_table
 from retail_assets.reporting.realism_sources import RELATION_COLUMNS, connect_lake
 
-REALISM_KEY = dg.AssetKey(["report", "realism_report"])
-READS = [dg.AssetKey(["cusn", name]) for name in RELATION_COLUMNS if name.startswith(("fact_", "dim_"))]
+READS = [keys[name] for name in RELATION_COLUMNS for keys in (BRONZE_BATCH_KEYS, DIM_KEYS) if name in keys]
 
 
 class RealismConfig(dg.Config):
@@ -36,7 +36,7 @@ def _day(text: str) -> date | None:
 
 @dg.asset(
     key=REALISM_KEY,
-    group_name="reports",
+    group_name=REPORTS_GROUP,
     deps=READS,
     kinds={"duckdb", "delta"},
     description="Each headline metric of issue 12 (online share, CPM, out-of-stocks, fill rate, peak days, "
