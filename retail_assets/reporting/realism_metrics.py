@@ -357,6 +357,13 @@ def return_curve(ctx: Context) -> list[MetricResult]:
     def mean_returns(days: list[date]) -> float:
         return sum(daily[d][0] for d in days) / len(days)
 
+    def baseline_note(y: int) -> str:
+        """Returns come up to 30 days after the sale: a range starting after Nov 1 lacks part of early December's."""
+        first = min(ctx.days)
+        if first > date(y, 11, 1):
+            return f"{y}; warm-up: no sales before {first}, so the Dec 1–19 baseline is low"
+        return str(y)
+
     out = []
     pre = lambda y: _span(date(y, 12, 1), date(y, 12, 24))  # noqa: E731
     y = first_year(pre)
@@ -370,7 +377,7 @@ def return_curve(ctx: Context) -> list[MetricResult]:
                 mean_returns(_span(date(y, 12, 20), date(y, 12, 24))),
                 mean_returns(_span(date(y, 12, 1), date(y, 12, 19))),
             ),
-            "needs Dec 1 … Dec 24" if y is None else str(y),
+            "needs Dec 1 … Dec 24" if y is None else baseline_note(y),
         )
     )
     spike = lambda y: [*_span(date(y, 12, 1), date(y, 12, 19)), *_span(date(y, 12, 26), date(y, 12, 31))]  # noqa: E731
@@ -385,7 +392,7 @@ def return_curve(ctx: Context) -> list[MetricResult]:
                 mean_returns(_span(date(y, 12, 26), date(y, 12, 31))),
                 mean_returns(_span(date(y, 12, 1), date(y, 12, 19))),
             ),
-            "needs Dec 1 … Dec 19 and Dec 26 … Dec 31" if y is None else str(y),
+            "needs Dec 1 … Dec 19 and Dec 26 … Dec 31" if y is None else baseline_note(y),
         )
     )
     post = lambda y: _span(date(y, 12, 26), date(y, 12, 31))  # noqa: E731

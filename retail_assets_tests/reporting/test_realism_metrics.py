@@ -127,6 +127,7 @@ def test_christmas_return_curve():
         receipts.append(refund(day, 200 if day.day >= 26 else 100))
     rep = report(fact_receipts=receipts)
     assert result(rep, "returns_dec20_24_vs_dec1_19").value == pytest.approx(1.0)
+    assert "warm-up" in result(rep, "returns_dec20_24_vs_dec1_19").detail  # no November sales in this range
     assert result(rep, "returns_dec26_31_vs_dec1_19").value == pytest.approx(2.0)
     share = result(rep, "returns_dec26_31_share_of_sales")
     assert share.value == pytest.approx(0.02) and share.verdict == OUTSIDE
