@@ -55,6 +55,8 @@ OUTBOX_KEY = dg.AssetKey(["state", "streaming_outbox"])
 """The DuckDB outbox (contract §5.6): state, not a lake table, so it has no ``TableSpec``."""
 REPORT_KEY = dg.AssetKey(["report", "daily_retail_report"])
 """The per-day report of charts (not a table)."""
+REALISM_KEY = dg.AssetKey(["report", "realism_report"])
+"""The realism report over a span of days (not a table)."""
 
 TABLE_KEYS: MappingProxyType[dg.AssetKey, TableSpec] = MappingProxyType(
     {

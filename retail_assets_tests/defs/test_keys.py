@@ -161,7 +161,7 @@ def test_the_code_location_defines_each_key_once_and_no_key_keys_py_does_not_kno
 
     graph = defs().resolve_asset_graph()
     defined = Counter(key for key in graph.get_all_asset_keys())
-    known = set(keys.TABLE_KEYS) | {keys.OUTBOX_KEY, keys.REPORT_KEY}
+    known = set(keys.TABLE_KEYS) | {keys.OUTBOX_KEY, keys.REPORT_KEY, keys.REALISM_KEY}
     assert set(defined) == known, f"unknown: {set(defined) - known}; missing: {known - set(defined)}"
     assert all(n == 1 for n in defined.values())
     groups = {graph.get(key).group_name for key in defined}
