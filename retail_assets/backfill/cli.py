@@ -66,12 +66,11 @@ class _PrintLines(logging.Handler):
 def run_backfill(start: date, end: date) -> int:
     """Run ``daily_generation_job`` over ``start``..``end`` in this process; 0 on success."""
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from retail_assets.config import HomeSettings
     from retail_assets.definitions import defs
     from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB
-    from retail_assets.demo import ensure_dagster_home
+    from retail_assets.demo import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, ensure_dagster_home
 
     dagster_home = ensure_dagster_home(HomeSettings.from_env())
     days = (end - start).days + 1
@@ -87,7 +86,7 @@ def run_backfill(start: date, end: date) -> int:
         result = defs().resolve_job_def(DAILY_GENERATION_JOB).execute_in_process(
             run_config=QUIET_RUN_CONFIG,
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
+            tags={PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()},
             raise_on_error=False,
         )
     finally:

@@ -179,26 +179,20 @@ def _log_file_count(table: DeltaTable) -> int:
 
 
 def lake_tables(lake_root: str) -> dict[str, str]:
-    """``schema.table`` -> URI of every contract Delta table that exists under ``lake_root``.
+    """Qualified name -> URI of every contract Delta table that exists under ``lake_root``.
 
-    From the contract, not from a directory listing, so that it works the same on object storage
-    and never picks up a stray directory: Bronze batch facts and dimensions (``cusn``), Bronze event
-    tables, control tables, and Silver facts and dimension copies (``ag``).
+    From the contract catalog, not from a directory listing, so that it works the same on object
+    storage and never picks up a stray directory: every Bronze table (dimensions, facts, control and
+    landed event tables) and every Silver table.
     """
-    from retail_assets.contract.dimensions import DIMENSION_TABLES
-    from retail_assets.contract.events import EVENT_TYPES
-    from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
+    from retail_assets.contract.catalog import BRONZE_TABLES, SILVER_TABLES
+    from retail_assets.lake.paths import table_uri
 
-    names = {
-        "cusn": [*DIMENSION_TABLES, *FACT_TABLES, *(e for e in EVENT_TYPES if e not in FACT_TABLES), *CONTROL_TABLES],
-        "ag": [*DIMENSION_TABLES, *FACT_TABLES],
-    }
     found: dict[str, str] = {}
-    for schema, tables in names.items():
-        for name in dict.fromkeys(tables):
-            uri = delta.table_uri(lake_root, schema, name)
-            if delta.table_exists(uri):
-                found[f"{schema}.{name}"] = uri
+    for spec in (*BRONZE_TABLES.values(), *SILVER_TABLES.values()):
+        uri = table_uri(lake_root, spec)
+        if delta.table_exists(uri):
+            found[spec.qualified_name] = uri
     return found
 
 

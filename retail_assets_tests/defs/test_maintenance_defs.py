@@ -7,17 +7,17 @@ import dagster as dg
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.definitions import defs as load_defs
+from retail_assets.defs.keys import LAKE_MAINTENANCE_KEY, MAINTENANCE_GROUP
 from retail_assets.defs.maintenance.assets import (
     LAKE_MAINTENANCE_JOB,
-    LAKE_MAINTENANCE_KEY,
     LAKE_MAINTENANCE_SCHEDULE,
-    MAINTENANCE_GROUP,
     lake_maintenance,
 )
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.lake import delta
 from retail_assets_tests.conftest import TEST_SCALE_FACTOR, TEST_SEED, TEST_START_DATE
 
+OP = LAKE_MAINTENANCE_KEY.to_python_identifier()
 THROWAWAY_CONFIG = {"vacuum_retention_hours": 0, "log_retention_hours": 0, "allow_short_retention": True}
 
 
@@ -31,7 +31,7 @@ def materialize(home: HomeSettings, config: dict[str, object]) -> dg.ExecuteInPr
     return dg.materialize(
         [lake_maintenance],
         resources={"retail_settings": settings(home)},
-        run_config={"ops": {"lake_maintenance": {"config": config}}},
+        run_config={"ops": {OP: {"config": config}}},
         raise_on_error=False,
     )
 
@@ -46,7 +46,7 @@ def test_maintenance_asset_materializes_with_its_figures(home_settings: HomeSett
 
     result = materialize(home_settings, THROWAWAY_CONFIG)
     assert result.success
-    (mat,) = result.asset_materializations_for_node("lake_maintenance")
+    (mat,) = result.asset_materializations_for_node(OP)
     meta = {k: v.value for k, v in mat.metadata.items()}
     # 6 dimensions, 18 facts, manifest and two state tables exist after one batch day.
     assert meta["tables"] == 27
@@ -62,7 +62,7 @@ def test_a_short_retention_without_permission_fails_the_run_before_touching_a_ta
     version = delta.table_version(uri)
     result = materialize(home_settings, {"vacuum_retention_hours": 1})
     assert not result.success
-    failure = result.failure_data_for_node("lake_maintenance")
+    failure = result.failure_data_for_node(OP)
     assert "below 24 hours" in failure.error.message
     assert delta.table_version(uri) == version
 

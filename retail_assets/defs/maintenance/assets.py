@@ -15,6 +15,7 @@ import dagster as dg
 from deltalake.exceptions import CommitFailedError
 
 from retail_assets.defs.generation.assets import resolve_settings
+from retail_assets.defs.keys import LAKE_MAINTENANCE_KEY, MAINTENANCE_GROUP
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.lake.lake_errors import LakeError
 from retail_assets.lake.maintenance import (
@@ -25,8 +26,6 @@ from retail_assets.lake.maintenance import (
     maintain_table,
 )
 
-MAINTENANCE_GROUP = "maintenance"
-LAKE_MAINTENANCE_KEY = dg.AssetKey("lake_maintenance")
 LAKE_MAINTENANCE_JOB = "lake_maintenance_job"
 LAKE_MAINTENANCE_SCHEDULE = "lake_maintenance_schedule"
 CONFLICT_ATTEMPTS = 3

@@ -1,0 +1,115 @@
+"""Lake-age benchmark: the per-day write cost at day 10 against day ~1,000, with and without upkeep.
+
+Why synthetic: what slows an aging table is its log (commits since the last checkpoint, the size of
+the checkpoint, files in ``_delta_log``) and its file count, not its row count; three years of real
+days at any scale factor would take hours. So each synthetic day makes the commits a real day makes
+on two small tables, through the project's own write path (``lake.delta``):
+
+* ``fact``: one ``replace_partition`` of the day (a Bronze batch table), then the day's count;
+* ``events``: ``--appends`` appends of small blocks into the day (an event table fed by the drain),
+  then the day's count (what ``stream_outbox`` reports after a landing).
+
+The day's cost is the wall time of those commits and counts. Modes:
+
+* ``scan-count``: no upkeep, rows counted by scanning the date column (the code before this change);
+* ``log-count``: no upkeep, rows counted from the log's add-action stats;
+* ``maintained``: log counts, and ``maintain_table`` every 7 days (checkpoint interval 10, compaction).
+
+Time is compressed (1,095 days in minutes), so the maintained mode runs with retention 0
+(``allow_short_retention``): "older than the retention" stands for what a real 7-day vacuum and
+30-day log retention remove. At steady state those keep a constant ~7 days of tombstones and ~30 days
+of JSON commits per table, which does not grow with the lake's age.
+
+    .venv/bin/python bench/bench_lake_age.py [--days 1095] [--appends 8] [--modes scan-count,log-count,maintained]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_assets.lake import delta
+from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
+
+SCHEMA = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("event_date", pa.date32())])
+START = date(2024, 1, 1)
+ROWS_PER_DAY = 400
+MAINTAIN_EVERY_DAYS = 7
+COMPRESSED_TIME = MaintenancePolicy(
+    checkpoint_interval=10, vacuum_retention=timedelta(0), log_retention=timedelta(0), allow_short_retention=True
+)
+
+
+def _rows(day: date, count: int, offset: int = 0) -> pa.Table:
+    ids = pa.array(range(offset, offset + count), pa.int64())
+    return pa.table({"id": ids, "amount": pc.multiply(ids.cast(pa.float64()), 0.01), "event_date": [day] * count}, SCHEMA)
+
+
+def _scan_count(uri: str, day: date) -> int:
+    """The old way: read the whole table's date column, then pick the day."""
+    column = delta.dataset(uri).to_table(columns=["event_date"]).column("event_date")
+    return int(pc.sum(pc.equal(column, pa.scalar(day, pa.date32()))).as_py() or 0)
+
+
+def one_day(root: Path, day: date, appends: int, count) -> float:
+    started = time.perf_counter()
+    fact, events = str(root / "fact"), str(root / "events")
+    delta.replace_partition(fact, _rows(day, ROWS_PER_DAY), SCHEMA, day)
+    assert count(fact, day) == ROWS_PER_DAY
+    block = ROWS_PER_DAY // appends
+    for i in range(appends):
+        delta.append(events, _rows(day, block, i * block), SCHEMA)
+    assert count(events, day) == block * appends
+    return time.perf_counter() - started
+
+
+def age_lake(mode: str, days: int, appends: int, windows: list[int]) -> dict[str, float]:
+    root = Path(tempfile.mkdtemp(prefix=f"bench_lake_age_{mode}_"))
+    count = _scan_count if mode == "scan-count" else (lambda uri, day: delta.partition_row_count(uri, day))
+    costs: list[float] = []
+    upkeep = 0.0
+    wall = time.perf_counter()
+    for n in range(days):
+        costs.append(one_day(root, START + timedelta(days=n), appends, count))
+        if mode == "maintained" and (n + 1) % MAINTAIN_EVERY_DAYS == 0:
+            t0 = time.perf_counter()
+            for table in ("fact", "events"):
+                maintain_table(str(root / table), COMPRESSED_TIME)
+            upkeep += time.perf_counter() - t0
+        if (n + 1) % 100 == 0:
+            print(f"  {mode}: day {n + 1}/{days}, last day {costs[-1] * 1000:.0f} ms", flush=True)
+    out = {f"day{w}": statistics.median(costs[max(0, w - 10) : w + 10]) for w in windows}
+    out["upkeep_s_per_week"] = upkeep / max(1, days // MAINTAIN_EVERY_DAYS)
+    out["wall_s"] = time.perf_counter() - wall
+    out["log_files"] = sum(1 for _ in (root / "events" / "_delta_log").iterdir())
+    out["events_files"] = pa.table(delta.open_table(str(root / "events")).get_add_actions()).num_rows
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=int, default=1095)
+    ap.add_argument("--appends", type=int, default=8, help="appends per day into the events table")
+    ap.add_argument("--modes", default="scan-count,log-count,maintained")
+    args = ap.parse_args()
+    early, late = 10, min(1000, args.days - 10)
+    print(f"lake age: {args.days} synthetic days, {args.appends} appends/day; per-day cost = median of 20 days around")
+    for mode in args.modes.split(","):
+        r = age_lake(mode, args.days, args.appends, [early, late])
+        print(
+            f"{mode:>11}: day {early} {r[f'day{early}'] * 1000:6.0f} ms, day {late} {r[f'day{late}'] * 1000:6.0f} ms, "
+            f"ratio {r[f'day{late}'] / r[f'day{early}']:.2f}x; events files {r['events_files']}, "
+            f"log files {r['log_files']}; upkeep {r['upkeep_s_per_week']:.2f} s/week; wall {r['wall_s']:.0f} s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
