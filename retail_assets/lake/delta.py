@@ -56,12 +56,14 @@ def table_uri(root: str, schema: str, table: str) -> str:
     return f"{str(root).rstrip('/')}/{schema}/{table}"
 
 
-def _is_local(uri: str) -> bool:
+def is_local(uri: str) -> bool:
+    """A path on this machine (plain or ``file://``), as opposed to an object-store URI."""
     return "://" not in uri or uri.startswith("file://")
 
 
+
 def table_exists(uri: str) -> bool:
-    if _is_local(uri):
+    if is_local(uri):
         return (Path(uri.removeprefix("file://")) / "_delta_log").is_dir()
     return open_if_exists(uri) is not None
 
@@ -73,7 +75,7 @@ def open_if_exists(uri: str) -> DeltaTable | None:
     its log over HTTP, ~20 ms on Azurite). Readers that go on to read it use this one open instead
     of ``table_exists`` + ``open_table`` (two). Locally the existence check is a directory test.
     """
-    if _is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
+    if is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
         return None
     try:
         return DeltaTable(uri, storage_options=storage_options())
@@ -130,7 +132,7 @@ def check_writable(uri: str) -> None:
     step with every table as it was instead of after half of a day's tables were replaced. (Root
     ignores permission bits, so a path blocked by a *file* is the case that matters in tests.)
     """
-    if not _is_local(uri):
+    if not is_local(uri):
         _check_reachable(uri)
         return
     path = Path(uri.removeprefix("file://"))
@@ -182,7 +184,7 @@ def _check_reachable(uri: str) -> None:
 
 def _ensure_writable(uri: str) -> None:
     check_writable(uri)
-    if not _is_local(uri):
+    if not is_local(uri):
         return
     path = Path(uri.removeprefix("file://"))
     try:
@@ -339,7 +341,7 @@ def snapshot_dataset(table: DeltaTable, uri: str) -> pads.Dataset:
     shutdown, aborts the process ("terminate called without an active exception", seen in about
     one demo run in seven before this).
     """
-    if _is_local(uri):
+    if is_local(uri):
         import pyarrow.fs as pafs
 
         root = str(Path(uri.removeprefix("file://")).resolve())

@@ -16,6 +16,7 @@ again at the end.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -170,7 +171,7 @@ def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
 def _log_file_count(table: DeltaTable) -> int:
     """Files in ``_delta_log`` (local tables; -1 elsewhere, where listing would cost a request)."""
     uri = table.table_uri
-    if not delta._is_local(uri):
+    if not delta.is_local(uri):
         return -1
     from pathlib import Path
 
@@ -236,7 +237,8 @@ def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> Mainten
             "_delta_log; do not vacuum the table until it is understood."
         )
     removed = table.vacuum(
-        retention_hours=int(policy.vacuum_retention.total_seconds() // 3600),
+        # whole hours, rounded up: never below the table's deletedFileRetentionDuration just set
+        retention_hours=math.ceil(policy.vacuum_retention.total_seconds() / 3600),
         dry_run=False,
         enforce_retention_duration=not policy.allow_short_retention,
     )

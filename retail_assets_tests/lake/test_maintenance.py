@@ -128,6 +128,14 @@ def test_default_policy_keeps_a_week_of_files(tmp_path: Path) -> None:
     assert full_content(uri).num_rows == 12 * 7
 
 
+def test_a_retention_of_a_fraction_of_hours_vacuums_within_the_table_property(tmp_path: Path) -> None:
+    uri = appended_table(tmp_path)
+    report = maintain_table(uri, MaintenancePolicy(vacuum_retention=timedelta(hours=36, minutes=30)))
+    props = delta.open_table(uri).metadata().configuration
+    assert props["delta.deletedFileRetentionDuration"] == "interval 131400 seconds"
+    assert report.after.rows == 12 * 7
+
+
 def test_dimension_commit_metadata_survives_maintenance(small_lake: HomeSettings, dataset_settings) -> None:
     uri = delta.table_uri(small_lake.lake_root, "cusn", "dim_stores")
     maintain_table(uri, THROWAWAY)

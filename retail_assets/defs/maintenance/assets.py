@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from retail_assets.defs.generation.assets import resolve_settings
 from retail_assets.defs.keys import LAKE_MAINTENANCE_KEY, MAINTENANCE_GROUP
@@ -114,7 +114,7 @@ def lake_maintenance(
     for name, uri in lake_tables(home.lake_root).items():
         try:
             report = _with_conflict_retries(lambda uri=uri: maintain_table(uri, policy))
-        except (CommitFailedError, LakeError, OSError) as exc:
+        except (DeltaError, LakeError, OSError) as exc:
             failed[name] = str(exc)
             context.log.error(f"{name}: maintenance failed: {exc}")
             continue
