@@ -154,9 +154,10 @@ def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
     partition_cols = table.metadata().partition_columns
     if actions.num_rows and pc.any(pc.is_null(actions.column("num_records"))).as_py():
         # A file without statistics: count by reading (maintenance is weekly, so a scan is affordable).
-        data = table.to_pyarrow_table(columns=partition_cols or None)
+        dataset = delta.snapshot_dataset(table, table.table_uri)
         if not partition_cols:
-            return {"": data.num_rows}
+            return {"": dataset.count_rows()}
+        data = dataset.to_table(columns=partition_cols)
         keys, grouped = partition_cols, data.group_by(partition_cols).aggregate([([], "count_all")])
         count_col = "count_all"
     else:

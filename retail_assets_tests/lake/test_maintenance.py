@@ -161,14 +161,29 @@ def test_partition_row_counts_equal_a_scan(small_lake: HomeSettings) -> None:
         assert delta.partition_row_count(uri, DAYS[-1] + timedelta(days=30), col) == 0
 
 
-def test_partition_row_counts_fall_back_to_a_partition_scan_without_stats(tmp_path: Path) -> None:
-    uri = appended_table(tmp_path, batches=4)
-    # Another engine with statistics off: the add actions of the first commit carry no "stats".
+def drop_stats_of_first_commit(uri: str) -> None:
+    """Another engine with statistics off: the add actions of the first commit carry no "stats"."""
     first_commit = Path(uri) / "_delta_log" / "00000000000000000000.json"
     lines = [json.loads(line) for line in first_commit.read_text().splitlines()]
     for action in lines:
         action.get("add", {}).pop("stats", None)
     first_commit.write_text("\n".join(json.dumps(a) for a in lines) + "\n")
+
+
+def test_an_unpartitioned_table_without_stats_is_counted_and_maintained(tmp_path: Path) -> None:
+    uri = str(tmp_path / "unpartitioned")
+    delta.replace_table(uri, rows_of(DAYS[0], 5), SCHEMA)
+    for count in (6, 7):
+        delta.append(uri, rows_of(DAYS[0], count), SCHEMA, partition_col=None)
+    drop_stats_of_first_commit(uri)
+    assert table_shape(delta.open_table(uri)).rows == 5 + 6 + 7
+    report = maintain_table(uri, THROWAWAY)
+    assert (report.before.rows, report.after.rows, report.after.files) == (18, 18, 1)
+
+
+def test_partition_row_counts_fall_back_to_a_partition_scan_without_stats(tmp_path: Path) -> None:
+    uri = appended_table(tmp_path, batches=4)
+    drop_stats_of_first_commit(uri)
     assert delta.partition_row_counts(uri) == scanned_counts(uri, "event_date") == {DAYS[0]: 14, DAYS[1]: 14}
     assert delta.partition_row_count(uri, DAYS[0]) == 14
     assert table_shape(delta.open_table(uri)).rows == 28
