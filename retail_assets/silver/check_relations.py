@@ -59,6 +59,8 @@ class Registered:
     """Relation → why it cannot be read (rules needing it are skipped with that note)."""
     empty_for_day: set[str] = field(default_factory=set)
     """Event relations known to hold no rows of D (rules vacuous without them hold without a run)."""
+    in_memory: dict[str, pa.Table] = field(default_factory=dict)
+    """Relations registered from Arrow tables in memory (dimension keys), for prechecks."""
 
 
 def _state(lake_root: str, state_day: date) -> pa.Table | None:
@@ -85,6 +87,7 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
                 out.unavailable[name] = f"{uri} does not exist yet"
             else:
                 conn.register(name, data)
+                out.in_memory[name] = data
         elif name in SOFT_NEEDS:
             state_day = day - timedelta(days=1) if name == "state_prev" else day
             data = _state(lake_root, state_day)

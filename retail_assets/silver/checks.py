@@ -43,6 +43,7 @@ from retail_assets.silver.rules.groups import (
     SCHEMA_EQUALITY,
 )
 from retail_assets.silver.rules.kinds import RelationalRule, key_expr
+from retail_assets.silver.rules.prechecks import holds
 from retail_assets.silver.rules.statement import table_statement, violated
 
 
@@ -94,7 +95,7 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
             unavailable[f"ev_{diff.context[5:]}"] = f"{diff.context} does not match its declared schema (see C1)"
 
     # Decide which relational rules run (recorded after the row rules, in registry order).
-    decided: list[tuple[RelationalRule, str]] = []  # (rule, "run" | "partly" | "skip" | "vacuous")
+    decided: list[tuple[RelationalRule, str]] = []  # (rule, "run" | "partly" | "skip" | "vacuous" | "proven")
     for r in rules.relational_rules:
         missing = [n for n in r.needs if n in unavailable]
         soft = [n for n in missing if n in SOFT_NEEDS]
@@ -104,6 +105,8 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
             decided.append((r, "skip"))
         elif any(n in registered.empty_for_day for n in r.vacuous_without):
             decided.append((r, "vacuous"))
+        elif r.precheck is not None and holds(r.precheck, build.data, registered.in_memory):
+            decided.append((r, "proven"))
         else:
             decided.append((r, "run"))
     runnable = [r for r, how in decided if how in ("run", "partly")]
@@ -136,7 +139,7 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
             findings.group(r.group).skip(f"{r.name}: partly — {unavailable[missing[0]]}")
         elif how == "skip":
             findings.group(r.group).skip(f"{r.name}: {unavailable[missing[0]]}")
-        elif how == "vacuous":
+        elif how in ("vacuous", "proven"):
             findings.group(r.group).record(r.name, r.severity, 0, [])
     for i, r in enumerate(runnable):
         n, s = by_rule.get(i, (0, []))
