@@ -6,7 +6,7 @@ per table was most of the checks' cost (state alone is ~0.8 M rows per day at sc
 Entries are keyed by (table URI, Delta version, selection), so a table rewritten between two
 Dagster steps (a new version) is simply read again: a stale answer is impossible, only a redundant
 read is saved. The cache lives in the process; Dagster's in-process executor and the benchmark
-share it across the 18 tables of a day (and the D−1 state across consecutive days), a
+share it across the Silver tables of a day (and the D−1 state across consecutive days), a
 multiprocess run pays one read per step, as before. Memory is bounded (least recently used out).
 """
 
