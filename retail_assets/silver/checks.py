@@ -21,8 +21,9 @@ from typing import Any
 import pyarrow.compute as pc
 
 from retail_assets.checks.result import CheckResult, Severity
+from retail_assets.contract.events import EVENT_TYPES, bronze_event_spec
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.lake import delta
+from retail_assets.lake.paths import bronze_uri
 from retail_assets.silver import rules as registry
 from retail_assets.silver.build import SilverBuild
 from retail_assets.silver.check_relations import SOFT_NEEDS, register_relations
@@ -45,6 +46,9 @@ from retail_assets.silver.rules.groups import (
 from retail_assets.silver.rules.kinds import RelationalRule, key_expr
 from retail_assets.silver.rules.prechecks import holds
 from retail_assets.silver.rules.statement import table_statement, violated
+
+EVENT_RELATIONS: dict[str, str] = {bronze_event_spec(e).qualified_name: f"ev_{e}" for e in EVENT_TYPES}
+"""A Bronze event table's qualified name (the context of its schema diff) → the relation rules read."""
 
 
 def rules_for(table: str) -> TableRules:
@@ -90,9 +94,9 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
     registered = register_relations(conn, ctx.lake_root, build, set(rules.needs))
     unavailable = dict(registered.unavailable)
     for diff in build.schema.diffs:
-        if diff.context.startswith("cusn.") and not diff.ok:
+        if diff.context in EVENT_RELATIONS and not diff.ok:
             # A drifted event table cannot be read by the declared-schema rules; C1 reports it.
-            unavailable[f"ev_{diff.context[5:]}"] = f"{diff.context} does not match its declared schema (see C1)"
+            unavailable[EVENT_RELATIONS[diff.context]] = f"{diff.context} does not match its declared schema (see C1)"
 
     # Decide which relational rules run (recorded after the row rules, in registry order).
     decided: list[tuple[RelationalRule, str]] = []  # (rule, "run" | "partly" | "skip" | "vacuous" | "proven")
@@ -148,7 +152,7 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
 
 
 def _manifest_row(ctx: CheckContext, table: str, day: date) -> dict[str, Any] | None:
-    uri = delta.table_uri(ctx.lake_root, "cusn", "ctl_day_manifest")
+    uri = bronze_uri(ctx.lake_root, "ctl_day_manifest")
     data = REFERENCE_CACHE.read(uri, ("partition", day), partition_reader("event_date", day))
     if data is None:
         return None
