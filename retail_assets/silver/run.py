@@ -79,7 +79,7 @@ def run_silver(
 
 def not_written_summary(failed: list[TableDayOutcome], total: int) -> str:
     """'N of M Silver table-days were not written: ag.T D: why; …' — every reason an operator needs."""
-    named = "; ".join(f"ag.{o.table} {o.day.isoformat()}: {o.reason}" for o in failed[:SUMMARY_ITEMS])
+    named = "; ".join(f"ag.{o.table} {o.day.isoformat()}: {o.reason.rstrip('.')}" for o in failed[:SUMMARY_ITEMS])
     more = f"; and {len(failed) - SUMMARY_ITEMS} more (see the run's error logs)" if len(failed) > SUMMARY_ITEMS else ""
     return (
         f"{len(failed)} of {total} Silver table-days were not written: {named}{more}. The other table-days "
