@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from retail_assets.contract.tables import silver_spec
 from retail_assets.silver.checks import CheckContext
 from retail_assets.silver.engines import DuckDBEngine, SparkEngine
 from retail_assets.silver.materialize import SilverOutcome, build_check_commit
@@ -34,6 +35,11 @@ class TableDayOutcome:
     day: date
     result: SilverOutcome | None
     error: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``ag.fact_receipts 2024-01-01``: how messages name the table-day."""
+        return f"{silver_spec(self.table).qualified_name} {self.day.isoformat()}"
 
     @property
     def written(self) -> bool:
@@ -79,7 +85,7 @@ def run_silver(
 
 def not_written_summary(failed: list[TableDayOutcome], total: int) -> str:
     """'N of M Silver table-days were not written: ag.T D: why; …' — every reason an operator needs."""
-    named = "; ".join(f"ag.{o.table} {o.day.isoformat()}: {o.reason.rstrip('.')}" for o in failed[:SUMMARY_ITEMS])
+    named = "; ".join(f"{o.label}: {o.reason.rstrip('.')}" for o in failed[:SUMMARY_ITEMS])
     more = f"; and {len(failed) - SUMMARY_ITEMS} more (see the run's error logs)" if len(failed) > SUMMARY_ITEMS else ""
     return (
         f"{len(failed)} of {total} Silver table-days were not written: {named}{more}. The other table-days "

@@ -17,8 +17,9 @@ import pytest
 
 from retail_assets import pipeline
 from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.keys import SILVER_KEYS
 from retail_assets.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from retail_assets.defs.silver.assets import SILVER_ASSETS, SILVER_KEYS
+from retail_assets.defs.silver.assets import SILVER_ASSETS
 from retail_assets.defs.silver.gate import (
     SILVER_DAYS_TAG,
     SILVER_FACT_KEYS,

@@ -25,14 +25,13 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from retail_assets.contract.events import EVENT_TYPES
 from retail_assets.contract.mappings import SILVER_MAPPINGS
-from retail_assets.contract.tables import FACT_TABLES, silver_spec
+from retail_assets.contract.tables import FACT_TABLES, fact_spec, silver_spec
 from retail_assets.defs.check_results import to_asset_check_evaluation
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, BRONZE_EVENT_KEYS, SILVER_GROUP, SILVER_KEYS
 from retail_assets.defs.ops_health import with_silver_freshness
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.silver.automation import SILVER_GROUP
 from retail_assets.defs.silver.gate import require_complete_days
 from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
 from retail_assets.lake.ledger import Ledger
@@ -49,9 +48,6 @@ from retail_assets.silver.checks import (
 from retail_assets.silver.run import TableDayOutcome, not_written_summary, run_silver
 
 SILVER_FACTS = "silver_facts"
-SILVER_KEYS: dict[str, dg.AssetKey] = {t: dg.AssetKey(["ag", t]) for t in FACT_TABLES}
-BRONZE_BATCH_KEYS: dict[str, dg.AssetKey] = {t: dg.AssetKey(["cusn", t]) for t in FACT_TABLES}
-BRONZE_EVENT_KEYS: dict[str, dg.AssetKey] = {e: dg.AssetKey(["cusn", e]) for e in EVENT_TYPES}
 
 
 def silver_deps(table: str) -> list[dg.AssetKey]:
@@ -64,24 +60,25 @@ def schema_mismatch_advice(table: str, day: date, written: bool) -> str:
     effect = (
         "The day fell back to batch only: the stream rows were left out of Silver (WARN mode)."
         if written
-        else f"Nothing was written for ag.{table} {day} (FAIL_ON_SCHEMA_MISMATCH=true)."
+        else f"Nothing was written for {silver_spec(table).qualified_name} {day} (FAIL_ON_SCHEMA_MISMATCH=true)."
     )
     return (
         f" {effect} Fix: make the producer send the contract's columns and types (contract §5.5), or fix the "
         "mapping in retail_assets/contract/mappings.py; then re-materialize the partition "
-        f"ag/{table} {day.isoformat()}."
+        f"{silver_spec(table).key_string} {day.isoformat()}."
     )
 
 
 def silver_asset_spec(table: str) -> dg.AssetSpec:
     sources = ", ".join(s.event_type for s in SILVER_MAPPINGS[table].sources) or "none (batch only)"
+    silver = silver_spec(table)
     return dg.AssetSpec(
         key=SILVER_KEYS[table],
         group_name=SILVER_GROUP,
-        description=f"ag.{table}: cusn.{table} ∪ mapped stream rows ({sources}), plus _source",
+        description=f"{silver.qualified_name}: {fact_spec(table).qualified_name} ∪ mapped stream rows ({sources}), plus _source",
         deps=silver_deps(table),
         kinds={"delta", "duckdb"},
-        metadata={"dagster/table_name": f"ag.{table}", "columns": len(silver_spec(table).columns)},
+        metadata={"dagster/table_name": silver.qualified_name, "columns": len(silver.columns)},
         skippable=True,
     )
 
@@ -156,7 +153,7 @@ def build_silver_facts() -> dg.AssetsDefinition:
         selected = context.selected_asset_keys
         tables = [t for t in build_order() if SILVER_KEYS[t] in selected]
         home = retail_settings.home_settings()
-        what = f"ag.{tables[0]}" if len(tables) == 1 else f"Silver ({len(tables)} tables)"
+        what = silver_spec(tables[0]).qualified_name if len(tables) == 1 else f"Silver ({len(tables)} tables)"
         require_complete_days(Ledger(home.state_dir), days, what)
         engine_name = silver_config.engine_name()
         check_context = CheckContext(
@@ -171,13 +168,13 @@ def build_silver_facts() -> dg.AssetsDefinition:
             for note in outcome.notes:
                 context.log.info(f"{outcome.table} {outcome.day}: {note}")
             if outcome.error:
-                context.log.error(f"ag.{outcome.table} {outcome.day} was not written: {outcome.error}")
+                context.log.error(f"{outcome.label} was not written: {outcome.error}")
             yield from table_day_events(outcome, engine_name)
         failed = [o for o in outcomes if not o.written]
         if failed:
             raise dg.Failure(
                 description=not_written_summary(failed, len(outcomes)),
-                metadata={"not_written": [f"ag.{o.table} {o.day.isoformat()}" for o in failed]},
+                metadata={"not_written": [o.label for o in failed]},
             )
 
     return silver_facts

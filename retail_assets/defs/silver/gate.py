@@ -28,7 +28,7 @@ from datetime import UTC, date, timedelta
 
 import dagster as dg
 
-from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.keys import SILVER_KEYS
 from retail_assets.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.run_states import IN_FLIGHT
@@ -37,7 +37,7 @@ from retail_assets.lake.ledger import DayRecord, Ledger, LedgerError
 SILVER_DAY_SENSOR = "silver_day_sensor"
 SILVER_DAYS_TAG = "retail_assets/silver_days"
 """The days a sensor-requested Silver run builds: ``2024-01-01`` or ``2024-01-01..2024-01-14``."""
-SILVER_FACT_KEYS: list[dg.AssetKey] = [dg.AssetKey(["ag", t]) for t in FACT_TABLES]
+SILVER_FACT_KEYS: list[dg.AssetKey] = list(SILVER_KEYS.values())
 MAX_DAYS_PER_TICK = 31
 """A month of days per tick: a year's backfill queues its Silver runs over a few ticks, in date order."""
 MAX_DAYS_PER_RUN = 31
