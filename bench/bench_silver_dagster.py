@@ -19,6 +19,7 @@ run worker pays them), against a file-backed instance of its own. Reported per c
 run with this virtualenv. Usage::
 
     python bench/bench_silver_dagster.py [--scale-factor 1] [--days 14] [--before-root DIR] [--home DIR]
+        [--no-before-backfill]
 """
 
 from __future__ import annotations
@@ -104,11 +105,11 @@ class CodeVersion:
         with dg.DagsterInstance.get() as instance:
             run = instance.get_run_records(limit=1)[0].dagster_run
             logs = instance.all_logs(run.run_id)
-            times = {e.dagster_event.event_type_value: e.timestamp for e in logs if e.dagster_event}
+            times = {e.dagster_event.event_type: e.timestamp for e in logs if e.dagster_event}
             compute, has_write = 0.0, False
             for entry in logs:
                 event = entry.dagster_event
-                if event is None or event.event_type_value != "ASSET_MATERIALIZATION":
+                if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
                     continue
                 meta = event.step_materialization_data.materialization.metadata
                 parts = [meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta]
@@ -118,7 +119,7 @@ class CodeVersion:
                 "events": len(logs),
                 "compute_s": round(compute, 3),
                 "compute_includes_write": has_write,
-                "in_run_s": round(times.get("RUN_SUCCESS", 0) - times.get("RUN_START", 0), 3),
+                "in_run_s": round(times[dg.DagsterEventType.RUN_SUCCESS] - times[dg.DagsterEventType.RUN_START], 3),
                 "start_latency_s": round(min(e.timestamp for e in logs) - started, 3),
             }
 
@@ -134,21 +135,23 @@ def import_seconds(root: Path, repeats: int) -> float:
     return round(statistics.median(walls), 3)
 
 
-def measure(version: CodeVersion, days: int, import_repeats: int) -> dict[str, object]:
+def measure(version: CodeVersion, days: int, import_repeats: int, backfill: bool = True) -> dict[str, object]:
     day = START + timedelta(days=1)
     version.materialize("--partition", START.isoformat())  # warm-up: the page cache, and day 0's Silver
     wall, started = version.materialize("--partition", day.isoformat())
     one = version.last_run_figures(started)
     first, last = day, day + timedelta(days=days - 1)
     t0 = time.perf_counter()
-    if version.range_supported():
+    if not backfill:
+        runs = 0
+    elif version.range_supported():
         version.materialize("--partition-range", f"{first.isoformat()}...{last.isoformat()}")
         runs = 1
     else:
         for i in range(days):
             version.materialize("--partition", (first + timedelta(days=i)).isoformat())
         runs = days
-    backfill_wall = time.perf_counter() - t0
+    backfill_wall = time.perf_counter() - t0 if runs else None
     return {
         "day_wall_s": round(wall, 3),
         "day_compute_s": one["compute_s"],
@@ -159,7 +162,7 @@ def measure(version: CodeVersion, days: int, import_repeats: int) -> dict[str, o
         "events_per_day": one["events"],
         "backfill_days": days,
         "backfill_runs": runs,
-        "backfill_wall_s": round(backfill_wall, 3),
+        "backfill_wall_s": round(backfill_wall, 3) if backfill_wall else None,
         "import_defs_s": import_seconds(version.root, import_repeats),
     }
 
@@ -171,6 +174,9 @@ def main() -> None:
     parser.add_argument("--before-root", default="", help="another checkout of the project to compare with")
     parser.add_argument("--home", default="", help="work directory (default: a temporary one)")
     parser.add_argument("--import-repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-before-backfill", action="store_true", help="skip the before version's one-run-per-day backfill (slow)"
+    )
     args = parser.parse_args()
     work = Path(args.home or tempfile.mkdtemp(prefix="bench_silver_dagster_"))
     env = dataset_env(work / "home", args.scale_factor)
@@ -180,7 +186,8 @@ def main() -> None:
         versions.insert(0, CodeVersion("before", Path(args.before_root).resolve(), work, env))
     report: dict[str, object] = {"scale_factor": args.scale_factor, "generate_s": round(generate_s, 1)}
     for version in versions:
-        report[version.name] = measure(version, args.days, args.import_repeats)
+        backfill = not (version.name == "before" and args.no_before_backfill)
+        report[version.name] = measure(version, args.days, args.import_repeats, backfill)
         print(version.name, json.dumps(report[version.name]), flush=True)
     print(json.dumps(report, indent=2))
 
