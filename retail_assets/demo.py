@@ -35,6 +35,7 @@ from retail_assets.contract.catalog import SILVER_TABLES
 from retail_assets.contract.events import BRONZE_EVENT_TABLES
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.contract.types import BRONZE_SCHEMA, SILVER_SCHEMA, TableSpec
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.paths import table_uri
@@ -44,10 +45,6 @@ DEFAULT_STREAM_DAYS = 1
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 """Dagster's console logger at INFO: the demo shows progress, not every engine event."""
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
-PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
-PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
-"""Dagster's documented run tags that make one run cover a partition range (what a UI backfill of a
-single-run backfill policy launches); ``execute_in_process`` has no range argument of its own."""
 
 
 @dataclass
@@ -145,7 +142,6 @@ def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
 
 def _run_silver(ctx: DemoContext) -> None:
     from retail_assets.defs.keys import SILVER_GROUP
-    from retail_assets.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
     from retail_assets.defs.silver.gate import contiguous_stretches
 
     partitioned, unpartitioned = _silver_keys(ctx)

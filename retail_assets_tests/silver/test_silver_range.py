@@ -18,7 +18,7 @@ import pytest
 from retail_assets import pipeline
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.keys import SILVER_KEYS
-from retail_assets.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.defs.silver.assets import SILVER_ASSETS
 from retail_assets.defs.silver.gate import (
     SILVER_DAYS_TAG,
@@ -66,15 +66,6 @@ def three_days(tmp_path_factory):
     home = make_home(tmp_path_factory.mktemp("silver_range"))
     generate_batch_days(home, DAYS)
     return home
-
-
-def test_the_range_tags_are_dagsters():
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-    assert (PARTITION_RANGE_START_TAG, PARTITION_RANGE_END_TAG) == (
-        ASSET_PARTITION_RANGE_START_TAG,
-        ASSET_PARTITION_RANGE_END_TAG,
-    )
 
 
 def test_silver_is_one_subsettable_single_run_multi_asset():

@@ -29,7 +29,7 @@ from datetime import UTC, date, timedelta
 import dagster as dg
 
 from retail_assets.defs.keys import SILVER_KEYS
-from retail_assets.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.run_states import IN_FLIGHT
 from retail_assets.lake.ledger import DayRecord, Ledger, LedgerError
