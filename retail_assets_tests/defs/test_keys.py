@@ -36,6 +36,7 @@ GROUPS = {
     keys.SILVER_GROUP,
     keys.STREAMING_GROUP,
     keys.REPORTS_GROUP,
+    keys.MAINTENANCE_GROUP,
 }
 TABLE_NAMES = set(BRONZE_TABLES) | set(SILVER_TABLES)
 SCHEMA_REF = re.compile(rf"(?<![\w.-])({re.escape(BRONZE_SCHEMA)}|{re.escape(SILVER_SCHEMA)})(?=$|[./])")
@@ -161,7 +162,7 @@ def test_the_code_location_defines_each_key_once_and_no_key_keys_py_does_not_kno
 
     graph = defs().resolve_asset_graph()
     defined = Counter(key for key in graph.get_all_asset_keys())
-    known = set(keys.TABLE_KEYS) | {keys.OUTBOX_KEY, keys.REPORT_KEY}
+    known = set(keys.TABLE_KEYS) | {keys.OUTBOX_KEY, keys.REPORT_KEY, keys.REALISM_KEY, keys.LAKE_MAINTENANCE_KEY}
     assert set(defined) == known, f"unknown: {set(defined) - known}; missing: {known - set(defined)}"
     assert all(n == 1 for n in defined.values())
     groups = {graph.get(key).group_name for key in defined}
