@@ -82,6 +82,7 @@ demo-azure: install azurite
 # dagster dev ignores SIGINT/SIGTERM, so it runs in its own session and Ctrl-C kills that
 # whole process group (webserver, daemon, code server) instead.
 ui: install dagster-home
+	@test -f "$(RETAIL_ASSETS_HOME)/calendar.json" || $(BIN)/retail-assets calendar init
 	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR)); Ctrl-C to stop"
 	@DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" setsid $(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT) & \
 	pid=$$!; \

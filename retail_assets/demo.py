@@ -32,6 +32,7 @@ from pathlib import Path
 
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.dataset_calendar import extend_calendar, wall_today
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
 
@@ -222,6 +223,8 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     settings, home = DatasetSettings.from_env(), HomeSettings.from_env()
     dagster_home = ensure_dagster_home(home)
     days = [settings.start_date + timedelta(days=i) for i in range(batch_days + stream_days)]
+    # before the code location loads: its partitions must offer the demo's days and the next one
+    calendar, _ = extend_calendar(home.home, settings.start_date, days[-1] + timedelta(days=1), wall_today())
     instance = dg.DagsterInstance.get()
     ctx = DemoContext(
         instance=instance,
@@ -234,7 +237,8 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     print(
         f"retail-assets demo: dataset {settings.dataset_id} (seed {settings.seed}, scale factor "
         f"{settings.scale_factor}, start {settings.start_date}); lake {home.lake_root}; "
-        f"Dagster instance {dagster_home}",
+        f"Dagster instance {dagster_home}; business days offered through "
+        f"{calendar.last_offered_day(wall_today())} (retail-assets calendar show)",
         flush=True,
     )
     try:
