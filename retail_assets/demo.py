@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from retail_assets.code_location_runs import IMPLICIT_ASSET_JOB, CodeLocationLauncher
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.dataset_calendar import extend_calendar, wall_today
@@ -53,6 +54,7 @@ class DemoContext:
     home: HomeSettings
     batch_days: list[date]
     stream_days: list[date]
+    launcher: object = None  # code_location_runs.CodeLocationLauncher: runs go through the code location
     notes: list[str] = field(default_factory=list)
 
 
@@ -61,6 +63,7 @@ STREAM_OP = "stream_outbox_op"
 STREAM_RUN_SECONDS = 900.0
 """Bound of one demo streaming run; a scale-factor-1 day is ~0.7 M events."""
 SILVER_GROUP = "silver"
+REPORT_GROUP = "reports"
 
 
 def ensure_dagster_home(home: HomeSettings) -> Path:
@@ -76,31 +79,39 @@ def ensure_dagster_home(home: HomeSettings) -> Path:
     return dagster_home
 
 
+class DemoError(RuntimeError):
+    """A demo run failed; the message names the run to open in the UI."""
+
+
+def require_success(result, what: str) -> None:
+    if not result.success:
+        raise DemoError(f"the run building {what} ended {result.status}: open run {result.run_id} in the UI (make ui).")
+
+
 def _run_dimensions(ctx: DemoContext) -> None:
     from retail_assets.defs.generation.assets import DIM_KEYS
 
     keys = list(DIM_KEYS.values())
-    job = ctx.definitions.resolve_implicit_job_def_def_for_assets(keys)
-    job.execute_in_process(
-        run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=keys, tags={"retail_assets/demo": "true"}
+    result = ctx.launcher.run(
+        IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=keys, tags={"retail_assets/demo": "true"}
     )
+    require_success(result, "the dimensions")
 
 
 def _run_bronze_batch(ctx: DemoContext) -> None:
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
     from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB
+    from retail_assets.defs.generation.schedule import RANGE_END_TAG, RANGE_START_TAG
 
-    job = ctx.definitions.resolve_job_def(DAILY_GENERATION_JOB)
-    job.execute_in_process(
+    result = ctx.launcher.run(
+        DAILY_GENERATION_JOB,
         run_config=QUIET_RUN_CONFIG,
-        instance=ctx.instance,
         tags={
-            ASSET_PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
+            RANGE_START_TAG: ctx.batch_days[0].isoformat(),
+            RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
             "retail_assets/demo": "true",
         },
     )
+    require_success(result, "the Bronze batch days")
 
 
 def _run_streamed_days(ctx: DemoContext) -> None:
@@ -110,7 +121,6 @@ def _run_streamed_days(ctx: DemoContext) -> None:
         ctx.notes.append(f"skipped: streamed days (no '{STREAM_JOB}' job in the code location yet)")
         ctx.stream_days = []
         return
-    job = ctx.definitions.resolve_job_def(STREAM_JOB)
     # the demo's own stream days are the end the user chose (the default end is 3 days past the batch days)
     run = {"max_seconds": STREAM_RUN_SECONDS, "max_events": 5_000_000, "until": ctx.stream_days[-1].isoformat()}
     config = {"ops": {STREAM_OP: {"config": run}}}
@@ -119,10 +129,8 @@ def _run_streamed_days(ctx: DemoContext) -> None:
         if ledger.owner_of(day) == "stream":
             ctx.notes.append(f"{day} was already streamed by an earlier demo; not streamed again")
             continue
-        result = job.execute_in_process(
-            run_config={**QUIET_RUN_CONFIG, **config},
-            instance=ctx.instance,
-            tags={"retail_assets/demo": "true"},
+        result = ctx.launcher.run(
+            STREAM_JOB, run_config={**QUIET_RUN_CONFIG, **config}, tags={"retail_assets/demo": "true"}
         )
         if not result.success:
             ctx.notes.append(f"streaming run for {day} failed; see run {result.run_id} in the UI")
@@ -137,6 +145,12 @@ def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
     return partitioned, [k for k in keys if k not in partitioned]
 
 
+def _report_keys(ctx: DemoContext) -> list:
+    """The daily report asset, when the code location has it."""
+    graph = ctx.definitions.resolve_asset_graph()
+    return sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == REPORT_GROUP)
+
+
 def _run_silver(ctx: DemoContext) -> None:
     partitioned, unpartitioned = _silver_keys(ctx)
     if not partitioned:
@@ -144,18 +158,16 @@ def _run_silver(ctx: DemoContext) -> None:
         return
     tags = {"retail_assets/demo": "true"}
     if unpartitioned:
-        ctx.definitions.resolve_implicit_job_def_def_for_assets(unpartitioned).execute_in_process(
-            run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=unpartitioned, tags=tags
-        )
-    job = ctx.definitions.resolve_implicit_job_def_def_for_assets(partitioned)
+        result = ctx.launcher.run(IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=unpartitioned, tags=tags)
+        require_success(result, "the Silver dimension copies")
+    with_report = [*partitioned, *_report_keys(ctx)]  # the day's report is built in the same run, after Silver
     for day in [*ctx.batch_days, *ctx.stream_days]:
-        result = job.execute_in_process(
+        result = ctx.launcher.run(
+            IMPLICIT_ASSET_JOB,
             run_config=QUIET_RUN_CONFIG,
-            instance=ctx.instance,
             partition_key=day.isoformat(),
-            asset_selection=partitioned,
+            asset_selection=with_report,
             tags=tags,
-            raise_on_error=False,
         )
         checks = result.get_asset_check_evaluations()
         failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed)
@@ -169,7 +181,7 @@ STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
     ("materialize the dimensions (cusn/dim_*)", _run_dimensions),
     ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
     ("stream days through the outbox (stream_outbox)", _run_streamed_days),
-    ("build Silver with its checks, one run per day", _run_silver),
+    ("build Silver with its checks and the day's report, one run per day", _run_silver),
 )
 
 
@@ -241,12 +253,17 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
         f"{calendar.last_offered_day(wall_today())} (retail-assets calendar show)",
         flush=True,
     )
+    log_path = dagster_home / "logs" / "demo_launcher.log"
+    print(f"==> start a private dagster-webserver to launch runs through the code location (log: {log_path}) ...")
     try:
-        for title, fn in STEPS:
-            started = time.perf_counter()
-            print(f"==> {title} ...", flush=True)
-            fn(ctx)
-            print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
+        started = time.perf_counter()
+        with CodeLocationLauncher(instance, dagster_home, log_path) as ctx.launcher:
+            print(f"    ready in {time.perf_counter() - started:.1f} s", flush=True)
+            for title, fn in STEPS:
+                started = time.perf_counter()
+                print(f"==> {title} ...", flush=True)
+                fn(ctx)
+                print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
     finally:
         instance.dispose()  # stop the instance's storage watchers before the interpreter exits
     report = summary(home)
