@@ -55,24 +55,27 @@ def free_port() -> int:
 
 
 def launch_instance_config(dagster_home: Path, instance_yaml: Path | None) -> dict[str, Any]:
-    """The persistent instance's settings minus its queue, plus explicit paths to its storage."""
+    """The persistent instance's settings minus its queue; what it leaves to DAGSTER_HOME's defaults
+    (SQLite storage, artifacts, compute logs) is spelled out with the persistent instance's paths, so
+    the launch instance reads and writes the same runs (a Postgres ``storage`` is kept as it is)."""
     base = yaml.safe_load(instance_yaml.read_text()) if instance_yaml and instance_yaml.is_file() else {}
     config = {k: v for k, v in (base or {}).items() if k not in QUEUE_KEYS}
     home = str(dagster_home.resolve())
-    config.update(
-        storage={"sqlite": {"base_dir": home}},
-        local_artifact_storage={
-            "module": "dagster.core.storage.root",
-            "class": "LocalArtifactStorage",
-            "config": {"base_dir": home},
-        },
-        compute_logs={
+    if not {"storage", "run_storage", "event_log_storage", "schedule_storage"} & set(config):
+        config["storage"] = {"sqlite": {"base_dir": home}}
+    config.setdefault(
+        "local_artifact_storage",
+        {"module": "dagster.core.storage.root", "class": "LocalArtifactStorage", "config": {"base_dir": home}},
+    )
+    config.setdefault(
+        "compute_logs",
+        {
             "module": "dagster.core.storage.local_compute_log_manager",
             "class": "LocalComputeLogManager",
             "config": {"base_dir": str(Path(home) / "storage")},
         },
-        run_coordinator={"module": "dagster.core.run_coordinator", "class": "DefaultRunCoordinator"},
     )
+    config["run_coordinator"] = {"module": "dagster.core.run_coordinator", "class": "DefaultRunCoordinator"}
     return config
 
 

@@ -1,21 +1,24 @@
 """``retail-assets demo``: run the main job on the embedded default and show what landed.
 
-What it does, in order (each a Dagster run recorded in the persistent instance under
-``$RETAIL_ASSETS_HOME/dagster_home`` so ``make ui`` shows them afterwards):
+First it extends the home's dataset calendar through the day after its last day, so the code
+location offers the demo's days and the next one. Then, in order, each a Dagster run recorded in the
+persistent instance under ``$RETAIL_ASSETS_HOME/dagster_home`` and launched through the code location
+(``code_location_runs``: a private webserver, as a UI launch) so that ``make ui``'s Overview lists it:
 
-1. materialize the dimension assets ``cusn/dim_*``;
+1. materialize the dimension assets (group ``dimensions``);
 2. materialize the first ``--days`` partitions of the Bronze batch assets in ONE run
    (``daily_generation_job`` over a partition range, exactly what a UI backfill does);
 3. ``--stream-days`` runs of the ``stream_outbox`` job: each generates the next day into the outbox
    (the streaming path claims it) and drains it to the local Delta sink;
-4. Silver (group ``silver``): the dimension copies once, then every demo day in its own run, each
-   with its asset checks; a per-day line says how many checks passed;
-5. print rows per table per day, read back from the Delta tables (not from run metadata).
+4. Silver (group ``silver``): the dimension copies once, then all demo days in ONE run (a partition
+   range of ``silver_facts``), with their asset checks; a per-day line says how many checks passed;
+5. each demo day's report ``report/daily_retail_report``, one run per day;
+6. print rows per table per day, read back from the Delta tables (not from run metadata).
 
 Steps are a registry (:data:`STEPS`); a step whose job or assets are not in the code location is
 skipped with a note, so the demo works at every stage of the project. More steps: add a
-``fn(ctx: DemoContext) -> None`` to :data:`STEPS` (launch jobs of ``ctx.definitions`` against
-``ctx.instance`` so the runs show in the UI).
+``fn(ctx: DemoContext) -> None`` to :data:`STEPS` (launch runs with ``ctx.launcher.run`` so they
+show on the UI's Overview; ``ctx.definitions`` tells which jobs and assets exist).
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from retail_assets.code_location_runs import IMPLICIT_ASSET_JOB, CodeLocationLauncher
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import ConfigError, DatasetSettings, HomeSettings
+from retail_assets.contract.catalog import SILVER_TABLES
+from retail_assets.contract.events import BRONZE_EVENT_TABLES
 from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.contract.types import BRONZE_SCHEMA, SILVER_SCHEMA, TableSpec
 from retail_assets.dataset_calendar import extend_calendar, wall_today
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
+from retail_assets.lake.paths import table_uri
 
 DEFAULT_BATCH_DAYS = 3
 DEFAULT_STREAM_DAYS = 1
@@ -62,20 +70,29 @@ STREAM_JOB = "stream_outbox"
 STREAM_OP = "stream_outbox_op"
 STREAM_RUN_SECONDS = 900.0
 """Bound of one demo streaming run; a scale-factor-1 day is ~0.7 M events."""
-SILVER_GROUP = "silver"
 REPORT_GROUP = "reports"
 
 
+INSTANCE_YAML_ENV = "RETAIL_ASSETS_DAGSTER_YAML"
+"""Which instance file the demo installs into DAGSTER_HOME; ``make demo INSTANCE=postgres`` names
+``dagster.postgres.yaml`` here, so the demo does not put the SQLite settings back over it."""
+
+
 def ensure_dagster_home(home: HomeSettings) -> Path:
-    """Point DAGSTER_HOME at the persistent instance (unless set) and give it the repo's dagster.yaml."""
+    """Point DAGSTER_HOME at the persistent instance (unless set) and give it the repo's instance file
+    (``dagster.yaml``, or the file ``RETAIL_ASSETS_DAGSTER_YAML`` names)."""
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home.dagster_home)
     dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    source = Path(os.environ.get(INSTANCE_YAML_ENV) or REPO_DAGSTER_YAML)
+    if os.environ.get(INSTANCE_YAML_ENV) and not source.is_file():
+        raise ConfigError(
+            f"{INSTANCE_YAML_ENV}={source} is not a file; name an instance file such as dagster.yaml or "
+            "dagster.postgres.yaml, or unset it for the default."
+        )
     target = dagster_home / "dagster.yaml"
-    if REPO_DAGSTER_YAML.is_file() and (
-        not target.exists() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes()
-    ):
-        shutil.copyfile(REPO_DAGSTER_YAML, target)
+    if source.is_file() and (not target.exists() or target.read_bytes() != source.read_bytes()):
+        shutil.copyfile(source, target)
     return dagster_home
 
 
@@ -89,7 +106,7 @@ def require_success(result, what: str) -> None:
 
 
 def _run_dimensions(ctx: DemoContext) -> None:
-    from retail_assets.defs.generation.assets import DIM_KEYS
+    from retail_assets.defs.keys import DIM_KEYS
 
     keys = list(DIM_KEYS.values())
     result = ctx.launcher.run(
@@ -100,14 +117,13 @@ def _run_dimensions(ctx: DemoContext) -> None:
 
 def _run_bronze_batch(ctx: DemoContext) -> None:
     from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB
-    from retail_assets.defs.generation.schedule import RANGE_END_TAG, RANGE_START_TAG
 
     result = ctx.launcher.run(
         DAILY_GENERATION_JOB,
         run_config=QUIET_RUN_CONFIG,
         tags={
-            RANGE_START_TAG: ctx.batch_days[0].isoformat(),
-            RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
+            PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
+            PARTITION_RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
             "retail_assets/demo": "true",
         },
     )
@@ -139,19 +155,18 @@ def _run_streamed_days(ctx: DemoContext) -> None:
 
 
 def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
+    from retail_assets.defs.keys import SILVER_GROUP
+
     graph = ctx.definitions.resolve_asset_graph()
     keys = sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == SILVER_GROUP)
     partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
     return partitioned, [k for k in keys if k not in partitioned]
 
 
-def _report_keys(ctx: DemoContext) -> list:
-    """The daily report asset, when the code location has it."""
-    graph = ctx.definitions.resolve_asset_graph()
-    return sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == REPORT_GROUP)
-
-
 def _run_silver(ctx: DemoContext) -> None:
+    from retail_assets.defs.keys import SILVER_GROUP
+    from retail_assets.defs.silver.gate import contiguous_stretches
+
     partitioned, unpartitioned = _silver_keys(ctx)
     if not partitioned:
         ctx.notes.append(f"skipped: Silver (no '{SILVER_GROUP}' assets in the code location yet)")
@@ -160,38 +175,54 @@ def _run_silver(ctx: DemoContext) -> None:
     if unpartitioned:
         result = ctx.launcher.run(IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=unpartitioned, tags=tags)
         require_success(result, "the Silver dimension copies")
-    with_report = [*partitioned, *_report_keys(ctx)]  # the day's report is built in the same run, after Silver
-    for day in [*ctx.batch_days, *ctx.stream_days]:
+    for days in contiguous_stretches([*ctx.batch_days, *ctx.stream_days]):
+        span = {PARTITION_RANGE_START_TAG: days[0].isoformat(), PARTITION_RANGE_END_TAG: days[-1].isoformat()}
         result = ctx.launcher.run(
-            IMPLICIT_ASSET_JOB,
-            run_config=QUIET_RUN_CONFIG,
-            partition_key=day.isoformat(),
-            asset_selection=with_report,
-            tags=tags,
+            IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=partitioned, tags={**tags, **span}
         )
         checks = result.get_asset_check_evaluations()
-        failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed)
-        line = f"Silver {day}: {len(checks) - len(failed)}/{len(checks)} checks passed"
-        ctx.notes.append(line + (f"; failed: {', '.join(failed[:5])}" if failed else ""))
+        for day in days:
+            of_day = [c for c in checks if c.partition == day.isoformat()]
+            failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in of_day if not c.passed)
+            line = f"Silver {day}: {len(of_day) - len(failed)}/{len(of_day)} checks passed"
+            ctx.notes.append(line + (f"; failed: {', '.join(failed[:5])}" if failed else ""))
         if not result.success:
-            ctx.notes.append(f"Silver run for {day} failed; see run {result.run_id} in the UI")
+            ctx.notes.append(f"Silver run for {days[0]}..{days[-1]} failed; see run {result.run_id} in the UI")
+
+
+def _run_reports(ctx: DemoContext) -> None:
+    """Each demo day's report, one run per day (the report is built per partition)."""
+    graph = ctx.definitions.resolve_asset_graph()
+    keys = sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == REPORT_GROUP)
+    daily = [k for k in keys if graph.get(k).partitions_def is not None]
+    if not daily:
+        ctx.notes.append(f"skipped: daily reports (no partitioned '{REPORT_GROUP}' asset in the code location)")
+        return
+    for day in [*ctx.batch_days, *ctx.stream_days]:
+        result = ctx.launcher.run(
+            IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=daily, partition_key=day.isoformat(),
+            tags={"retail_assets/demo": "true"},
+        )
+        if not result.success:
+            ctx.notes.append(f"the report of {day} failed; see run {result.run_id} in the UI")
 
 
 STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
-    ("materialize the dimensions (cusn/dim_*)", _run_dimensions),
+    (f"materialize the dimensions ({BRONZE_SCHEMA}/dim_*)", _run_dimensions),
     ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
     ("stream days through the outbox (stream_outbox)", _run_streamed_days),
-    ("build Silver with its checks and the day's report, one run per day", _run_silver),
+    ("build Silver with its checks, all demo days in one run", _run_silver),
+    ("build each day's report (report/daily_retail_report), one run per day", _run_reports),
 )
 
 
-def rows_per_table_per_day(home: HomeSettings, schema: str, tables: list[str]) -> dict[str, dict[date, int]]:
-    """Rows per (table, day) read from the Delta tables that exist in ``schema``."""
+def rows_per_table_per_day(home: HomeSettings, specs: list[TableSpec]) -> dict[str, dict[date, int]]:
+    """Rows per (table, day) read from those of the tables that exist in the lake."""
     counts: dict[str, dict[date, int]] = {}
-    for name in tables:
-        uri = delta.table_uri(home.lake_root, schema, name)
+    for spec in specs:
+        uri = table_uri(home.lake_root, spec)
         if delta.table_exists(uri):
-            counts[name] = delta.partition_row_counts(uri)
+            counts[spec.name] = delta.partition_row_counts(uri)
     return counts
 
 
@@ -212,17 +243,14 @@ def format_counts(title: str, counts: dict[str, dict[date, int]]) -> str:
 
 def summary(home: HomeSettings) -> str:
     """The end-of-demo report: Bronze batch and (when built) Silver rows per table per day."""
-    blocks = [format_counts("Bronze batch (cusn.fact_*) rows per day", rows_per_table_per_day(home, "cusn", list(FACT_TABLES)))]
-    try:
-        from retail_assets.contract.events import EVENT_TYPES
-    except ImportError:  # pragma: no cover - the events contract is part of the package
-        EVENT_TYPES = {}
-    events = rows_per_table_per_day(home, "cusn", list(EVENT_TYPES))
+    batch = rows_per_table_per_day(home, list(FACT_TABLES.values()))
+    blocks = [format_counts(f"Bronze batch ({BRONZE_SCHEMA}.fact_*) rows per day", batch)]
+    events = rows_per_table_per_day(home, list(BRONZE_EVENT_TABLES.values()))
     if events:
-        blocks.append(format_counts("Bronze event tables (cusn.<event_type>) rows per day", events))
-    silver = rows_per_table_per_day(home, "ag", list(FACT_TABLES))
+        blocks.append(format_counts(f"Bronze event tables ({BRONZE_SCHEMA}.<event_type>) rows per day", events))
+    silver = rows_per_table_per_day(home, [SILVER_TABLES[name] for name in FACT_TABLES])
     if silver:
-        blocks.append(format_counts("Silver (ag.fact_*) rows per day", silver))
+        blocks.append(format_counts(f"Silver ({SILVER_SCHEMA}.fact_*) rows per day", silver))
     return "\n\n".join(blocks)
 
 
@@ -269,7 +297,8 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     report = summary(home)
     if ctx.notes:
         report += "\n\n" + "\n".join(ctx.notes)
-    return report + "\n\nSee the runs, assets and partitions with `make ui` (http://127.0.0.1:3000)."
+    ui = "make ui INSTANCE=postgres" if "postgres" in Path(os.environ.get(INSTANCE_YAML_ENV, "")).name else "make ui"
+    return report + f"\n\nSee the runs, assets and partitions with `{ui}` (http://127.0.0.1:3000)."
 
 
 def _command(args: argparse.Namespace) -> int:

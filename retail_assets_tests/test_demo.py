@@ -7,14 +7,24 @@ from datetime import date, timedelta
 
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from retail_assets.cli import main
 from retail_assets.code_location_runs import LOCATION_NAME
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.defs.generation.assets import BRONZE_BATCH_KEYS, DIM_KEYS
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS, SILVER_KEYS
 from retail_assets.defs.report.daily_retail_report import REPORT_KEY
-from retail_assets.demo import format_counts
+from retail_assets.demo import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, format_counts
 from retail_assets_tests.conftest import TEST_START_DATE
+
+
+def test_the_demos_partition_range_tags_are_the_ones_dagster_reads() -> None:
+    """The demo spells Dagster's documented range tags instead of importing them from dagster._core
+    (private); this test is where a Dagster upgrade that renames them would show."""
+    assert (PARTITION_RANGE_START_TAG, PARTITION_RANGE_END_TAG) == (
+        ASSET_PARTITION_RANGE_START_TAG,
+        ASSET_PARTITION_RANGE_END_TAG,
+    )
 
 
 def test_format_counts_lays_out_days_as_columns_with_totals() -> None:
@@ -46,6 +56,9 @@ def test_demo_records_runs_in_the_persistent_instance(retail_env, monkeypatch, c
         days = {(TEST_START_DATE + timedelta(days=i)).isoformat() for i in range(2)}
         assert instance.get_materialized_partitions(BRONZE_BATCH_KEYS["fact_receipts"]) == days
         assert all(instance.get_latest_materialization_event(k) for k in DIM_KEYS.values())
+        silver_runs = [r for r in runs if SILVER_KEYS["fact_receipts"] in (r.asset_selection or ())]
+        assert len(silver_runs) == 1, "the demo's Silver days are one run (a partition range)"
+        assert all(instance.get_materialized_partitions(k) == days for k in SILVER_KEYS.values())
         assert instance.get_materialized_partitions(REPORT_KEY) == days  # each demo day's report
     assert "business days offered through 2024-01-03" in out  # the calendar offers the next day
 

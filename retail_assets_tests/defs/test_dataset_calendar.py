@@ -22,11 +22,8 @@ from retail_assets.dataset_calendar import (
 )
 from retail_assets.defs.generation.assets import bronze_batch, dimensions
 from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB, daily_generation_job
-from retail_assets.defs.generation.schedule import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    build_daily_generation_schedule,
-)
+from retail_assets.defs.generation.schedule import build_daily_generation_schedule
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.defs.partitions import daily_partitions_for
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.lake.ledger import Ledger
@@ -144,7 +141,7 @@ def _days(request: dg.RunRequest | str) -> tuple[str, str]:
     assert isinstance(request, dg.RunRequest), request
     if request.partition_key is not None:
         return request.partition_key, request.partition_key
-    return request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]
+    return request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG]
 
 
 def test_schedule_ticks_build_the_offered_days_after_the_last_claimed_day(retail_env) -> None:

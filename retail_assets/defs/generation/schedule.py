@@ -16,11 +16,7 @@ import dagster as dg
 
 from retail_assets.config import HomeSettings
 from retail_assets.dataset_calendar import DatasetCalendar
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-"""Dagster's documented run tags for a run over a partition range (what ``--partition-range`` and a
-single-run backfill set)."""
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 SCHEDULE_CRON = "15 0 * * *"
 
@@ -74,6 +70,8 @@ def build_daily_generation_schedule(
         first, last = (d.isoformat() for d in days)
         if first == last:
             return dg.RunRequest(run_key=first, partition_key=first)
-        return dg.RunRequest(run_key=f"{first}...{last}", tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
+        return dg.RunRequest(
+            run_key=f"{first}...{last}", tags={PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
+        )
 
     return _schedule
