@@ -11,6 +11,8 @@ UV_VERSION := 0.13.8
 UI_PORT ?= 3000
 
 export RETAIL_ASSETS_HOME ?= $(CURDIR)/.retail
+# absolute: `make ui` runs in DAGSTER_HOME, where a relative home would point elsewhere
+override RETAIL_ASSETS_HOME := $(abspath $(RETAIL_ASSETS_HOME))
 
 # The Dagster instance `make demo` and `make ui` record into: INSTANCE=sqlite (default, dagster.yaml:
 # SQLite files under the home) or INSTANCE=postgres (dagster.postgres.yaml on the private PostgreSQL
@@ -101,10 +103,27 @@ demo-azure: install azurite
 	RETAIL_ASSETS_HOME="$(AZURE_HOME)" DAGSTER_HOME="$(AZURE_HOME)/dagster_home" $(BIN)/python scripts/demo_azure.py $(DEMO_ARGS)
 
 # dagster dev ignores SIGINT/SIGTERM, so it runs in its own session and Ctrl-C kills that
-# whole process group (webserver, daemon, code server) instead.
+# whole process group (webserver, daemon, code server) instead. It runs in DAGSTER_HOME (a
+# dagster.yaml in the working directory that is not DAGSTER_HOME's draws a warning). The full log
+# goes to $(DAGSTER_HOME_DIR)/logs/ui.log; the terminal leaves out the daemon's periodic no-op lines
+# (UI_NOISE: sensor ticks that skipped, automation ticks that requested nothing); UI_VERBOSE=1 shows
+# everything. Two warnings that are not about this project are ignored (PYTHONWARNINGS, inherited by
+# the webserver, the daemon and the code server): `dagster dev` is "superseded" by `dg dev` (which does
+# not take workspace.yaml), and Dagster 1.13.27's own sensor decorator passes `owners` to
+# SensorDefinition, which then warns that this parameter is beta although no sensor here sets it.
+UI_WARNINGS := ignore:Function `dev_command` is superseded,ignore:Parameter `owners` of initializer `SensorDefinition
+UI_NOISE := Checking for new runs for sensor|Sensor [A-Za-z0-9_]+ skipped|Prefetching asset records|Done prefetching asset records|Tick produced 0 runs|Adding [0-9]+ asset evaluations? for evaluation|Submitting 0 runs for evaluation|Finished auto-materialization tick|Checking [0-9]+ assets/checks and|Renaming any states corresponding
+ifeq ($(UI_VERBOSE),1)
+UI_NOISE := ^$$^
+endif
+
 ui: install dagster-home $(if $(filter postgres,$(INSTANCE)),postgresql)
-	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR), $(INSTANCE)); Ctrl-C to stop"
-	@$(INSTANCE_ENV) DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" setsid $(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT) & \
+	@test -f "$(RETAIL_ASSETS_HOME)/calendar.json" || $(BIN)/retail-assets calendar init
+	@mkdir -p "$(DAGSTER_HOME_DIR)/logs"
+	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR), $(INSTANCE); full log in logs/ui.log there); Ctrl-C to stop"
+	@$(INSTANCE_ENV) DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" PYTHONWARNINGS='$(UI_WARNINGS)' \
+	setsid bash -c 'set -o pipefail; cd "$(DAGSTER_HOME_DIR)" && "$(BIN)/dagster" dev -w "$(CURDIR)/workspace.yaml" \
+		-p $(UI_PORT) 2>&1 | tee -a logs/ui.log | grep --line-buffered -vE "$(UI_NOISE)"' & \
 	pid=$$!; \
 	stop() { kill -TERM -- -$$pid 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -$$pid 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL -- -$$pid 2>/dev/null; exit 0; }; \
 	trap stop INT TERM; \

@@ -1,7 +1,9 @@
 """``retail-assets demo``: run the main job on the embedded default and show what landed.
 
-What it does, in order (each a Dagster run recorded in the persistent instance under
-``$RETAIL_ASSETS_HOME/dagster_home`` so ``make ui`` shows them afterwards):
+First it extends the home's dataset calendar through the day after its last day, so the code
+location offers the demo's days and the next one. Then, in order, each a Dagster run recorded in the
+persistent instance under ``$RETAIL_ASSETS_HOME/dagster_home`` and launched through the code location
+(``code_location_runs``: a private webserver, as a UI launch) so that ``make ui``'s Overview lists it:
 
 1. materialize the dimension assets (group ``dimensions``);
 2. materialize the first ``--days`` partitions of the Bronze batch assets in ONE run
@@ -10,12 +12,13 @@ What it does, in order (each a Dagster run recorded in the persistent instance u
    (the streaming path claims it) and drains it to the local Delta sink;
 4. Silver (group ``silver``): the dimension copies once, then all demo days in ONE run (a partition
    range of ``silver_facts``), with their asset checks; a per-day line says how many checks passed;
-5. print rows per table per day, read back from the Delta tables (not from run metadata).
+5. each demo day's report ``report/daily_retail_report``, one run per day;
+6. print rows per table per day, read back from the Delta tables (not from run metadata).
 
 Steps are a registry (:data:`STEPS`); a step whose job or assets are not in the code location is
 skipped with a note, so the demo works at every stage of the project. More steps: add a
-``fn(ctx: DemoContext) -> None`` to :data:`STEPS` (launch jobs of ``ctx.definitions`` against
-``ctx.instance`` so the runs show in the UI).
+``fn(ctx: DemoContext) -> None`` to :data:`STEPS` (launch runs with ``ctx.launcher.run`` so they
+show on the UI's Overview; ``ctx.definitions`` tells which jobs and assets exist).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from retail_assets.code_location_runs import IMPLICIT_ASSET_JOB, CodeLocationLauncher
 from retail_assets.config import ConfigError, DatasetSettings, HomeSettings
 from retail_assets.contract.catalog import SILVER_TABLES
 from retail_assets.contract.events import BRONZE_EVENT_TABLES
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.contract.types import BRONZE_SCHEMA, SILVER_SCHEMA, TableSpec
+from retail_assets.dataset_calendar import extend_calendar, wall_today
 from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
@@ -57,6 +62,7 @@ class DemoContext:
     home: HomeSettings
     batch_days: list[date]
     stream_days: list[date]
+    launcher: object = None  # code_location_runs.CodeLocationLauncher: runs go through the code location
     notes: list[str] = field(default_factory=list)
 
 
@@ -64,6 +70,7 @@ STREAM_JOB = "stream_outbox"
 STREAM_OP = "stream_outbox_op"
 STREAM_RUN_SECONDS = 900.0
 """Bound of one demo streaming run; a scale-factor-1 day is ~0.7 M events."""
+REPORT_GROUP = "reports"
 
 
 INSTANCE_YAML_ENV = "RETAIL_ASSETS_DAGSTER_YAML"
@@ -89,29 +96,38 @@ def ensure_dagster_home(home: HomeSettings) -> Path:
     return dagster_home
 
 
+class DemoError(RuntimeError):
+    """A demo run failed; the message names the run to open in the UI."""
+
+
+def require_success(result, what: str) -> None:
+    if not result.success:
+        raise DemoError(f"the run building {what} ended {result.status}: open run {result.run_id} in the UI (make ui).")
+
+
 def _run_dimensions(ctx: DemoContext) -> None:
     from retail_assets.defs.keys import DIM_KEYS
 
     keys = list(DIM_KEYS.values())
-    job = ctx.definitions.resolve_implicit_job_def_def_for_assets(keys)
-    job.execute_in_process(
-        run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=keys, tags={"retail_assets/demo": "true"}
+    result = ctx.launcher.run(
+        IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=keys, tags={"retail_assets/demo": "true"}
     )
+    require_success(result, "the dimensions")
 
 
 def _run_bronze_batch(ctx: DemoContext) -> None:
     from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB
 
-    job = ctx.definitions.resolve_job_def(DAILY_GENERATION_JOB)
-    job.execute_in_process(
+    result = ctx.launcher.run(
+        DAILY_GENERATION_JOB,
         run_config=QUIET_RUN_CONFIG,
-        instance=ctx.instance,
         tags={
             PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
             PARTITION_RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
             "retail_assets/demo": "true",
         },
     )
+    require_success(result, "the Bronze batch days")
 
 
 def _run_streamed_days(ctx: DemoContext) -> None:
@@ -121,7 +137,6 @@ def _run_streamed_days(ctx: DemoContext) -> None:
         ctx.notes.append(f"skipped: streamed days (no '{STREAM_JOB}' job in the code location yet)")
         ctx.stream_days = []
         return
-    job = ctx.definitions.resolve_job_def(STREAM_JOB)
     # the demo's own stream days are the end the user chose (the default end is 3 days past the batch days)
     run = {"max_seconds": STREAM_RUN_SECONDS, "max_events": 5_000_000, "until": ctx.stream_days[-1].isoformat()}
     config = {"ops": {STREAM_OP: {"config": run}}}
@@ -130,10 +145,8 @@ def _run_streamed_days(ctx: DemoContext) -> None:
         if ledger.owner_of(day) == "stream":
             ctx.notes.append(f"{day} was already streamed by an earlier demo; not streamed again")
             continue
-        result = job.execute_in_process(
-            run_config={**QUIET_RUN_CONFIG, **config},
-            instance=ctx.instance,
-            tags={"retail_assets/demo": "true"},
+        result = ctx.launcher.run(
+            STREAM_JOB, run_config={**QUIET_RUN_CONFIG, **config}, tags={"retail_assets/demo": "true"}
         )
         if not result.success:
             ctx.notes.append(f"streaming run for {day} failed; see run {result.run_id} in the UI")
@@ -160,18 +173,12 @@ def _run_silver(ctx: DemoContext) -> None:
         return
     tags = {"retail_assets/demo": "true"}
     if unpartitioned:
-        ctx.definitions.resolve_implicit_job_def_def_for_assets(unpartitioned).execute_in_process(
-            run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=unpartitioned, tags=tags
-        )
-    job = ctx.definitions.resolve_implicit_job_def_def_for_assets(partitioned)
+        result = ctx.launcher.run(IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=unpartitioned, tags=tags)
+        require_success(result, "the Silver dimension copies")
     for days in contiguous_stretches([*ctx.batch_days, *ctx.stream_days]):
         span = {PARTITION_RANGE_START_TAG: days[0].isoformat(), PARTITION_RANGE_END_TAG: days[-1].isoformat()}
-        result = job.execute_in_process(
-            run_config=QUIET_RUN_CONFIG,
-            instance=ctx.instance,
-            asset_selection=partitioned,
-            tags={**tags, **span},
-            raise_on_error=False,
+        result = ctx.launcher.run(
+            IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=partitioned, tags={**tags, **span}
         )
         checks = result.get_asset_check_evaluations()
         for day in days:
@@ -183,11 +190,29 @@ def _run_silver(ctx: DemoContext) -> None:
             ctx.notes.append(f"Silver run for {days[0]}..{days[-1]} failed; see run {result.run_id} in the UI")
 
 
+def _run_reports(ctx: DemoContext) -> None:
+    """Each demo day's report, one run per day (the report is built per partition)."""
+    graph = ctx.definitions.resolve_asset_graph()
+    keys = sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == REPORT_GROUP)
+    daily = [k for k in keys if graph.get(k).partitions_def is not None]
+    if not daily:
+        ctx.notes.append(f"skipped: daily reports (no partitioned '{REPORT_GROUP}' asset in the code location)")
+        return
+    for day in [*ctx.batch_days, *ctx.stream_days]:
+        result = ctx.launcher.run(
+            IMPLICIT_ASSET_JOB, run_config=QUIET_RUN_CONFIG, asset_selection=daily, partition_key=day.isoformat(),
+            tags={"retail_assets/demo": "true"},
+        )
+        if not result.success:
+            ctx.notes.append(f"the report of {day} failed; see run {result.run_id} in the UI")
+
+
 STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
     (f"materialize the dimensions ({BRONZE_SCHEMA}/dim_*)", _run_dimensions),
     ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
     ("stream days through the outbox (stream_outbox)", _run_streamed_days),
     ("build Silver with its checks, all demo days in one run", _run_silver),
+    ("build each day's report (report/daily_retail_report), one run per day", _run_reports),
 )
 
 
@@ -238,6 +263,8 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     settings, home = DatasetSettings.from_env(), HomeSettings.from_env()
     dagster_home = ensure_dagster_home(home)
     days = [settings.start_date + timedelta(days=i) for i in range(batch_days + stream_days)]
+    # before the code location loads: its partitions must offer the demo's days and the next one
+    calendar, _ = extend_calendar(home.home, settings.start_date, days[-1] + timedelta(days=1), wall_today())
     instance = dg.DagsterInstance.get()
     ctx = DemoContext(
         instance=instance,
@@ -250,15 +277,21 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
     print(
         f"retail-assets demo: dataset {settings.dataset_id} (seed {settings.seed}, scale factor "
         f"{settings.scale_factor}, start {settings.start_date}); lake {home.lake_root}; "
-        f"Dagster instance {dagster_home}",
+        f"Dagster instance {dagster_home}; business days offered through "
+        f"{calendar.last_offered_day(wall_today())} (retail-assets calendar show)",
         flush=True,
     )
+    log_path = dagster_home / "logs" / "demo_launcher.log"
+    print(f"==> start a private dagster-webserver to launch runs through the code location (log: {log_path}) ...")
     try:
-        for title, fn in STEPS:
-            started = time.perf_counter()
-            print(f"==> {title} ...", flush=True)
-            fn(ctx)
-            print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
+        started = time.perf_counter()
+        with CodeLocationLauncher(instance, dagster_home, log_path) as ctx.launcher:
+            print(f"    ready in {time.perf_counter() - started:.1f} s", flush=True)
+            for title, fn in STEPS:
+                started = time.perf_counter()
+                print(f"==> {title} ...", flush=True)
+                fn(ctx)
+                print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
     finally:
         instance.dispose()  # stop the instance's storage watchers before the interpreter exits
     report = summary(home)
