@@ -8,8 +8,8 @@ What it does, in order (each a Dagster run recorded in the persistent instance u
    (``daily_generation_job`` over a partition range, exactly what a UI backfill does);
 3. ``--stream-days`` runs of the ``stream_outbox`` job: each generates the next day into the outbox
    (the streaming path claims it) and drains it to the local Delta sink;
-4. Silver (group ``silver``): the dimension copies once, then every demo day in its own run, each
-   with its asset checks; a per-day line says how many checks passed;
+4. Silver (group ``silver``): the dimension copies once, then all demo days in ONE run (a partition
+   range of ``silver_facts``), with their asset checks; a per-day line says how many checks passed;
 5. print rows per table per day, read back from the Delta tables (not from run metadata).
 
 Steps are a registry (:data:`STEPS`); a step whose job or assets are not in the code location is
@@ -35,6 +35,7 @@ from retail_assets.contract.catalog import SILVER_TABLES
 from retail_assets.contract.events import BRONZE_EVENT_TABLES
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.contract.types import BRONZE_SCHEMA, SILVER_SCHEMA, TableSpec
+from retail_assets.defs.partition_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.paths import table_uri
@@ -44,10 +45,6 @@ DEFAULT_STREAM_DAYS = 1
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 """Dagster's console logger at INFO: the demo shows progress, not every engine event."""
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
-PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
-PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
-"""Dagster's documented run tags that make one run cover a partition range (what a UI backfill of a
-single-run backfill policy launches); ``execute_in_process`` has no range argument of its own."""
 
 
 @dataclass
@@ -155,6 +152,7 @@ def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
 
 def _run_silver(ctx: DemoContext) -> None:
     from retail_assets.defs.keys import SILVER_GROUP
+    from retail_assets.defs.silver.gate import contiguous_stretches
 
     partitioned, unpartitioned = _silver_keys(ctx)
     if not partitioned:
@@ -166,28 +164,30 @@ def _run_silver(ctx: DemoContext) -> None:
             run_config=QUIET_RUN_CONFIG, instance=ctx.instance, asset_selection=unpartitioned, tags=tags
         )
     job = ctx.definitions.resolve_implicit_job_def_def_for_assets(partitioned)
-    for day in [*ctx.batch_days, *ctx.stream_days]:
+    for days in contiguous_stretches([*ctx.batch_days, *ctx.stream_days]):
+        span = {PARTITION_RANGE_START_TAG: days[0].isoformat(), PARTITION_RANGE_END_TAG: days[-1].isoformat()}
         result = job.execute_in_process(
             run_config=QUIET_RUN_CONFIG,
             instance=ctx.instance,
-            partition_key=day.isoformat(),
             asset_selection=partitioned,
-            tags=tags,
+            tags={**tags, **span},
             raise_on_error=False,
         )
         checks = result.get_asset_check_evaluations()
-        failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed)
-        line = f"Silver {day}: {len(checks) - len(failed)}/{len(checks)} checks passed"
-        ctx.notes.append(line + (f"; failed: {', '.join(failed[:5])}" if failed else ""))
+        for day in days:
+            of_day = [c for c in checks if c.partition == day.isoformat()]
+            failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in of_day if not c.passed)
+            line = f"Silver {day}: {len(of_day) - len(failed)}/{len(of_day)} checks passed"
+            ctx.notes.append(line + (f"; failed: {', '.join(failed[:5])}" if failed else ""))
         if not result.success:
-            ctx.notes.append(f"Silver run for {day} failed; see run {result.run_id} in the UI")
+            ctx.notes.append(f"Silver run for {days[0]}..{days[-1]} failed; see run {result.run_id} in the UI")
 
 
 STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
     (f"materialize the dimensions ({BRONZE_SCHEMA}/dim_*)", _run_dimensions),
     ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
     ("stream days through the outbox (stream_outbox)", _run_streamed_days),
-    ("build Silver with its checks, one run per day", _run_silver),
+    ("build Silver with its checks, all demo days in one run", _run_silver),
 )
 
 

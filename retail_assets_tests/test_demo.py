@@ -11,7 +11,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from retail_assets.cli import main
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS, SILVER_KEYS
 from retail_assets.demo import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, format_counts
 from retail_assets_tests.conftest import TEST_START_DATE
 
@@ -52,6 +52,9 @@ def test_demo_records_runs_in_the_persistent_instance(retail_env, monkeypatch, c
         days = {(TEST_START_DATE + timedelta(days=i)).isoformat() for i in range(2)}
         assert instance.get_materialized_partitions(BRONZE_BATCH_KEYS["fact_receipts"]) == days
         assert all(instance.get_latest_materialization_event(k) for k in DIM_KEYS.values())
+        silver_runs = [r for r in runs if SILVER_KEYS["fact_receipts"] in (r.asset_selection or ())]
+        assert len(silver_runs) == 1, "the demo's Silver days are one run (a partition range)"
+        assert all(instance.get_materialized_partitions(k) == days for k in SILVER_KEYS.values())
 
 
 def test_demo_rejects_a_non_positive_day_count(retail_env, capsys) -> None:
