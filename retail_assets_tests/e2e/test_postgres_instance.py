@@ -69,7 +69,6 @@ def pg_dagster(
     """``dagster dev`` with ``dagster.postgres.yaml`` as its instance; always killed after."""
     home = tmp_path_factory.mktemp("e2e-postgres") / "retail_home"
     env = {**e2e_environment(home), **postgres.env}
-    build_and_write_dimensions(HomeSettings.from_env(env), DatasetSettings.from_env(env))
     dagster_home = Path(env["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
@@ -78,6 +77,8 @@ def pg_dagster(
     server = DagsterDev(repo_root=REPO_ROOT, env=env, log_path=artifacts / "dagster_dev_postgres.log")
     try:
         server.start()
+        # while the code location loads: the lake's dimensions, which the Bronze day reads
+        build_and_write_dimensions(HomeSettings.from_env(env), DatasetSettings.from_env(env))
         api = DagsterAPI("127.0.0.1", server.port)
 
         def loaded() -> bool:
