@@ -61,7 +61,7 @@ class Registered:
     empty_for_day: set[str] = field(default_factory=set)
     """Event relations known to hold no rows of D (rules vacuous without them hold without a run)."""
     in_memory: dict[str, pa.Table] = field(default_factory=dict)
-    """Relations registered from Arrow tables in memory (dimension keys), for prechecks."""
+    """Relations registered from Arrow tables in memory (dimension keys, state), for prechecks."""
 
 
 def _state(lake_root: str, state_day: date) -> pa.Table | None:
@@ -99,6 +99,7 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
                 out.unavailable[name] = f"ctl_state_inventory has no state_date={state_day}"
             else:
                 conn.register(name, data)
+                out.in_memory[name] = data
         elif name.startswith("ev_"):
             if build.stream_input_rows == 0:
                 # The build counted no event of D passing the table's source filters (event_id is

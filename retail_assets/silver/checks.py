@@ -76,7 +76,8 @@ class CheckContext:
 def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFindings:
     """Run all row and relational rules of the table in one statement; returns per-group findings.
 
-    NOT NULL rules on columns without nulls (Arrow keeps the count) hold without a scan. The one
+    NOT NULL rules on columns without nulls (Arrow keeps the count), and row rules a precheck proves,
+    hold without a scan. The one
     statement counts the violations of the other row rules in a single aggregate over the built
     rows and runs the relational rules as one UNION ALL, with the relations several rules share
     computed once (MATERIALIZED CTEs). The offending keys of failed row rules are collected in a
@@ -89,7 +90,10 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
     findings = TableFindings()
 
     scanned = [
-        r for r in rules.row_rules if r.not_null_column is None or build.data.column(r.not_null_column).null_count
+        r
+        for r in rules.row_rules
+        if (r.not_null_column is None or build.data.column(r.not_null_column).null_count)
+        and not (r.precheck is not None and holds(r.precheck, build.data, {}))
     ]
     registered = register_relations(conn, ctx.lake_root, build, set(rules.needs))
     unavailable = dict(registered.unavailable)

@@ -21,9 +21,9 @@ from retail_assets.silver.rules.groups import (
     RELATIONSHIPS,
 )
 from retail_assets.silver.rules.kinds import (
+    CentsOf,
     DayWindow,
     KeysIn,
-    KeysUnique,
     RowRule,
     SetRule,
     escape,
@@ -79,7 +79,15 @@ def row_rules(table: str) -> tuple[RowRule, ...]:
             )
     for money, cents in money_pairs(spec):
         scale = spec.arrow_schema.field(money).type.scale
-        rules.append(RowRule("C7", MONEY, f"{cents} = cents({money})", cents_predicate(money, cents, scale)))
+        rules.append(
+            RowRule(
+                "C7",
+                MONEY,
+                f"{cents} = cents({money})",
+                cents_predicate(money, cents, scale),
+                precheck=CentsOf(money, cents, scale) if scale <= 2 else None,
+            )
+        )
     if {"ext_cents", "unit_cents", "quantity"} <= cols:
         rules.append(
             RowRule("C7", MONEY, "ext_cents = unit_cents × quantity", "ext_cents = unit_cents * quantity")
@@ -120,7 +128,6 @@ def primary_key_rule(table: str) -> SetRule:
         KEYS_AND_VALUES,
         f"primary key ({', '.join(pk)}) unique",
         f"SELECT {key_expr(pk)} AS k FROM silver GROUP BY {cols} HAVING count(*) > 1",
-        precheck=KeysUnique(pk),
     )
 
 

@@ -85,6 +85,7 @@ class RowRule:
     not_null_column: str | None = None
     """Set when the rule is exactly ``column IS NOT NULL``: a column whose Arrow null count is 0
     satisfies it without a scan (Arrow keeps the count with the array)."""
+    precheck: Precheck | None = None
 
     @property
     def name(self) -> str:
@@ -92,10 +93,16 @@ class RowRule:
 
 
 @dataclass(frozen=True)
-class KeysUnique:
-    """Proof that a uniqueness rule holds: no two rows share ``columns`` (NULLs equal, as in GROUP BY)."""
+class BalanceWalk:
+    """Proof that a C8 rule holds: the day's balances per (location, product), in (event_ts,
+    txn_id_ext) order, continue each other and ``state`` (``ctl_state_inventory`` of D−1 for the
+    chain's first rows, of D for the day's last rows)."""
 
-    columns: tuple[str, ...]
+    location_col: str
+    location_type: str
+    state: str
+    end: bool
+    """False: the chain (first rows continue ``state``); True: the last rows equal ``state``."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,17 @@ class KeysIn:
     key: str
 
 
-Precheck = KeysUnique | KeysIn
+@dataclass(frozen=True)
+class CentsOf:
+    """Proof that ``cents = cents(money)`` holds on every row, for a money column of scale <= 2
+    (where ``money × 100`` is a whole number, so no rounding is involved)."""
+
+    money: str
+    cents: str
+    scale: int
+
+
+Precheck = KeysIn | CentsOf | BalanceWalk
 """A cheap sufficient condition for a rule to hold, checked on the Arrow data before any SQL runs
 (``prechecks.py``). When it cannot prove the rule, the rule's query runs and reports as usual, so
 a precheck changes the cost of a passing rule, never a finding."""

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from retail_assets.checks.result import Severity
 from retail_assets.silver.rules.groups import INVENTORY_BALANCE, MONEY, RELATIONSHIPS
-from retail_assets.silver.rules.kinds import DayWindow, ParentRule, RelationalRule, SetRule, SharedRelation
+from retail_assets.silver.rules.kinds import (
+    BalanceWalk,
+    DayWindow,
+    ParentRule,
+    RelationalRule,
+    SetRule,
+    SharedRelation,
+)
 
 
 def inventory_walk(location_col: str) -> SharedRelation:
@@ -46,6 +53,7 @@ def balance_chain(location_col: str, location_type: str) -> SetRule:
         """,
         needs=("state_prev",),
         shared=(walk,),
+        precheck=BalanceWalk(location_col, location_type, "state_prev", end=False),
     )
 
 
@@ -64,6 +72,7 @@ def balance_end(location_col: str, location_type: str) -> SetRule:
         """,
         needs=("state_cur",),
         shared=(walk,),
+        precheck=BalanceWalk(location_col, location_type, "state_cur", end=True),
     )
 
 
