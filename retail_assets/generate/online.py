@@ -45,13 +45,13 @@ BASE_ORDERS_PER_DAY = 3_300
 MODES = ("SHIP_FROM_DC", "SHIP_FROM_STORE", "BOPIS")
 SFDC, SFS, BOPIS = range(3)
 MODE_P = np.array([0.60, 0.30, 0.10])
-# A planned stock-up basket: ≈ 6 lines of ≈ 2.65 units (≈ 16 items, ≈ $100 with tax). Few lines of
+# A planned stock-up basket: ≈ 6.8 lines of ≈ 2.9 units (≈ 19 items, ≈ $100 with tax). Few lines of
 # several units rather than many lines of one: the order's value is what the references fix, and
 # every line costs three lifecycle rows carried in the schedule.
-LINE_CLASSES = np.array([[3, 6], [5, 8], [8, 12]], dtype=np.int64)
+LINE_CLASSES = np.array([[3, 7], [6, 9], [9, 13]], dtype=np.int64)
 LINE_CLASS_P = np.array([0.50, 0.35, 0.15])
 QTY_VALUES = np.array([1, 2, 3, 4, 6], dtype=np.int64)
-QTY_P = np.array([0.25, 0.30, 0.20, 0.15, 0.10])
+QTY_P = np.array([0.20, 0.30, 0.20, 0.15, 0.15])
 CANDIDATES_PER_LINE = 3
 PROMO_P = 0.15
 PROMO_CODES = ("PROMO5", "PROMO10", "PROMO20")
