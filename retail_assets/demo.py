@@ -3,7 +3,7 @@
 What it does, in order (each a Dagster run recorded in the persistent instance under
 ``$RETAIL_ASSETS_HOME/dagster_home`` so ``make ui`` shows them afterwards):
 
-1. materialize the dimension assets ``cusn/dim_*``;
+1. materialize the dimension assets (group ``dimensions``);
 2. materialize the first ``--days`` partitions of the Bronze batch assets in ONE run
    (``daily_generation_job`` over a partition range, exactly what a UI backfill does);
 3. ``--stream-days`` runs of the ``stream_outbox`` job: each generates the next day into the outbox
@@ -31,15 +31,23 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.contract.catalog import SILVER_TABLES
+from retail_assets.contract.events import BRONZE_EVENT_TABLES
 from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.contract.types import BRONZE_SCHEMA, SILVER_SCHEMA, TableSpec
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
+from retail_assets.lake.paths import table_uri
 
 DEFAULT_BATCH_DAYS = 3
 DEFAULT_STREAM_DAYS = 1
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 """Dagster's console logger at INFO: the demo shows progress, not every engine event."""
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+"""Dagster's documented run tags that make one run cover a partition range (what a UI backfill of a
+single-run backfill policy launches); ``execute_in_process`` has no range argument of its own."""
 
 
 @dataclass
@@ -59,7 +67,6 @@ STREAM_JOB = "stream_outbox"
 STREAM_OP = "stream_outbox_op"
 STREAM_RUN_SECONDS = 900.0
 """Bound of one demo streaming run; a scale-factor-1 day is ~0.7 M events."""
-SILVER_GROUP = "silver"
 
 
 def ensure_dagster_home(home: HomeSettings) -> Path:
@@ -76,7 +83,7 @@ def ensure_dagster_home(home: HomeSettings) -> Path:
 
 
 def _run_dimensions(ctx: DemoContext) -> None:
-    from retail_assets.defs.generation.assets import DIM_KEYS
+    from retail_assets.defs.keys import DIM_KEYS
 
     keys = list(DIM_KEYS.values())
     job = ctx.definitions.resolve_implicit_job_def_def_for_assets(keys)
@@ -86,8 +93,6 @@ def _run_dimensions(ctx: DemoContext) -> None:
 
 
 def _run_bronze_batch(ctx: DemoContext) -> None:
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
     from retail_assets.defs.generation.jobs import DAILY_GENERATION_JOB
 
     job = ctx.definitions.resolve_job_def(DAILY_GENERATION_JOB)
@@ -95,8 +100,8 @@ def _run_bronze_batch(ctx: DemoContext) -> None:
         run_config=QUIET_RUN_CONFIG,
         instance=ctx.instance,
         tags={
-            ASSET_PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
+            PARTITION_RANGE_START_TAG: ctx.batch_days[0].isoformat(),
+            PARTITION_RANGE_END_TAG: ctx.batch_days[-1].isoformat(),
             "retail_assets/demo": "true",
         },
     )
@@ -130,6 +135,8 @@ def _run_streamed_days(ctx: DemoContext) -> None:
 
 
 def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
+    from retail_assets.defs.keys import SILVER_GROUP
+
     graph = ctx.definitions.resolve_asset_graph()
     keys = sorted(k for k in graph.get_all_asset_keys() if graph.get(k).group_name == SILVER_GROUP)
     partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
@@ -137,6 +144,8 @@ def _silver_keys(ctx: DemoContext) -> tuple[list, list]:
 
 
 def _run_silver(ctx: DemoContext) -> None:
+    from retail_assets.defs.keys import SILVER_GROUP
+
     partitioned, unpartitioned = _silver_keys(ctx)
     if not partitioned:
         ctx.notes.append(f"skipped: Silver (no '{SILVER_GROUP}' assets in the code location yet)")
@@ -165,20 +174,20 @@ def _run_silver(ctx: DemoContext) -> None:
 
 
 STEPS: tuple[tuple[str, Callable[[DemoContext], None]], ...] = (
-    ("materialize the dimensions (cusn/dim_*)", _run_dimensions),
+    (f"materialize the dimensions ({BRONZE_SCHEMA}/dim_*)", _run_dimensions),
     ("materialize Bronze batch days in one run (daily_generation_job)", _run_bronze_batch),
     ("stream days through the outbox (stream_outbox)", _run_streamed_days),
     ("build Silver with its checks, one run per day", _run_silver),
 )
 
 
-def rows_per_table_per_day(home: HomeSettings, schema: str, tables: list[str]) -> dict[str, dict[date, int]]:
-    """Rows per (table, day) read from the Delta tables that exist in ``schema``."""
+def rows_per_table_per_day(home: HomeSettings, specs: list[TableSpec]) -> dict[str, dict[date, int]]:
+    """Rows per (table, day) read from those of the tables that exist in the lake."""
     counts: dict[str, dict[date, int]] = {}
-    for name in tables:
-        uri = delta.table_uri(home.lake_root, schema, name)
+    for spec in specs:
+        uri = table_uri(home.lake_root, spec)
         if delta.table_exists(uri):
-            counts[name] = delta.partition_row_counts(uri)
+            counts[spec.name] = delta.partition_row_counts(uri)
     return counts
 
 
@@ -199,17 +208,14 @@ def format_counts(title: str, counts: dict[str, dict[date, int]]) -> str:
 
 def summary(home: HomeSettings) -> str:
     """The end-of-demo report: Bronze batch and (when built) Silver rows per table per day."""
-    blocks = [format_counts("Bronze batch (cusn.fact_*) rows per day", rows_per_table_per_day(home, "cusn", list(FACT_TABLES)))]
-    try:
-        from retail_assets.contract.events import EVENT_TYPES
-    except ImportError:  # pragma: no cover - the events contract is part of the package
-        EVENT_TYPES = {}
-    events = rows_per_table_per_day(home, "cusn", list(EVENT_TYPES))
+    batch = rows_per_table_per_day(home, list(FACT_TABLES.values()))
+    blocks = [format_counts(f"Bronze batch ({BRONZE_SCHEMA}.fact_*) rows per day", batch)]
+    events = rows_per_table_per_day(home, list(BRONZE_EVENT_TABLES.values()))
     if events:
-        blocks.append(format_counts("Bronze event tables (cusn.<event_type>) rows per day", events))
-    silver = rows_per_table_per_day(home, "ag", list(FACT_TABLES))
+        blocks.append(format_counts(f"Bronze event tables ({BRONZE_SCHEMA}.<event_type>) rows per day", events))
+    silver = rows_per_table_per_day(home, [SILVER_TABLES[name] for name in FACT_TABLES])
     if silver:
-        blocks.append(format_counts("Silver (ag.fact_*) rows per day", silver))
+        blocks.append(format_counts(f"Silver ({SILVER_SCHEMA}.fact_*) rows per day", silver))
     return "\n\n".join(blocks)
 
 

@@ -41,8 +41,8 @@ from retail_assets.generate.state import CarryState, StateError, initial_state
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger, LedgerError
 from retail_assets.lake.manifest import MANIFEST_TABLE, manifest_rows
+from retail_assets.lake.paths import bronze_uri
 
-SCHEMA = "cusn"
 STATE_TABLES = ("ctl_state_inventory", "ctl_state_schedule")
 DATASET_METADATA_KEY = "retail_assets.dataset_id"
 _log = logging.getLogger(__name__)  # captured into Dagster run logs (dagster.yaml: managed_python_loggers)
@@ -86,11 +86,11 @@ class DatasetMismatchError(PipelineError):
 
 
 def _uri(home: HomeSettings, table: str) -> str:
-    return delta.table_uri(home.lake_root, SCHEMA, table)
+    return bronze_uri(home.lake_root, table)
 
 
 def tables_for_path(path: str) -> tuple[str, ...]:
-    """Bronze batch tables a path writes: all 18 on a batch day, the 2 batch-only on a stream day."""
+    """Bronze batch tables a path writes: every fact table on a batch day, the batch-only ones on a stream day."""
     if path == "batch":
         return tuple(FACT_TABLES)
     if path == "stream":
@@ -120,7 +120,7 @@ def validate_day(settings: DatasetSettings, day: date, today: date | None = None
 
 
 def build_and_write_dimensions(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
-    """Build the 6 dimensions and replace ``cusn/dim_*`` (tagged with the dataset_id they belong to)."""
+    """Build every dimension and replace its Bronze table (tagged with the dataset_id they belong to)."""
     tables = build_dimensions(settings)
     uris = {name: _uri(home, name) for name in DIMENSION_TABLES}
     for uri in uris.values():
@@ -133,21 +133,21 @@ def build_and_write_dimensions(home: HomeSettings, settings: DatasetSettings) ->
 
 
 def load_dimensions(home: HomeSettings, settings: DatasetSettings | None = None) -> dict[str, pa.Table]:
-    """Read the 6 ``cusn/dim_*`` tables; with ``settings``, refuse dimensions of another dataset."""
+    """Read every Bronze dimension table; with ``settings``, refuse dimensions of another dataset."""
     dims: dict[str, pa.Table] = {}
     for name, spec in DIMENSION_TABLES.items():
         uri = _uri(home, name)
         if not delta.table_exists(uri):
             raise delta.MissingTableError(
-                f"the dimension table {SCHEMA}.{name} does not exist at {uri}; materialize the asset "
-                f"cusn/{name} (group 'dimensions') first: `{MATERIALIZE_DIMS}`, or in the UI "
+                f"the dimension table {spec.qualified_name} does not exist at {uri}; materialize the asset "
+                f"{spec.key_string} (group 'dimensions') first: `{MATERIALIZE_DIMS}`, or in the UI "
                 "materialize the 'dimensions' group."
             )
         if settings is not None:
             stored = delta.last_commit_metadata(uri).get(DATASET_METADATA_KEY)
             if stored is not None and stored != settings.dataset_id:
                 raise DatasetMismatchError(
-                    f"{SCHEMA}.{name} was built for dataset {stored}, but the settings give "
+                    f"{spec.qualified_name} was built for dataset {stored}, but the settings give "
                     f"{settings.dataset_id} (seed/scale factor/start date changed); re-materialize the "
                     f"'dimensions' group (`{MATERIALIZE_DIMS}`) or restore the previous settings."
                 )
@@ -177,7 +177,7 @@ def _rematerialize_hint(day: date, path: str | None) -> str:
 
 
 def _check_complete(home: HomeSettings, settings: DatasetSettings, prev: date, day: date, ledger: Ledger | None) -> None:
-    """D−1 is usable only if its generation finished: ledger mark set and 18 manifest rows present."""
+    """D−1 is usable only if its generation finished: ledger mark set and a manifest row per fact table."""
     record = (ledger or Ledger(home.state_dir)).day_record(prev)
     if record is None or not record.generated:
         how = (
@@ -195,7 +195,7 @@ def _check_complete(home: HomeSettings, settings: DatasetSettings, prev: date, d
     rows = _check_manifest_dataset(home, settings, prev)
     if rows != len(FACT_TABLES):
         raise IncompleteDayError(
-            f"the ledger marks {prev.isoformat()} generated, but its manifest (cusn.{MANIFEST_TABLE}) has "
+            f"the ledger marks {prev.isoformat()} generated, but its manifest ({CONTROL_TABLES[MANIFEST_TABLE].qualified_name}) has "
             f"{rows} of {len(FACT_TABLES)} rows: the lake lost part of that day. Fix: "
             f"{_rematerialize_hint(prev, record.path)}; then {day.isoformat()}."
         )
@@ -243,7 +243,7 @@ def load_prev_state(
         latest = _latest_state_date(home, day)
         first_missing = (latest + timedelta(days=1)) if latest else settings.start_date
         raise MissingStateError(
-            f"the carried state of {prev.isoformat()} (cusn.ctl_state_inventory, state_date="
+            f"the carried state of {prev.isoformat()} ({inv_spec.qualified_name}, state_date="
             f"{prev.isoformat()}) is missing, so {day.isoformat()} cannot be generated; materialize the "
             f"earlier days first, in date order: backfill the 'bronze_batch' partitions "
             f"{first_missing.isoformat()}...{day.isoformat()} (`dagster asset materialize -m "
@@ -300,7 +300,7 @@ def generate_and_write_day(
 ) -> DayResult:
     """Claim ``day`` for ``path``, generate it and write its partitions; return the generator's result.
 
-    ``path='batch'`` writes all 18 Bronze batch tables; ``path='stream'`` writes only the two
+    ``path='batch'`` writes every Bronze batch table; ``path='stream'`` writes only the
     batch-only tables (the caller turns ``result.tables`` of the streamable ones into events).
     Both write the manifest and the state. ``dims`` may be passed to avoid re-reading them per day.
     """

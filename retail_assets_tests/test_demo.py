@@ -10,7 +10,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from retail_assets.cli import main
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.defs.generation.assets import BRONZE_BATCH_KEYS, DIM_KEYS
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS
 from retail_assets.demo import format_counts
 from retail_assets_tests.conftest import TEST_START_DATE
 

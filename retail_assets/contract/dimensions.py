@@ -9,6 +9,7 @@ from retail_assets.contract import enums
 from retail_assets.contract.types import (
     BIGINT,
     BOOLEAN,
+    BRONZE_SCHEMA,
     DATE,
     DEC6_3,
     DEC7_5,
@@ -24,7 +25,7 @@ def _dim(name: str, columns: tuple[Column, ...], description: str) -> TableSpec:
         name=name,
         columns=columns,
         primary_key=(columns[0].name,),
-        schema="cusn",
+        schema=BRONZE_SCHEMA,
         partition_by=None,
         description=description,
     )

@@ -22,6 +22,7 @@ from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.contract.types import (
     BIGINT,
     BIGINT_ARRAY,
+    BRONZE_SCHEMA,
     DATE,
     DOUBLE,
     TIMESTAMP,
@@ -639,7 +640,7 @@ def bronze_event_spec(event_type_name: str) -> TableSpec:
         name=et.name,
         columns=(*_envelope_columns(), *payload_cols, *LANDING_COLUMNS, BRONZE_EVENT_DATE),
         primary_key=("event_id",),
-        schema="cusn",
+        schema=BRONZE_SCHEMA,
         partition_by="event_date",
         streamable=False,
         description=f"§5.5 landed {et.name} events (one row per delivered event, de-duplicated)",

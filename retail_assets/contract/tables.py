@@ -1,4 +1,4 @@
-"""The 18 fact tables of §4 and the control tables of §2/§5.5/§8.3, as data.
+"""The fact tables of §4 and the control tables of §2/§5.5/§8.3, as data.
 
 Column order, types, nullability and primary keys are transcribed from the contract; everything that
 writes, reads, maps or checks a table iterates these specs (ARCHITECTURE.md principle 2), so a
@@ -13,9 +13,11 @@ from itertools import pairwise
 from retail_assets.contract import enums as E
 from retail_assets.contract.types import (
     BIGINT,
+    BRONZE_SCHEMA,
     DATE,
     DEC18_2,
     DEC18_4,
+    SILVER_SCHEMA,
     TIMESTAMP,
     VARCHAR,
     Column,
@@ -45,7 +47,7 @@ def _fact(
         name=name,
         columns=(EVENT_TS, EVENT_DATE, *columns),
         primary_key=primary_key,
-        schema="cusn",
+        schema=BRONZE_SCHEMA,
         partition_by="event_date",
         streamable=streamable,
         description=description,
@@ -514,11 +516,11 @@ def fact_spec(name: str) -> TableSpec:
         return FACT_TABLES[name]
     except KeyError:
         raise KeyError(
-            f"unknown fact table {name!r}; use one of the 18 contract tables: {', '.join(FACT_TABLES)}"
+            f"unknown fact table {name!r}; use one of the contract's fact tables: {', '.join(FACT_TABLES)}"
         ) from None
 
 
 def silver_spec(name: str) -> TableSpec:
     """``ag.<name>``: the batch columns in the same order plus a final ``_source`` (§4.0)."""
     spec = fact_spec(name)
-    return replace(spec, schema="ag", columns=(*spec.columns, SOURCE_COLUMN))
+    return replace(spec, schema=SILVER_SCHEMA, columns=(*spec.columns, SOURCE_COLUMN))

@@ -1,6 +1,6 @@
 """Default executor of the code location: every step of a run in the run's own process.
 
-Why: runs that nobody configured — automation's Silver rebuilds (18 assets + checks per day), the
+Why: runs that nobody configured — automation's Silver rebuilds (every Silver table + its checks per day), the
 daily report, freshness checks, UI-launched materializations — would otherwise use the
 multiprocess executor, which starts one Python process per step. Each such process re-imports
 Dagster, pyarrow, deltalake and DuckDB (seconds of CPU), so on a small machine a Silver day spends

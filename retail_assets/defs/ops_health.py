@@ -1,4 +1,4 @@
-"""Freshness of the 18 Silver tables: a ``FreshnessPolicy`` on each ``ag/fact_*`` asset.
+"""Freshness of the Silver fact tables: a ``FreshnessPolicy`` on each of their assets.
 
 Why "last update" freshness on wall-clock time and not on partitions: the dataset's calendar is
 synthetic (it may start in 2024), so "yesterday's partition exists" says nothing about whether the

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from retail_assets.contract.events import EVENT_TYPES, bronze_event_spec
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
 from retail_assets.generate.calendar import hour_weights
-from retail_assets.lake.delta import read_table, table_exists, table_uri
+from retail_assets.lake.delta import read_table, table_exists
+from retail_assets.lake.paths import table_uri
 
 HOURS = 24
 SOURCES = ("batch", "stream")
@@ -65,7 +66,7 @@ class DailyFigures:
 
 def _silver(lake_root: str, table: str, day: date, columns: list[str]) -> pa.Table:
     spec = silver_spec(table)
-    return read_table(table_uri(lake_root, "ag", table), spec.arrow_schema, day, columns=columns)
+    return read_table(table_uri(lake_root, spec), spec.arrow_schema, day, columns=columns)
 
 
 def _hour_counts(ts: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -133,10 +134,11 @@ def _events(lake_root: str, day: date) -> tuple[tuple[np.ndarray, np.ndarray], d
     minutes: list[np.ndarray] = []
     by_type: dict[str, int] = {}
     for name in EVENT_TYPES:
-        uri = table_uri(lake_root, "cusn", name)
+        spec = bronze_event_spec(name)
+        uri = table_uri(lake_root, spec)
         if not table_exists(uri):
             continue
-        t = read_table(uri, bronze_event_spec(name).arrow_schema, day, columns=["_landed_ts"])
+        t = read_table(uri, spec.arrow_schema, day, columns=["_landed_ts"])
         if t.num_rows == 0:
             continue
         landed = t.column("_landed_ts").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())

@@ -13,39 +13,38 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from retail_assets.contract.catalog import silver_dimension_spec
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.lake import delta
+from retail_assets.lake.paths import table_uri
 from retail_assets.pipeline import DATASET_METADATA_KEY
 
-SOURCE_SCHEMA = "cusn"
-COPY_SCHEMA = "ag"
 COPY_MATCHES_SOURCE = "copy_matches_source"
 """Name of the check on every ``ag/dim_*`` asset."""
 
 
 def source_uri(lake_root: str, name: str) -> str:
-    return delta.table_uri(lake_root, SOURCE_SCHEMA, name)
+    return table_uri(lake_root, DIMENSION_TABLES[name])
 
 
 def copy_uri(lake_root: str, name: str) -> str:
-    return delta.table_uri(lake_root, COPY_SCHEMA, name)
+    return table_uri(lake_root, silver_dimension_spec(name))
 
 
 def copy_dimension(lake_root: str, name: str) -> pa.Table:
     """Replace ``ag.<name>`` with the current ``cusn.<name>``; returns the rows copied."""
-    if name not in DIMENSION_TABLES:
-        raise KeyError(f"unknown dimension {name!r}; use one of {', '.join(DIMENSION_TABLES)}")
-    src = source_uri(lake_root, name)
+    copy = silver_dimension_spec(name)  # KeyError naming the valid dimensions for an unknown name
+    spec = DIMENSION_TABLES[name]
+    src = table_uri(lake_root, spec)
     if not delta.table_exists(src):
         raise delta.MissingTableError(
-            f"{SOURCE_SCHEMA}.{name} does not exist at {src}; materialize the asset {SOURCE_SCHEMA}/{name} "
+            f"{spec.qualified_name} does not exist at {src}; materialize the asset {spec.key_string} "
             "(group 'dimensions') first, then this copy."
         )
-    spec = DIMENSION_TABLES[name]
     data = delta.read_table(src, spec.arrow_schema)
     dataset_id = delta.last_commit_metadata(src).get(DATASET_METADATA_KEY)
     tags = {DATASET_METADATA_KEY: dataset_id} if dataset_id else None
-    delta.replace_table(copy_uri(lake_root, name), data, spec.arrow_schema, tags)
+    delta.replace_table(table_uri(lake_root, copy), data, spec.arrow_schema, tags)
     return data
 
 
@@ -63,17 +62,16 @@ class CopyComparison:
         return self.source_rows == self.copy_rows and not self.schema_differences
 
     def describe(self) -> str:
+        copy, source = silver_dimension_spec(self.name), DIMENSION_TABLES[self.name]
         if self.passed:
-            return (
-                f"{COPY_SCHEMA}.{self.name} = {SOURCE_SCHEMA}.{self.name}: {self.copy_rows} rows, same schema"
-            )
+            return f"{copy.qualified_name} = {source.qualified_name}: {self.copy_rows} rows, same schema"
         problems = []
         if self.source_rows != self.copy_rows:
             problems.append(f"{self.copy_rows} rows in the copy vs {self.source_rows} in the source")
         problems += self.schema_differences
         return (
-            f"{COPY_SCHEMA}.{self.name} differs from {SOURCE_SCHEMA}.{self.name}: {'; '.join(problems)}. "
-            f"Re-materialize {COPY_SCHEMA}/{self.name} to copy the source again."
+            f"{copy.qualified_name} differs from {source.qualified_name}: {'; '.join(problems)}. "
+            f"Re-materialize {copy.key_string} to copy the source again."
         )
 
 

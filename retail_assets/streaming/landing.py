@@ -42,6 +42,7 @@ import pyarrow.json as pajson
 from retail_assets.contract.events import ENVELOPE_FIELDS, EVENT_TYPES, EventType, JsonType, bronze_event_spec
 from retail_assets.contract.tables import CONTROL_TABLES
 from retail_assets.lake import delta
+from retail_assets.lake.paths import bronze_uri
 from retail_assets.streaming.validation import (
     MAX_BODY_BYTES,
     REASON_MAX_CHARS,
@@ -221,7 +222,7 @@ class LandedIds:
     def get(self, event_type: str, day: date) -> pa.Array:
         key = (event_type, day)
         if key not in self._ids:
-            uri = delta.table_uri(self.lake_root, "cusn", event_type)
+            uri = bronze_uri(self.lake_root, event_type)
             existing = delta.read_table(
                 uri, schema=_BRONZE_SCHEMAS[event_type], partition_value=day, columns=["event_id"]
             )
@@ -454,13 +455,13 @@ class Lander:
                 report.landed[(name, day_scalar)] += day_rows.num_rows
         if to_write:
             new = pa.concat_tables(to_write)
-            delta.append(delta.table_uri(self.lake_root, "cusn", name), new, schema, "event_date")
+            delta.append(bronze_uri(self.lake_root, name), new, schema, "event_date")
             for t in to_write:
                 self.ids.add(name, t["event_date"][0].as_py(), t["event_id"].combine_chunks())
         return rejects
 
     def _landed_copies(self, name: str, day: date, ids: pa.ChunkedArray | pa.Array) -> pa.Table:
-        uri = delta.table_uri(self.lake_root, "cusn", name)
+        uri = bronze_uri(self.lake_root, name)
         ds = delta.dataset(uri)
         flt = (pc.field("event_date") == pa.scalar(day, pa.date32())) & pc.field("event_id").isin(ids)
         return ds.to_table(columns=_COMPARED, filter=flt)
@@ -470,7 +471,7 @@ class Lander:
         and the retry lands nothing twice). ``raw`` is a bounded prefix; length and hash identify
         the whole body."""
         spec = CONTROL_TABLES[REJECTS_TABLE]
-        uri = delta.table_uri(self.lake_root, "cusn", REJECTS_TABLE)
+        uri = bronze_uri(self.lake_root, REJECTS_TABLE)
         if not self._rejects_schema_checked:
             delta.add_missing_columns(uri, spec.arrow_schema)  # tables written before raw_bytes/raw_sha256
             self._rejects_schema_checked = True

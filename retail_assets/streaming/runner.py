@@ -33,7 +33,9 @@ from typing import Any
 import pyarrow as pa
 
 from retail_assets.config import DatasetSettings, HomeSettings, StreamUntil
+from retail_assets.contract.dimensions import DIM_STORES
 from retail_assets.lake import delta
+from retail_assets.lake.paths import table_uri
 from retail_assets.streaming.drain import DrainResult, DrainSettings, drain
 from retail_assets.streaming.events import build_day_events
 from retail_assets.streaming.lease_owner import LivenessCheck
@@ -97,7 +99,7 @@ def generation_verdict(
 def _ensure_dimensions(home: HomeSettings, dataset: DatasetSettings, log: Callable[[str], None]) -> None:
     from retail_assets import pipeline
 
-    if not delta.table_exists(delta.table_uri(home.lake_root, "cusn", "dim_stores")):
+    if not delta.table_exists(table_uri(home.lake_root, DIM_STORES)):
         log("no dimensions in this home yet: building them first (the 'dimensions' asset group).")
         pipeline.build_and_write_dimensions(home, dataset)
 

@@ -13,19 +13,14 @@ from dagster_duckdb import DuckDBResource
 
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
-from retail_assets.defs.generation.assets import (
-    BRONZE_BATCH_KEYS,
-    DIM_KEYS,
-    PREVIOUS_DAY,
-    bronze_batch,
-    dimensions,
-)
+from retail_assets.defs.generation.assets import PREVIOUS_DAY, bronze_batch, dimensions
 from retail_assets.defs.generation.jobs import (
     DAILY_GENERATION_JOB,
     DAILY_GENERATION_SCHEDULE,
     daily_generation_job,
     daily_generation_schedule,
 )
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.lake import delta

@@ -17,8 +17,9 @@ from matplotlib.image import imread
 from retail_assets.contract.events import bronze_event_spec
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
 from retail_assets.contract.types import TableSpec
+from retail_assets.defs.keys import REPORT_KEY, SILVER_KEYS
 from retail_assets.defs.partitions import daily_partitions
-from retail_assets.defs.report.daily_retail_report import REPORT_KEY, SILVER_KEYS, daily_retail_report
+from retail_assets.defs.report.daily_retail_report import daily_retail_report
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.generate.calendar import HOUR_W_WEEKDAY, HOUR_W_WEEKEND
 from retail_assets.lake.delta import replace_partition, table_uri
@@ -228,14 +229,14 @@ def test_materializing_the_asset_writes_metadata_and_chart_files(lake: str, tmp_
 
 
 def test_report_is_requested_only_for_the_day_whose_silver_changed() -> None:
-    silver_specs = [dg.AssetSpec(k, partitions_def=daily_partitions) for k in SILVER_KEYS]
+    silver_specs = [dg.AssetSpec(k, partitions_def=daily_partitions) for k in SILVER_KEYS.values()]
     defs = dg.Definitions(
         assets=[daily_retail_report, *silver_specs], resources={"retail_settings": RetailSettings()}
     )
     instance = dg.DagsterInstance.ephemeral()
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert result.get_requested_partitions(REPORT_KEY) == set(), "nothing changed yet"
-    for key in SILVER_KEYS:
+    for key in SILVER_KEYS.values():
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=DAY.isoformat()))
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
     assert result.get_requested_partitions(REPORT_KEY) == {DAY.isoformat()}

@@ -7,7 +7,8 @@ import pytest
 
 from retail_assets import pipeline
 from retail_assets.contract.dimensions import DIMENSION_TABLES
-from retail_assets.defs.silver.dimensions import AG_DIM_KEYS, DIMENSION_COPY_ASSETS
+from retail_assets.defs.keys import SILVER_DIM_KEYS
+from retail_assets.defs.silver.dimensions import DIMENSION_COPY_ASSETS
 from retail_assets.lake import delta
 from retail_assets.silver.dimensions import (
     COPY_MATCHES_SOURCE,
@@ -38,8 +39,8 @@ def test_copies_equal_their_sources_and_the_checks_pass(home):
     )
     assert result.success
     evals = {e.asset_key: e for e in result.get_asset_check_evaluations()}
-    assert set(evals) == set(AG_DIM_KEYS.values())
-    for name, key in AG_DIM_KEYS.items():
+    assert set(evals) == set(SILVER_DIM_KEYS.values())
+    for name, key in SILVER_DIM_KEYS.items():
         source = delta.read_table(source_uri(home.lake_root, name))
         copy = delta.read_table(copy_uri(home.lake_root, name))
         assert copy.num_rows > 0

@@ -7,8 +7,8 @@ import sys
 
 import dagster as dg
 
+from retail_assets.defs.keys import BRONZE_EVENT_KEYS, OUTBOX_KEY
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, OUTBOX_KEY
 from retail_assets.defs.streaming.jobs import OUTBOX_RESOURCE_KEY, outbox_resource, stream_outbox
 from retail_assets.defs.streaming.sensors import outbox_sensor
 from retail_assets.streaming.outbox import Outbox, outbox_path

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pytest
 
 from retail_assets import cli
+from retail_assets.defs.keys import OUTBOX_KEY
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.streaming.assets import OUTBOX_KEY
 from retail_assets.defs.streaming.checks import OUTBOX_CHECK_NAMES, outbox_checks
 from retail_assets.defs.streaming.jobs import OUTBOX_RESOURCE_KEY, outbox_resource, stream_outbox
 from retail_assets.streaming.health import BACKLOG_NOT_STALE, NO_DEAD_LETTERS, evaluate_outbox

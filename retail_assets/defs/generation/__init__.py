@@ -1,1 +1,1 @@
-"""Batch half of the asset graph: dimension assets, the 18 Bronze batch assets, job and schedule."""
+"""Batch half of the asset graph: dimension assets, a Bronze batch asset per fact table, job and schedule."""

@@ -1,8 +1,8 @@
-"""Dimension assets (``cusn/dim_*``) and the 18 Bronze batch assets (``cusn/fact_*``).
+"""Dimension assets and the Bronze batch assets, one per contract fact table (keys: ``defs/keys.py``).
 
-Shell only: the work is ``retail_assets.pipeline``. Why one ``multi_asset`` for the 18 facts: a day
-is generated as a whole (the tables share visits, baskets, stock and trucks), so its 18 partitions
-are produced together or not at all. Each spec depends on its own previous partition, which shows
+Shell only: the work is ``retail_assets.pipeline``. Why one ``multi_asset`` for all facts: a day
+is generated as a whole (the tables share visits, baskets, stock and trucks), so its partitions of
+every fact table are produced together or not at all. Each spec depends on its own previous partition, which shows
 the D−1 → D state chain in the graph; Dagster does not enforce it, the pipeline does (missing D−1
 state -> ``dg.Failure`` naming the backfill to run). Backfills run as one run over the range
 (``BackfillPolicy.single_run``) in date order; each finished day is reported at once as an
@@ -21,17 +21,12 @@ from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.generation.metadata import table_metadata, table_schema
+from retail_assets.defs.keys import BRONZE_BATCH_GROUP, BRONZE_BATCH_KEYS, DIM_KEYS, DIMENSIONS_GROUP
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger, ledger_path
+from retail_assets.lake.paths import table_uri
 
-SCHEMA = "cusn"
-DIMENSIONS_GROUP = "dimensions"
-BRONZE_BATCH_GROUP = "bronze_batch"
-
-DIM_KEYS: dict[str, dg.AssetKey] = {name: dg.AssetKey([SCHEMA, name]) for name in DIMENSION_TABLES}
-BRONZE_BATCH_KEYS: dict[str, dg.AssetKey] = {name: dg.AssetKey([SCHEMA, name]) for name in FACT_TABLES}
 _TABLE_OF_KEY = {key: name for name, key in BRONZE_BATCH_KEYS.items()}
 
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -67,7 +62,7 @@ def ledger_for(home: HomeSettings, ledger_duckdb: DuckDBResource) -> Ledger:
         dg.AssetSpec(
             key,
             group_name=DIMENSIONS_GROUP,
-            description=DIMENSION_TABLES[name].description or f"{SCHEMA}.{name}",
+            description=DIMENSION_TABLES[name].description or DIMENSION_TABLES[name].qualified_name,
             kinds={"delta", "python"},
             metadata={"dagster/column_schema": table_schema(DIMENSION_TABLES[name])},
         )
@@ -75,15 +70,15 @@ def ledger_for(home: HomeSettings, ledger_duckdb: DuckDBResource) -> Ledger:
     ],
 )
 def dimensions(context: dg.AssetExecutionContext, retail_settings: RetailSettings) -> Iterator[dg.MaterializeResult]:
-    """Build the six dimensions for the configured dataset and replace ``cusn/dim_*``."""
+    """Build every dimension for the configured dataset and replace its Bronze table."""
     settings, home = resolve_settings(retail_settings)
     try:
         tables = pipeline.build_and_write_dimensions(home, settings)
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise dg.Failure(description=str(exc)) from exc
-    context.log.info(f"dimensions of {settings.dataset_id} written under {home.lake_root}/{SCHEMA}")
+    context.log.info(f"{len(tables)} dimensions of {settings.dataset_id} written under {home.lake_root}")
     for name, key in DIM_KEYS.items():
-        uri = delta.table_uri(home.lake_root, SCHEMA, name)
+        uri = table_uri(home.lake_root, DIMENSION_TABLES[name])
         yield dg.MaterializeResult(
             asset_key=key,
             metadata=table_metadata(DIMENSION_TABLES[name], tables[name], uri, settings.dataset_id),
@@ -99,7 +94,7 @@ def dimensions(context: dg.AssetExecutionContext, retail_settings: RetailSetting
         dg.AssetSpec(
             key,
             group_name=BRONZE_BATCH_GROUP,
-            description=FACT_TABLES[name].description or f"{SCHEMA}.{name}",
+            description=FACT_TABLES[name].description or FACT_TABLES[name].qualified_name,
             deps=[dg.AssetDep(key, partition_mapping=PREVIOUS_DAY), *DIM_KEYS.values()],
             skippable=True,
             kinds={"delta", "python"},
@@ -113,7 +108,7 @@ def dimensions(context: dg.AssetExecutionContext, retail_settings: RetailSetting
 def bronze_batch(
     context: dg.AssetExecutionContext, retail_settings: RetailSettings, ledger_duckdb: DuckDBResource
 ) -> Iterator[dg.Output]:
-    """Generate each requested day in date order and replace its 18 ``cusn/fact_*`` partitions."""
+    """Generate each requested day in date order and replace its partition of every fact table."""
     settings, home = resolve_settings(retail_settings)
     ledger = ledger_for(home, ledger_duckdb)
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
@@ -134,7 +129,7 @@ def bronze_batch(
             ) from exc
         for key in selected:
             name = _TABLE_OF_KEY[key]
-            uri = delta.table_uri(home.lake_root, SCHEMA, name)
+            uri = table_uri(home.lake_root, FACT_TABLES[name])
             context.log_event(
                 dg.AssetMaterialization(
                     asset_key=key,

@@ -16,15 +16,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.keys import REPORT_KEY, REPORTS_GROUP, SILVER_KEYS
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.reporting.charts import render_all
 from retail_assets.reporting.figures import collect_daily_figures
 from retail_assets.reporting.markdown import report_markdown
-
-REPORT_KEY = dg.AssetKey(["report", "daily_retail_report"])
-SILVER_KEYS = [dg.AssetKey(["ag", table]) for table in FACT_TABLES]
 
 REPORT_CONDITION = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
@@ -50,8 +47,8 @@ def write_chart_files(directory: Path, pngs: dict[str, bytes]) -> dict[str, Path
 @dg.asset(
     key=REPORT_KEY,
     partitions_def=daily_partitions,
-    group_name="reports",
-    deps=SILVER_KEYS,
+    group_name=REPORTS_GROUP,
+    deps=list(SILVER_KEYS.values()),
     kinds={"matplotlib", "delta"},
     automation_condition=REPORT_CONDITION,
     description="Charts of one retail day: receipts by hour against the expected curve, tender mix, "

@@ -1,1 +1,1 @@
-"""Silver wiring: the 18 ``ag/fact_*`` assets, their per-day checks, engines and automation."""
+"""Silver wiring: an asset per Silver fact table, their per-day checks, engines and automation."""

@@ -1,4 +1,4 @@
-"""The 18 Silver assets ``ag/fact_*`` (group ``silver``), one factory over the contract tables.
+"""The Silver fact assets (group ``silver``), one factory over the contract tables.
 
 Each asset builds its day (Bronze batch partition ∪ mapped Bronze event rows) on the configured
 engine, evaluates its check groups with DuckDB, and commits the partition only when no blocking
@@ -12,14 +12,13 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from retail_assets.contract.events import EVENT_TYPES
 from retail_assets.contract.mappings import SILVER_MAPPINGS
-from retail_assets.contract.tables import FACT_TABLES, silver_spec
+from retail_assets.contract.tables import FACT_TABLES, fact_spec, silver_spec
 from retail_assets.defs.check_results import to_asset_check_result
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, BRONZE_EVENT_KEYS, SILVER_GROUP, SILVER_KEYS
 from retail_assets.defs.ops_health import with_silver_freshness
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.silver.automation import SILVER_GROUP
 from retail_assets.defs.silver.gate import require_complete_day
 from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
 from retail_assets.lake.ledger import Ledger
@@ -35,10 +34,6 @@ from retail_assets.silver.checks import (
 from retail_assets.silver.engines import DuckDBEngine, SparkEngine
 from retail_assets.silver.materialize import build_check_commit
 
-SILVER_KEYS: dict[str, dg.AssetKey] = {t: dg.AssetKey(["ag", t]) for t in FACT_TABLES}
-BRONZE_BATCH_KEYS: dict[str, dg.AssetKey] = {t: dg.AssetKey(["cusn", t]) for t in FACT_TABLES}
-BRONZE_EVENT_KEYS: dict[str, dg.AssetKey] = {e: dg.AssetKey(["cusn", e]) for e in EVENT_TYPES}
-
 
 def silver_deps(table: str) -> list[dg.AssetKey]:
     events = [BRONZE_EVENT_KEYS[s.event_type] for s in SILVER_MAPPINGS[table].sources]
@@ -50,12 +45,12 @@ def schema_mismatch_advice(table: str, day: date, written: bool) -> str:
     effect = (
         "The day fell back to batch only: the stream rows were left out of Silver (WARN mode)."
         if written
-        else f"Nothing was written for ag.{table} {day} (FAIL_ON_SCHEMA_MISMATCH=true)."
+        else f"Nothing was written for {silver_spec(table).qualified_name} {day} (FAIL_ON_SCHEMA_MISMATCH=true)."
     )
     return (
         f" {effect} Fix: make the producer send the contract's columns and types (contract §5.5), or fix the "
         "mapping in retail_assets/contract/mappings.py; then re-materialize the partition "
-        f"ag/{table} {day.isoformat()}."
+        f"{silver_spec(table).key_string} {day.isoformat()}."
     )
 
 
@@ -76,12 +71,12 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name=SILVER_GROUP,
-        description=f"ag.{table}: cusn.{table} ∪ mapped stream rows ({sources}), plus _source",
+        description=f"{silver_spec(table).qualified_name}: {fact_spec(table).qualified_name} ∪ mapped stream rows ({sources}), plus _source",
         partitions_def=daily_partitions,
         deps=silver_deps(table),
         check_specs=check_specs,
         kinds={"delta", "duckdb"},
-        metadata={"dagster/table_name": f"ag.{table}", "columns": len(silver_spec(table).columns)},
+        metadata={"dagster/table_name": silver_spec(table).qualified_name, "columns": len(silver_spec(table).columns)},
     )
     def _silver(
         context: dg.AssetExecutionContext,
@@ -92,7 +87,7 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         day = date.fromisoformat(context.partition_key)
         home = retail_settings.home_settings()
-        require_complete_day(Ledger(home.state_dir), day, f"ag.{table}")
+        require_complete_day(Ledger(home.state_dir), day, silver_spec(table).qualified_name)
         engine_name = silver_config.engine_name()
         ctx = CheckContext(
             lake_root=retail_settings.home_settings().lake_root,
@@ -114,7 +109,7 @@ def build_silver_asset(table: str) -> dg.AssetsDefinition:
                 yield to_asset_check_result(r, key, advice(r))
             failed = "; ".join(f"{r.name}: {r.description}" for r in outcome.blocking_failures)
             raise dg.Failure(
-                description=f"ag.{table} {day} was not written because a blocking check failed: {failed}",
+                description=f"{silver_spec(table).qualified_name} {day} was not written because a blocking check failed: {failed}",
                 metadata={"blocking_checks": [r.name for r in outcome.blocking_failures]},
             )
         yield dg.MaterializeResult(

@@ -1,6 +1,6 @@
 """Automation of the Silver group's unpartitioned assets (the ``ag/dim_*`` copies, eager).
 
-The 18 partitioned Silver fact tables are NOT automated by conditions on Bronze updates: a
+The partitioned Silver fact tables are NOT automated by conditions on Bronze updates: a
 streamed day lands over several runs, and a condition firing on each landing built Silver from
 half-landed days. They are built by ``silver_day_sensor`` (``defs/silver/gate.py``) once a day is
 complete. This sensor covers the rest of the group.
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-SILVER_GROUP = "silver"
-BRONZE_EVENTS_GROUP = "bronze_events"
-BRONZE_BATCH_GROUP = "bronze_batch"
+from retail_assets.defs.keys import SILVER_GROUP
+
 SILVER_AUTOMATION_SENSOR = "silver_automation_sensor"
 
 

@@ -1,4 +1,4 @@
-"""The six ``ag/dim_*`` assets (group ``silver``): copies of ``cusn/dim_*`` with a copy check.
+"""A Silver copy asset per dimension (group ``silver``), each with a copy check.
 
 Unpartitioned, each depending on its source dimension, and eager: when the dimensions are
 rebuilt (a new dataset), the copies follow without anyone clicking. The check
@@ -9,43 +9,41 @@ from __future__ import annotations
 
 import dagster as dg
 
+from retail_assets.contract.catalog import silver_dimension_spec
 from retail_assets.contract.dimensions import DIMENSION_TABLES
-from retail_assets.defs.generation.assets import DIM_KEYS
 from retail_assets.defs.generation.metadata import table_metadata, table_schema
+from retail_assets.defs.keys import DIM_KEYS, SILVER_DIM_KEYS, SILVER_GROUP
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.silver.automation import SILVER_GROUP
 from retail_assets.lake import delta
 from retail_assets.pipeline import DATASET_METADATA_KEY
 from retail_assets.silver.dimensions import (
     COPY_MATCHES_SOURCE,
-    COPY_SCHEMA,
     compare_copy,
     copy_dimension,
     copy_uri,
 )
 
-AG_DIM_KEYS: dict[str, dg.AssetKey] = {name: dg.AssetKey([COPY_SCHEMA, name]) for name in DIMENSION_TABLES}
-
 
 def build_dimension_copy_asset(name: str) -> dg.AssetsDefinition:
-    key = AG_DIM_KEYS[name]
+    key = SILVER_DIM_KEYS[name]
     spec = DIMENSION_TABLES[name]
+    copy, source = silver_dimension_spec(name).qualified_name, spec.qualified_name
 
     @dg.asset(
         key=key,
         group_name=SILVER_GROUP,
-        description=f"{COPY_SCHEMA}.{name}: plain copy of cusn.{name} (full overwrite, no _source)",
+        description=f"{copy}: plain copy of {source} (full overwrite, no _source)",
         deps=[DIM_KEYS[name]],
         check_specs=[
             dg.AssetCheckSpec(
                 COPY_MATCHES_SOURCE,
                 asset=key,
-                description=f"{COPY_SCHEMA}.{name} has the row count and schema of cusn.{name}",
+                description=f"{copy} has the row count and schema of {source}",
             )
         ],
         automation_condition=dg.AutomationCondition.eager(),
         kinds={"delta", "python"},
-        metadata={"dagster/table_name": f"{COPY_SCHEMA}.{name}", "dagster/column_schema": table_schema(spec)},
+        metadata={"dagster/table_name": copy, "dagster/column_schema": table_schema(spec)},
     )
     def _copy(retail_settings: RetailSettings) -> dg.MaterializeResult:
         lake_root = retail_settings.home_settings().lake_root

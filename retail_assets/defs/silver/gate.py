@@ -6,12 +6,12 @@ materializations, and any condition that fires on them builds Silver from a half
 checks then fail on data that is still arriving, and the tables rebuilt later are only the ones
 whose Bronze changed. The ledger knows when a day is whole (``landed_ts``: the batch path's last
 commit, or the moment the stream path's last event of the day was SENT, see ``lake/ledger.py``).
-So this sensor asks for ALL 18 Silver tables of a day in ONE run exactly when that mark appears or
+So this sensor asks for ALL Silver fact tables of a day in ONE run exactly when that mark appears or
 changes (a batch day re-materialized, a stream day completed after dead letters were requeued),
 and tells in its skip reason which days it is waiting for and why.
 
 The cursor maps each handled day to the ``landed_ts`` it was built for. A day whose Silver run is
-still in flight is deferred (not marked handled) until that run ends; a day whose 18 Silver tables
+still in flight is deferred (not marked handled) until that run ends; a day whose Silver fact tables
 were all materialized after its landed mark (the demo builds Silver itself) is handled without a run.
 """
 
@@ -22,14 +22,14 @@ from datetime import UTC, date
 
 import dagster as dg
 
-from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.keys import SILVER_KEYS
 from retail_assets.defs.resources import RetailSettings
 from retail_assets.defs.run_states import IN_FLIGHT
 from retail_assets.lake.ledger import DayRecord, Ledger, LedgerError
 
 SILVER_DAY_SENSOR = "silver_day_sensor"
 SILVER_DAY_TAG = "retail_assets/silver_day"
-SILVER_FACT_KEYS: list[dg.AssetKey] = [dg.AssetKey(["ag", t]) for t in FACT_TABLES]
+SILVER_FACT_KEYS: list[dg.AssetKey] = list(SILVER_KEYS.values())
 MAX_DAYS_PER_TICK = 31
 """A month of days per tick: a year's backfill queues its Silver runs over a few ticks, in date order."""
 
@@ -113,7 +113,7 @@ def _waiting_text(waiting: list[DayRecord], counts: dict[str, dict[str, int]]) -
     asset_selection=dg.AssetSelection.assets(*SILVER_FACT_KEYS),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
-    description="Builds all 18 Silver tables of a day in one run once the day is complete (ledger landed mark).",
+    description="Builds all Silver fact tables of a day in one run once the day is complete (ledger landed mark).",
 )
 def silver_day_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSettings) -> dg.SensorResult | dg.SkipReason:
     home = retail_settings.home_settings()

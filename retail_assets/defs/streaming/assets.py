@@ -1,4 +1,4 @@
-"""Asset specs of the streaming side: 19 Bronze event tables and the outbox.
+"""Asset specs of the streaming side: a Bronze table per contract event type, and the outbox.
 
 The Bronze event tables are written by runs (the stream job's local sink, the Event Hubs ingest
 job), not by an asset function, so they are *external* partitioned ``AssetSpec``s; the runs report
@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from retail_assets.contract.events import EVENT_TYPES, bronze_event_spec
+from retail_assets.contract.events import BRONZE_EVENT_TABLES
+from retail_assets.defs.keys import BRONZE_EVENT_KEYS, BRONZE_EVENTS_GROUP, OUTBOX_KEY, STREAMING_GROUP
 from retail_assets.defs.partitions import daily_partitions
 
-BRONZE_EVENTS_GROUP = "bronze_events"
-STREAMING_GROUP = "streaming"
 STREAMING_TAG = {"retail_assets/streaming": "true"}
-
-BRONZE_EVENT_KEYS: dict[str, dg.AssetKey] = {name: dg.AssetKey(["cusn", name]) for name in EVENT_TYPES}
-OUTBOX_KEY = dg.AssetKey(["state", "streaming_outbox"])
 
 
 def _columns(name: str) -> dg.TableSchema:
-    spec = bronze_event_spec(name)
+    spec = BRONZE_EVENT_TABLES[name]
     return dg.TableSchema(columns=[dg.TableColumn(c.name, str(c.type)) for c in spec.columns])
 
 
@@ -76,7 +72,3 @@ def outbox_observation(status: dict, source: str, sink_error: str | None = None)
         },
     )
 
-
-@dg.definitions
-def streaming_assets() -> dg.Definitions:
-    return dg.Definitions(assets=[*bronze_event_specs, outbox_spec])

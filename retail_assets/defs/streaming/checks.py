@@ -15,8 +15,8 @@ from typing import Any
 import dagster as dg
 
 from retail_assets.defs.check_results import to_asset_check_evaluation, to_asset_check_result
+from retail_assets.defs.keys import OUTBOX_KEY
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.streaming.assets import OUTBOX_KEY
 from retail_assets.streaming.health import OUTBOX_RULES, RULE_DESCRIPTIONS, evaluate_outbox
 
 OUTBOX_CHECK_NAMES = tuple(RULE_DESCRIPTIONS)

@@ -19,10 +19,12 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from retail_assets.config import HomeSettings
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS, BRONZE_EVENT_KEYS
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.streaming.assets import BRONZE_EVENT_KEYS, STREAMING_TAG, outbox_observation
+from retail_assets.defs.streaming.assets import STREAMING_TAG, outbox_observation
 from retail_assets.defs.streaming.checks import outbox_check_evaluations
 from retail_assets.lake import delta, duckdb_files
+from retail_assets.lake.paths import bronze_uri
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
 from retail_assets.streaming.outbox import (
     DEFAULT_MIN_RETRY_WINDOW_S,
@@ -64,7 +66,7 @@ class StreamOutboxConfig(dg.Config):
 def _landed_events(lake_root: str, landed: Counter) -> Iterator[dg.AssetMaterialization]:
     """One materialization per (event table, day) that received rows, with the day's total."""
     for (event_type, day), new_rows in sorted(landed.items()):
-        uri = delta.table_uri(lake_root, "cusn", event_type)
+        uri = bronze_uri(lake_root, event_type)
         total = delta.partition_row_counts(uri).get(day, new_rows)
         yield dg.AssetMaterialization(
             asset_key=BRONZE_EVENT_KEYS[event_type],
@@ -76,7 +78,7 @@ def _landed_events(lake_root: str, landed: Counter) -> Iterator[dg.AssetMaterial
 def _batch_only_events(day: date | None, tables: tuple[str, ...]) -> Iterator[dg.AssetMaterialization]:
     for table in tables if day else ():
         yield dg.AssetMaterialization(
-            asset_key=dg.AssetKey(["cusn", table]),
+            asset_key=BRONZE_BATCH_KEYS[table],
             partition=day.isoformat(),
             metadata={"path": "stream", "note": "batch-only table written on a stream day"},
         )
@@ -330,5 +332,6 @@ def outbox_resource(home: HomeSettings | None = None, lock_wait_seconds: float =
 
 
 @dg.definitions
-def streaming_jobs() -> dg.Definitions:
-    return dg.Definitions(jobs=[stream_outbox, eventhub_ingest], resources={OUTBOX_RESOURCE_KEY: outbox_resource()})
+def streaming_resources() -> dg.Definitions:
+    """The outbox resource (the jobs above are module-level objects, found by ``load_from_defs_folder``)."""
+    return dg.Definitions(resources={OUTBOX_RESOURCE_KEY: outbox_resource()})

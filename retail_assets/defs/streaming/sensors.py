@@ -64,7 +64,3 @@ def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSe
         asset_events=[observation],
     )
 
-
-@dg.definitions
-def streaming_sensors() -> dg.Definitions:
-    return dg.Definitions(sensors=[outbox_sensor])
