@@ -7,12 +7,22 @@ from datetime import date, timedelta
 
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from retail_assets.cli import main
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.keys import BRONZE_BATCH_KEYS, DIM_KEYS
-from retail_assets.demo import format_counts
+from retail_assets.demo import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, format_counts
 from retail_assets_tests.conftest import TEST_START_DATE
+
+
+def test_the_demos_partition_range_tags_are_the_ones_dagster_reads() -> None:
+    """The demo spells Dagster's documented range tags instead of importing them from dagster._core
+    (private); this test is where a Dagster upgrade that renames them would show."""
+    assert (PARTITION_RANGE_START_TAG, PARTITION_RANGE_END_TAG) == (
+        ASSET_PARTITION_RANGE_START_TAG,
+        ASSET_PARTITION_RANGE_END_TAG,
+    )
 
 
 def test_format_counts_lays_out_days_as_columns_with_totals() -> None:

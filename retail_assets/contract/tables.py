@@ -420,7 +420,7 @@ FACT_TABLES: dict[str, TableSpec] = {
         FACT_STORE_OPS,
     )
 }
-"""The 18 fact tables in §4 order (the order every per-table loop and the manifest use)."""
+"""The fact tables in §4 order (the order every per-table loop and the manifest use)."""
 
 STREAMABLE_TABLES: tuple[str, ...] = tuple(n for n, t in FACT_TABLES.items() if t.streamable)
 BATCH_ONLY_TABLES: tuple[str, ...] = tuple(n for n, t in FACT_TABLES.items() if not t.streamable)

@@ -29,6 +29,7 @@ BRONZE_EVENTS_GROUP = "bronze_events"
 SILVER_GROUP = "silver"
 STREAMING_GROUP = "streaming"
 REPORTS_GROUP = "reports"
+MAINTENANCE_GROUP = "maintenance"
 
 
 def table_key(spec: TableSpec) -> dg.AssetKey:
@@ -55,6 +56,10 @@ OUTBOX_KEY = dg.AssetKey(["state", "streaming_outbox"])
 """The DuckDB outbox (contract §5.6): state, not a lake table, so it has no ``TableSpec``."""
 REPORT_KEY = dg.AssetKey(["report", "daily_retail_report"])
 """The per-day report of charts (not a table)."""
+REALISM_KEY = dg.AssetKey(["report", "realism_report"])
+"""The realism report over a span of days (not a table)."""
+LAKE_MAINTENANCE_KEY = dg.AssetKey(["maintenance", "lake_maintenance"])
+"""The weekly upkeep of every Delta table of the lake (not a table)."""
 
 TABLE_KEYS: MappingProxyType[dg.AssetKey, TableSpec] = MappingProxyType(
     {

@@ -56,12 +56,14 @@ def table_uri(root: str, schema: str, table: str) -> str:
     return f"{str(root).rstrip('/')}/{schema}/{table}"
 
 
-def _is_local(uri: str) -> bool:
+def is_local(uri: str) -> bool:
+    """A path on this machine (plain or ``file://``), as opposed to an object-store URI."""
     return "://" not in uri or uri.startswith("file://")
 
 
+
 def table_exists(uri: str) -> bool:
-    if _is_local(uri):
+    if is_local(uri):
         return (Path(uri.removeprefix("file://")) / "_delta_log").is_dir()
     return open_if_exists(uri) is not None
 
@@ -73,7 +75,7 @@ def open_if_exists(uri: str) -> DeltaTable | None:
     its log over HTTP, ~20 ms on Azurite). Readers that go on to read it use this one open instead
     of ``table_exists`` + ``open_table`` (two). Locally the existence check is a directory test.
     """
-    if _is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
+    if is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
         return None
     try:
         return DeltaTable(uri, storage_options=storage_options())
@@ -130,7 +132,7 @@ def check_writable(uri: str) -> None:
     step with every table as it was instead of after half of a day's tables were replaced. (Root
     ignores permission bits, so a path blocked by a *file* is the case that matters in tests.)
     """
-    if not _is_local(uri):
+    if not is_local(uri):
         _check_reachable(uri)
         return
     path = Path(uri.removeprefix("file://"))
@@ -182,7 +184,7 @@ def _check_reachable(uri: str) -> None:
 
 def _ensure_writable(uri: str) -> None:
     check_writable(uri)
-    if not _is_local(uri):
+    if not is_local(uri):
         return
     path = Path(uri.removeprefix("file://"))
     try:
@@ -268,13 +270,42 @@ def replace_table(
         )
 
 
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
+"""Commit operations that change how a table is stored, never what it holds (``lake.maintenance``)."""
+
+_HISTORY_PAGE = 50
+
+
 def last_commit_metadata(uri: str) -> dict[str, str]:
-    """String-valued entries of the latest commit info (custom metadata among them)."""
+    """String-valued entries of the latest *data* commit's info (custom metadata among them).
+
+    Maintenance commits (compaction, vacuum, table properties) carry no custom metadata of ours, so
+    they are skipped: otherwise one weekly compaction would hide the dataset_id a dimension table
+    was built for. Reads the history a page at a time (the log's newest commits first). When log
+    clean-up has deleted the data commit's JSON (commit info lives nowhere else), the tags that
+    maintenance copied into the table properties (``CARRIED_TAG_PREFIX``) answer instead.
+    """
     with _diagnosed(uri, "reading"):
-        history = _open(uri).history(1)
-    if not history:
-        return {}
-    return {k: v for k, v in history[0].items() if isinstance(v, str)}
+        table = _open(uri)
+        limit = _HISTORY_PAGE
+        while True:
+            history = table.history(limit)
+            for commit in history:
+                if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+                    return {k: v for k, v in commit.items() if isinstance(v, str)}
+            if len(history) < limit:
+                break
+            limit *= 4
+        return carried_tags(table.metadata().configuration)
+
+
+CARRIED_TAG_PREFIX = "retail_assets."
+"""Our custom commit metadata keys (e.g. ``retail_assets.dataset_id``); maintenance keeps them as
+table properties so they outlive the log retention."""
+
+
+def carried_tags(entries: dict[str, object]) -> dict[str, str]:
+    return {k: v for k, v in entries.items() if k.startswith(CARRIED_TAG_PREFIX) and isinstance(v, str)}
 
 
 def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | None = "event_date") -> None:
@@ -310,7 +341,7 @@ def snapshot_dataset(table: DeltaTable, uri: str) -> pads.Dataset:
     shutdown, aborts the process ("terminate called without an active exception", seen in about
     one demo run in seven before this).
     """
-    if _is_local(uri):
+    if is_local(uri):
         import pyarrow.fs as pafs
 
         root = str(Path(uri.removeprefix("file://")).resolve())
@@ -351,18 +382,63 @@ def read_table(
     return table
 
 
-def partition_row_counts(uri: str, partition_col: str = "event_date") -> dict[date, int]:
-    """Rows per partition value, from the Delta log's file statistics-free path (a scan of one column)."""
-    if not table_exists(uri):
-        return {}
-    with _diagnosed(uri, "reading"):
-        t = snapshot_dataset(_open(uri), uri).to_table(columns=[partition_col])
-    if t.num_rows == 0:
-        return {}
+def partition_row_counts(
+    uri: str, partition_col: str = "event_date", partition_value: date | None = None
+) -> dict[date, int]:
+    """Rows per partition value (only ``partition_value``'s when given), from the Delta log.
+
+    Why: this runs after every landing and before every generated day; scanning a table's date
+    column made it cost as much as the table's size, so the per-day cost grew with the lake's age.
+    The log already holds each data file's ``num_records`` (delta-rs writes file statistics), so a
+    count is a sum over the snapshot's add actions. Files without statistics (written by another
+    engine with stats off) are counted by a scan of their partitions only, never of the whole table.
+    Partitions with no rows are left out, as a scan would.
+    """
+    with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
+        opened = open_if_exists(uri)
+        if opened is None:
+            return {}
+        actions = pa.table(opened.get_add_actions(flatten=True))
+        key = f"partition.{partition_col}"
+        if key not in actions.column_names:  # not a partition column: count by a (filtered) scan
+            return _scanned_counts(opened, uri, partition_col, None if partition_value is None else [partition_value])
+        return _counts_from_log(opened, uri, actions, key, partition_col, partition_value)
+
+
+def partition_row_count(uri: str, partition_value: date, partition_col: str = "event_date") -> int:
+    """Rows of one partition (0 when the table or the partition does not exist), from the Delta log."""
+    return partition_row_counts(uri, partition_col, partition_value).get(partition_value, 0)
+
+
+def _counts_from_log(
+    opened: DeltaTable, uri: str, actions: pa.Table, key: str, partition_col: str, partition_value: date | None
+) -> dict[date, int]:
     import pyarrow.compute as pc
 
-    vc = pc.value_counts(t.column(partition_col))
-    return {v["values"].as_py(): v["counts"].as_py() for v in vc}
+    if partition_value is not None:
+        actions = actions.filter(pc.equal(actions.column(key), pa.scalar(partition_value, actions.schema.field(key).type)))
+    with_stats = actions.filter(pc.is_valid(actions.column("num_records")))
+    summed = with_stats.group_by(key).aggregate([("num_records", "sum")])
+    counts = dict(zip(summed.column(key).to_pylist(), summed.column("num_records_sum").to_pylist(), strict=True))
+    without_stats = actions.filter(pc.is_null(actions.column("num_records")))
+    if without_stats.num_rows:
+        unknown = sorted(set(without_stats.column(key).to_pylist()))
+        counts = {d: n for d, n in counts.items() if d not in unknown}
+        counts.update(_scanned_counts(opened, uri, partition_col, unknown))
+    return {d: n for d, n in counts.items() if n}
+
+
+def _scanned_counts(opened: DeltaTable, uri: str, partition_col: str, values: list[date] | None) -> dict[date, int]:
+    """Rows per value of ``partition_col`` by reading that one column, of ``values``' rows only when given."""
+    import pyarrow.compute as pc
+
+    flt = None
+    if values is not None:
+        flt = pads.field(partition_col).isin(pa.array(values, pa.date32()))
+    t = snapshot_dataset(opened, uri).to_table(columns=[partition_col], filter=flt)
+    if t.num_rows == 0:
+        return {}
+    return {v["values"].as_py(): v["counts"].as_py() for v in pc.value_counts(t.column(partition_col))}
 
 
 def add_missing_columns(uri: str, schema: pa.Schema) -> list[str]:

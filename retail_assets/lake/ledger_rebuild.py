@@ -1,7 +1,7 @@
 """Rebuild the generation ledger from the lake (``retail-assets ledger rebuild``).
 
 Why it can be rebuilt: the ledger's facts are also in the lake. The manifest partition of a day is
-committed after its Bronze and state partitions (``pipeline`` write order), so a day with its 18
+committed after its Bronze and state partitions (``pipeline`` write order), so a day with all its
 manifest rows was generated completely, and the manifest's ``path`` column says which path owns it
 (a stream day has ``stream`` rows). Whether a stream day's events all landed is the outbox's
 knowledge: landed when every event of the day is SENT. A claim without a manifest was a generation

@@ -1,8 +1,8 @@
 """Rows of ``cusn.ctl_day_manifest`` (contract §2): which path produced each (day, fact table).
 
-The manifest records the *outcome* of a day (the claim itself lives in the ledger): 18 rows per
-day with the path of the §2 path rule and the number of rows generated, so checks and Silver can
-verify completeness without trusting either path's own bookkeeping.
+The manifest records the *outcome* of a day (the claim itself lives in the ledger): a row per fact
+table and day with the path of the §2 path rule and the number of rows generated, so checks and
+Silver can verify completeness without trusting either path's own bookkeeping.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def table_path(table: str, day_path: str) -> str:
 def manifest_rows(
     day: date, day_path: str, row_counts: Mapping[str, int], settings: DatasetSettings
 ) -> pa.Table:
-    """The 18 manifest rows of one day, in FACT_TABLES order, typed exactly as the contract says."""
+    """The manifest rows of one day, one per fact table in FACT_TABLES order, typed exactly as the contract says."""
     missing = [t for t in FACT_TABLES if t not in row_counts]
     if missing:
         raise ValueError(f"manifest for {day}: no row count for {missing}")

@@ -42,7 +42,7 @@ class DailyFigures:
     """(minute start as epoch microseconds, events landed in that minute), ascending."""
     events_by_type: dict[str, int]
     silver_rows: dict[str, dict[str, int]]
-    """table -> {'batch': n, 'stream': n} for the 18 Silver tables in contract order."""
+    """table -> {'batch': n, 'stream': n} for every Silver fact table in contract order."""
 
     @property
     def sale_receipts(self) -> int:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from retail_assets.contract.events import bronze_event_spec
 from retail_assets.contract.mappings import SILVER_MAPPINGS
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
-from retail_assets.lake import delta
+from retail_assets.lake.paths import table_uri
 from retail_assets.silver import compiler
 from retail_assets.silver.engines import SilverEngine
 from retail_assets.silver.schema import SchemaDiff, SchemaReport, compare_schemas
@@ -72,19 +72,20 @@ def build_silver(engine: SilverEngine, lake_root: str, table: str, day: date) ->
     spec = FACT_TABLES[table]
     d = engine.dialect
     mapping = SILVER_MAPPINGS[table]
-    engine.register(batch_relation(table), delta.table_uri(lake_root, "cusn", table), spec.arrow_schema)
+    engine.register(batch_relation(table), table_uri(lake_root, spec), spec.arrow_schema)
 
     report = SchemaReport()
     stream_queries: list[compiler.StreamQuery] = []
     missing: list[str] = []
     count_sql = [f"(SELECT count(*) FROM {batch_relation(table)} WHERE event_date = {d.date_literal(day)})"]
     for source in mapping.sources:
-        declared = bronze_event_spec(source.event_type).arrow_schema
+        event_spec = bronze_event_spec(source.event_type)
+        declared = event_spec.arrow_schema
         rel = event_relation(source.event_type)
-        actual, exists = engine.register(rel, delta.table_uri(lake_root, "cusn", source.event_type), declared)
+        actual, exists = engine.register(rel, table_uri(lake_root, event_spec), declared)
         if not exists:
             missing.append(source.event_type)
-        report.diffs.append(compare_schemas(actual, declared, context=f"cusn.{source.event_type}"))
+        report.diffs.append(compare_schemas(actual, declared, context=event_spec.qualified_name))
         query = compiler.stream_select(d, spec, source, rel, day, actual, declared)
         stream_queries.append(query)
         bare = compiler.stream_select(d, spec, source, rel, day, actual, declared, with_source=False)
@@ -107,7 +108,7 @@ def build_silver(engine: SilverEngine, lake_root: str, table: str, day: date) ->
     sql = f"SELECT * FROM ({compiler.union_all(parts)}) AS u {compiler.order_clause(d, spec)}"
     data = _conform(engine.query(sql), silver_spec(table).arrow_schema)
 
-    notes = [f"cusn.{e} does not exist yet: its stream side is empty (batch only)" for e in missing]
+    notes = [f"{bronze_event_spec(e).qualified_name} does not exist yet: its stream side is empty (batch only)" for e in missing]
     if not report.ok:
         notes.append(f"stream side left out: {report.describe()}")
     return SilverBuild(table, day, data, report, stream_included, batch_input, stream_input, missing, notes)

@@ -167,11 +167,14 @@ def batch_select(
     return f"SELECT {cols}{source} FROM {relation} WHERE event_date = {dialect.date_literal(day)}"
 
 
+def source_conditions(dialect: Dialect, source: M.StreamSource) -> list[str]:
+    """The source's row filter without the day (e.g. ``location_type = 'STORE'``)."""
+    return [f"{dialect.quote(col)} = {dialect.string_literal(val)}" for col, val in source.where]
+
+
 def source_filter(dialect: Dialect, source: M.StreamSource, day: date) -> str:
     """The day plus the source's row filter (e.g. ``location_type = 'STORE'``)."""
-    conds = [f"event_date = {dialect.date_literal(day)}"]
-    conds += [f"{dialect.quote(col)} = {dialect.string_literal(val)}" for col, val in source.where]
-    return " AND ".join(conds)
+    return " AND ".join([f"event_date = {dialect.date_literal(day)}", *source_conditions(dialect, source)])
 
 
 def dedup_order(actual: pa.Schema, dialect: Dialect) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from retail_assets.contract.tables import silver_spec
 from retail_assets.lake import delta
+from retail_assets.lake.paths import silver_uri
 from retail_assets.silver.build import SilverBuild, build_silver
 from retail_assets.silver.checks import CheckContext, CheckResult, evaluate_checks
 from retail_assets.silver.engines import SilverEngine
@@ -44,7 +45,7 @@ def build_check_commit(
     t1 = time.perf_counter()
     results = evaluate_checks(check_conn, ctx, build)
     t2 = time.perf_counter()
-    uri = delta.table_uri(ctx.lake_root, "ag", table)
+    uri = silver_uri(ctx.lake_root, table)
     blocked = any(r.blocks_commit for r in results)
     if write and not blocked:
         delta.replace_partition(uri, build.data, silver_spec(table).arrow_schema, day)

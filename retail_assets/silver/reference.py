@@ -6,7 +6,7 @@ per table was most of the checks' cost (state alone is ~0.8 M rows per day at sc
 Entries are keyed by (table URI, Delta version, selection), so a table rewritten between two
 Dagster steps (a new version) is simply read again: a stale answer is impossible, only a redundant
 read is saved. The cache lives in the process; Dagster's in-process executor and the benchmark
-share it across the 18 tables of a day (and the D−1 state across consecutive days), a
+share it across the Silver tables of a day (and the D−1 state across consecutive days), a
 multiprocess run pays one read per step, as before. Memory is bounded (least recently used out).
 """
 
@@ -27,6 +27,9 @@ from retail_assets.lake import delta
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 """Upper bound of cached Arrow bytes (sf 1: one day of state is ~30 MB, all dimension keys ~4 MB)."""
 
+MAX_DATASETS = 64
+"""Snapshots kept (a dataset holds a file list, not data: a few KB each)."""
+
 Reader = Callable[[pads.Dataset], pa.Table]
 
 
@@ -36,6 +39,7 @@ class ReferenceCache:
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple, pa.Table] = OrderedDict()
+        self._datasets: OrderedDict[tuple, pads.Dataset] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -68,6 +72,31 @@ class ReferenceCache:
             self._evict()
         return data
 
+    def dataset(self, uri: str) -> pads.Dataset | None:
+        """The table's current snapshot as a dataset; None when the table does not exist.
+
+        Locally, the snapshot is kept per (uri, version): a parent Silver table read by several
+        children of one day (``ag.fact_receipts`` by three) is opened once, not once per child.
+        """
+        if _is_remote(uri):
+            table = delta.open_if_exists(uri)
+            return None if table is None else delta.snapshot_dataset(table, uri)
+        if not delta.table_exists(uri):
+            return None
+        version = _local_version(uri)
+        key = (uri, version)
+        with self._lock:
+            if version is not None and key in self._datasets:
+                self._datasets.move_to_end(key)
+                return self._datasets[key]
+        table = delta.open_table(uri)
+        data = delta.snapshot_dataset(table, uri)
+        with self._lock:
+            self._datasets[(uri, table.version())] = data
+            while len(self._datasets) > MAX_DATASETS:
+                self._datasets.popitem(last=False)
+        return data
+
     def _evict(self) -> None:
         total = sum(t.nbytes for t in self._entries.values())
         while total > self.max_bytes and len(self._entries) > 1:
@@ -80,6 +109,7 @@ class ReferenceCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._datasets.clear()
 
 
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")

@@ -36,6 +36,7 @@ GROUPS = {
     keys.SILVER_GROUP,
     keys.STREAMING_GROUP,
     keys.REPORTS_GROUP,
+    keys.MAINTENANCE_GROUP,
 }
 TABLE_NAMES = set(BRONZE_TABLES) | set(SILVER_TABLES)
 SCHEMA_REF = re.compile(rf"(?<![\w.-])({re.escape(BRONZE_SCHEMA)}|{re.escape(SILVER_SCHEMA)})(?=$|[./])")
@@ -128,6 +129,18 @@ def test_no_text_of_the_dagster_layer_hard_codes_a_table_count(path: Path) -> No
     assert not counted, f"{path.relative_to(PACKAGE)} states how many tables there are: {counted}; a new table makes it false"
 
 
+def test_the_package_imports_no_private_dagster_module() -> None:
+    """``dagster._core`` changes without notice between releases; the package uses the public API."""
+    private = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            private += [f"{path.relative_to(PACKAGE)}:{node.lineno} {n}" for n in names if n.startswith("dagster._")]
+    assert not private, f"private Dagster imports: {private}"
+
+
 def test_every_contract_table_has_exactly_one_asset_key_derived_from_its_spec() -> None:
     layers = [keys.DIM_KEYS, keys.BRONZE_BATCH_KEYS, keys.BRONZE_EVENT_KEYS, keys.SILVER_KEYS, keys.SILVER_DIM_KEYS]
     all_keys = [key for layer in layers for key in layer.values()]
@@ -149,7 +162,7 @@ def test_the_code_location_defines_each_key_once_and_no_key_keys_py_does_not_kno
 
     graph = defs().resolve_asset_graph()
     defined = Counter(key for key in graph.get_all_asset_keys())
-    known = set(keys.TABLE_KEYS) | {keys.OUTBOX_KEY, keys.REPORT_KEY}
+    known = set(keys.TABLE_KEYS) | {keys.OUTBOX_KEY, keys.REPORT_KEY, keys.REALISM_KEY, keys.LAKE_MAINTENANCE_KEY}
     assert set(defined) == known, f"unknown: {set(defined) - known}; missing: {known - set(defined)}"
     assert all(n == 1 for n in defined.values())
     groups = {graph.get(key).group_name for key in defined}

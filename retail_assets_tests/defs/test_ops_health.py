@@ -10,9 +10,9 @@ import pytest
 
 from retail_assets.config import ConfigError
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.defs.keys import OUTBOX_KEY
 from retail_assets.defs.ops_health import FRESHNESS_ENV, freshness_window, with_silver_freshness
 from retail_assets.defs.silver.assets import SILVER_ASSETS, build_silver_asset
+from retail_assets.defs.streaming.assets import OUTBOX_KEY
 
 
 def _policies(assets) -> dict[dg.AssetKey, object]:

@@ -7,6 +7,8 @@ the D−1 → D state chain in the graph; Dagster does not enforce it, the pipel
 state -> ``dg.Failure`` naming the backfill to run). Backfills run as one run over the range
 (``BackfillPolicy.single_run``) in date order; each finished day is reported at once as an
 ``AssetMaterialization`` (specs are ``skippable``), so a failure on day k keeps days < k recorded.
+Each finished day logs a progress line (days done, rows/s, ETA; ``backfill.progress``) to the run's
+log and to the Python logger that ``retail-assets backfill`` prints.
 """
 
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from retail_assets import pipeline
+from retail_assets.backfill.progress import BackfillProgress, progress_logger
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.tables import FACT_TABLES
@@ -117,6 +120,11 @@ def bronze_batch(
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise dg.Failure(description=str(exc)) from exc
     selected = [k for k in context.selected_asset_keys if k in _TABLE_OF_KEY]
+    context.log.info(
+        f"generating {len(days)} day(s) {days[0].isoformat()}..{days[-1].isoformat()} in date order "
+        f"({settings.dataset_id})"
+    )
+    progress = BackfillProgress(total_days=len(days))
     for day in days:
         try:
             result = pipeline.generate_and_write_day(
@@ -137,8 +145,7 @@ def bronze_batch(
                     metadata=table_metadata(FACT_TABLES[name], result.tables[name], uri, settings.dataset_id, "batch"),
                 )
             )
-        context.log.info(
-            f"{day.isoformat()}: {sum(t.num_rows for t in result.tables.values()):,} rows in "
-            f"{len(FACT_TABLES)} tables ({settings.dataset_id})"
-        )
+        line = progress.day_done(day, sum(t.num_rows for t in result.tables.values()))
+        context.log.info(line)
+        progress_logger().info(line)
     yield from ()

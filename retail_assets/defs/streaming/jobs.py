@@ -67,7 +67,7 @@ def _landed_events(lake_root: str, landed: Counter) -> Iterator[dg.AssetMaterial
     """One materialization per (event table, day) that received rows, with the day's total."""
     for (event_type, day), new_rows in sorted(landed.items()):
         uri = bronze_uri(lake_root, event_type)
-        total = delta.partition_row_counts(uri).get(day, new_rows)
+        total = delta.partition_row_count(uri, day) or new_rows
         yield dg.AssetMaterialization(
             asset_key=BRONZE_EVENT_KEYS[event_type],
             partition=day.isoformat(),

@@ -1,0 +1,123 @@
+"""Lake-age benchmark: the per-day write cost at day 10 against day ~1,000, with and without upkeep.
+
+Why synthetic: what slows an aging table is its log (commits since the last checkpoint, the size of
+the checkpoint, files in ``_delta_log``) and its file count, not its row count; three years of real
+days at any scale factor would take hours. So each synthetic day makes the commits a real day makes
+on two small tables, through the project's own write path (``lake.delta``):
+
+* ``fact``: one ``replace_partition`` of the day (a Bronze batch table), then the day's count;
+* ``events``: ``--appends`` appends of small blocks into the day (an event table fed by the drain),
+  then the day's count (what ``stream_outbox`` reports after a landing).
+
+The day's cost is the wall time of those commits and counts. Modes:
+
+* ``scan-count``: no upkeep, rows counted by scanning the date column (the code before this change);
+* ``log-count``: no upkeep, rows counted from the log's add-action stats;
+* ``maintained``: log counts, and ``maintain_table`` every 7 days (checkpoint interval 10, compaction).
+
+Time is compressed (1,095 days in minutes), so the maintained mode runs with retention 0
+(``allow_short_retention``): "older than the retention" stands for what a real 7-day vacuum and
+30-day log retention remove. At steady state those keep a constant ~7 days of tombstones and ~30 days
+of JSON commits per table, which does not grow with the lake's age.
+
+The modes age in lockstep (day n of each, then day n+1) so a busy machine slows them alike.
+
+    .venv/bin/python bench/bench_lake_age.py [--days 1095] [--appends 8] [--modes log-count,maintained,scan-count]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_assets.lake import delta
+from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
+
+SCHEMA = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("event_date", pa.date32())])
+START = date(2024, 1, 1)
+ROWS_PER_DAY = 400
+MAINTAIN_EVERY_DAYS = 7
+COMPRESSED_TIME = MaintenancePolicy(
+    checkpoint_interval=10, vacuum_retention=timedelta(0), log_retention=timedelta(0), allow_short_retention=True
+)
+
+
+def _rows(day: date, count: int, offset: int = 0) -> pa.Table:
+    ids = pa.array(range(offset, offset + count), pa.int64())
+    return pa.table({"id": ids, "amount": pc.multiply(ids.cast(pa.float64()), 0.01), "event_date": [day] * count}, SCHEMA)
+
+
+def _scan_count(uri: str, day: date) -> int:
+    """The old way: read the whole table's date column, then pick the day."""
+    column = delta.dataset(uri).to_table(columns=["event_date"]).column("event_date")
+    return int(pc.sum(pc.equal(column, pa.scalar(day, pa.date32()))).as_py() or 0)
+
+
+def one_day(root: Path, day: date, appends: int, count) -> float:
+    started = time.perf_counter()
+    fact, events = str(root / "fact"), str(root / "events")
+    delta.replace_partition(fact, _rows(day, ROWS_PER_DAY), SCHEMA, day)
+    assert count(fact, day) == ROWS_PER_DAY
+    block = ROWS_PER_DAY // appends
+    for i in range(appends):
+        delta.append(events, _rows(day, block, i * block), SCHEMA)
+    assert count(events, day) == block * appends
+    return time.perf_counter() - started
+
+
+def age_lakes(modes: list[str], days: int, appends: int, windows: list[int]) -> dict[str, dict[str, float]]:
+    """Age one lake per mode in lockstep (day n of every mode, then day n+1), so that the load of a
+    shared machine falls on every mode alike and the modes compare at the same moment."""
+    roots = {m: Path(tempfile.mkdtemp(prefix=f"bench_lake_age_{m}_")) for m in modes}
+    log_count = lambda uri, day: delta.partition_row_count(uri, day)  # noqa: E731
+    costs: dict[str, list[float]] = {m: [] for m in modes}
+    upkeep = dict.fromkeys(modes, 0.0)
+    for n in range(days):
+        for mode in modes:
+            count = _scan_count if mode == "scan-count" else log_count
+            costs[mode].append(one_day(roots[mode], START + timedelta(days=n), appends, count))
+            if mode == "maintained" and (n + 1) % MAINTAIN_EVERY_DAYS == 0:
+                t0 = time.perf_counter()
+                for table in ("fact", "events"):
+                    maintain_table(str(roots[mode] / table), COMPRESSED_TIME)
+                upkeep[mode] += time.perf_counter() - t0
+        if (n + 1) % 100 == 0:
+            last = ", ".join(f"{m} {costs[m][-1] * 1000:.0f} ms" for m in modes)
+            print(f"  day {n + 1}/{days}: {last}", flush=True)
+    results = {}
+    for mode in modes:
+        out = {f"day{w}": statistics.median(costs[mode][max(0, w - 10) : w + 10]) for w in windows}
+        out["upkeep_s_per_week"] = upkeep[mode] / max(1, days // MAINTAIN_EVERY_DAYS)
+        out["total_s"] = sum(costs[mode]) + upkeep[mode]
+        out["log_files"] = sum(1 for _ in (roots[mode] / "events" / "_delta_log").iterdir())
+        out["events_files"] = pa.table(delta.open_table(str(roots[mode] / "events")).get_add_actions()).num_rows
+        results[mode] = out
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=int, default=1095)
+    ap.add_argument("--appends", type=int, default=8, help="appends per day into the events table")
+    ap.add_argument("--modes", default="log-count,maintained", help="also: scan-count (slow: a scan per count)")
+    args = ap.parse_args()
+    early, late = 10, min(1000, args.days - 10)
+    print(f"lake age: {args.days} synthetic days, {args.appends} appends/day; per-day cost = median of 20 days around")
+    modes = args.modes.split(",")
+    for mode, r in age_lakes(modes, args.days, args.appends, [early, late]).items():
+        print(
+            f"{mode:>11}: day {early} {r[f'day{early}'] * 1000:6.0f} ms, day {late} {r[f'day{late}'] * 1000:6.0f} ms, "
+            f"ratio {r[f'day{late}'] / r[f'day{early}']:.2f}x; events files {r['events_files']}, "
+            f"log files {r['log_files']}; upkeep {r['upkeep_s_per_week']:.2f} s/week; total {r['total_s']:.0f} s",
+            flush=True,
+        )
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Keep a Delta table fast as it ages: checkpoint interval, compaction, vacuum, log clean-up.
+
+Why: every day adds commits, files and (for replaced partitions) tombstones to each table. delta-rs
+replays the log from the latest checkpoint on every open (default: one checkpoint per 100 commits),
+lists the ``_delta_log`` directory, and plans writes over every live file; appends of small batches
+(the event tables) leave many small files per partition. Left alone, the per-day write cost rises
+with the lake's age. :func:`maintain_table` sets the table properties that bound the log replay and
+the retention, compacts small files, deletes files no version within the retention can read, writes
+a checkpoint and drops expired log files, and proves the table holds the same rows afterwards.
+
+Maintenance never changes what a table holds: the row count and a checksum of the per-partition
+row counts are compared before and after compaction (rolled back and refused on a difference) and
+again at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from retail_assets.lake import delta
+from retail_assets.lake.lake_errors import LakeError
+
+MIN_SAFE_RETENTION = timedelta(hours=24)
+"""Below this a vacuum can delete files that a reader or writer started a day ago still needs."""
+
+
+class MaintenanceError(LakeError):
+    """A maintenance policy or run that would risk the data (refused before anything changes)."""
+
+
+def _delta_interval(span: timedelta) -> str:
+    """A Delta ``interval ...`` property value (whole seconds: the unit every Delta reader parses)."""
+    return f"interval {int(span.total_seconds())} seconds"
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    """How each table is kept: the figures are table properties, so every writer honours them too.
+
+    * ``checkpoint_interval``: a checkpoint every N commits bounds the JSON replay of every open to
+      N commits (delta-rs writes it after the commit that reaches the interval).
+    * ``target_file_bytes``: compaction bins a partition's small files into files of about this size.
+    * ``vacuum_retention``: a file removed from the table is deleted only after this long, so a
+      reader of a version that old (time travel, a long Silver build) still finds its files.
+    * ``log_retention``: log files older than this (and before the newest checkpoint) are deleted.
+    * ``allow_short_retention``: retentions below 24 h are refused unless this is set (tests, benches).
+    """
+
+    checkpoint_interval: int = 10
+    target_file_bytes: int = 64 * 1024 * 1024
+    vacuum_retention: timedelta = timedelta(days=7)
+    log_retention: timedelta = timedelta(days=30)
+    allow_short_retention: bool = False
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_interval < 1:
+            raise MaintenanceError(
+                f"checkpoint_interval must be at least 1 commit, got {self.checkpoint_interval}; use e.g. 10."
+            )
+        if self.target_file_bytes < 1024 * 1024:
+            raise MaintenanceError(
+                f"target_file_bytes {self.target_file_bytes} is below 1 MiB: compaction would make more "
+                "files, not fewer; use e.g. 64 MiB."
+            )
+        for name, span in (("vacuum_retention", self.vacuum_retention), ("log_retention", self.log_retention)):
+            if span < timedelta(0):
+                raise MaintenanceError(f"{name} must not be negative, got {span}.")
+            if span < MIN_SAFE_RETENTION and not self.allow_short_retention:
+                raise MaintenanceError(
+                    f"{name} of {span} is below 24 hours: a vacuum or log clean-up could delete files that "
+                    "a run still reading an older version needs. Use at least 24 hours (7 days is the "
+                    "default), or set allow_short_retention=True for a throw-away lake (tests, benchmarks)."
+                )
+
+    def table_properties(self) -> dict[str, str]:
+        return {
+            "delta.checkpointInterval": str(self.checkpoint_interval),
+            "delta.deletedFileRetentionDuration": _delta_interval(self.vacuum_retention),
+            "delta.logRetentionDuration": _delta_interval(self.log_retention),
+            "delta.enableExpiredLogCleanup": "true",
+        }
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """What the log says a table holds and how it is stored (no data file is read)."""
+
+    rows: int
+    partition_checksum: str
+    files: int
+    bytes: int
+    log_files: int
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """Figures of one table's maintenance (the Dagster asset's metadata)."""
+
+    uri: str
+    before: TableShape
+    after: TableShape
+    files_compacted_away: int
+    tombstones_removed: int
+    properties_set: bool
+    seconds: float
+
+    def as_metadata(self) -> dict[str, int | float | str | bool]:
+        return {
+            "rows": self.after.rows,
+            "files_before": self.before.files,
+            "files_after": self.after.files,
+            "bytes_before": self.before.bytes,
+            "bytes_after": self.after.bytes,
+            "files_compacted_away": self.files_compacted_away,
+            "tombstones_removed": self.tombstones_removed,
+            "log_files_before": self.before.log_files,
+            "log_files_after": self.after.log_files,
+            "properties_set": self.properties_set,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def table_shape(table: DeltaTable) -> TableShape:
+    """Rows, per-partition checksum, files and bytes of the current snapshot, from the log alone.
+
+    The checksum is a SHA-256 of the sorted (partition, rows) pairs: compaction that lost or
+    duplicated rows of any one partition changes it even when the total happens to match.
+    """
+    table.update_incremental()
+    actions = pa.table(table.get_add_actions(flatten=True))
+    counts = _rows_per_partition(table, actions)
+    digest = hashlib.sha256()
+    for key, rows in sorted(counts.items()):
+        digest.update(f"{key}={rows};".encode())
+    return TableShape(
+        rows=sum(counts.values()),
+        partition_checksum=digest.hexdigest()[:16],
+        files=actions.num_rows,
+        bytes=int(pc.sum(actions.column("size_bytes")).as_py() or 0),
+        log_files=_log_file_count(table),
+    )
+
+
+def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
+    """Rows per partition ("" for an unpartitioned table) from the files' ``num_records``."""
+    partition_cols = table.metadata().partition_columns
+    if actions.num_rows and pc.any(pc.is_null(actions.column("num_records"))).as_py():
+        # A file without statistics: count by reading (maintenance is weekly, so a scan is affordable).
+        dataset = delta.snapshot_dataset(table, table.table_uri)
+        if not partition_cols:
+            return {"": dataset.count_rows()}
+        data = dataset.to_table(columns=partition_cols)
+        keys, grouped = partition_cols, data.group_by(partition_cols).aggregate([([], "count_all")])
+        count_col = "count_all"
+    else:
+        if not partition_cols:
+            return {"": int(pc.sum(actions.column("num_records")).as_py() or 0)}
+        keys = [f"partition.{c}" for c in partition_cols]
+        grouped = actions.group_by(keys).aggregate([("num_records", "sum")])
+        count_col = "num_records_sum"
+    return {"/".join(str(row[k]) for k in keys): int(row[count_col] or 0) for row in grouped.to_pylist()}
+
+
+def _log_file_count(table: DeltaTable) -> int:
+    """Files in ``_delta_log`` (local tables; -1 elsewhere, where listing would cost a request)."""
+    uri = table.table_uri
+    if not delta.is_local(uri):
+        return -1
+    from pathlib import Path
+
+    log_dir = Path(uri.removeprefix("file://")) / "_delta_log"
+    return sum(1 for p in log_dir.iterdir() if p.is_file()) if log_dir.is_dir() else 0
+
+
+def lake_tables(lake_root: str) -> dict[str, str]:
+    """Qualified name -> URI of every contract Delta table that exists under ``lake_root``.
+
+    From the contract catalog, not from a directory listing, so that it works the same on object
+    storage and never picks up a stray directory: every Bronze table (dimensions, facts, control and
+    landed event tables) and every Silver table.
+    """
+    from retail_assets.contract.catalog import BRONZE_TABLES, SILVER_TABLES
+    from retail_assets.lake.paths import table_uri
+
+    found: dict[str, str] = {}
+    for spec in (*BRONZE_TABLES.values(), *SILVER_TABLES.values()):
+        uri = table_uri(lake_root, spec)
+        if delta.table_exists(uri):
+            found[spec.qualified_name] = uri
+    return found
+
+
+def apply_properties(table: DeltaTable, policy: MaintenancePolicy, tags: dict[str, str]) -> bool:
+    """Set the policy's table properties and our commit tags when they differ (one commit).
+
+    Why the tags: commit info lives only in the log's JSON files, which log clean-up deletes after
+    the log retention; a dimension table not rewritten for that long would lose the dataset_id it
+    was built for. As table properties they are in every checkpoint. True when a commit was made.
+    """
+    wanted = policy.table_properties() | tags
+    current = table.metadata().configuration
+    if all(current.get(k) == v for k, v in wanted.items()):
+        return False
+    table.alter.set_table_properties(wanted, raise_if_not_exists=False)
+    return True
+
+
+def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> MaintenanceReport:
+    """Properties, compaction, vacuum, checkpoint and log clean-up of one table, guarded.
+
+    The guard compares the log's row count and partition checksum before and after compaction. On a
+    difference the table is restored to the version before the compaction (whose files are all still
+    there: nothing has been vacuumed yet) and :class:`MaintenanceError` is raised.
+    """
+    policy = policy or MaintenancePolicy()
+    started = time.perf_counter()
+    table = delta.open_table(uri)
+    before = table_shape(table)
+    tags = delta.carried_tags(delta.last_commit_metadata(uri))
+    properties_set = apply_properties(table, policy, tags)
+    version_before_compaction = table.version()
+    compacted = table.optimize.compact(target_size=policy.target_file_bytes)
+    compacted_shape = table_shape(table)
+    if (compacted_shape.rows, compacted_shape.partition_checksum) != (before.rows, before.partition_checksum):
+        table.restore(version_before_compaction)
+        raise MaintenanceError(
+            f"compacting {uri} changed its rows ({before.rows} -> {compacted_shape.rows}, partition checksum "
+            f"{before.partition_checksum} -> {compacted_shape.partition_checksum}); the table was restored to "
+            f"version {version_before_compaction} and nothing was vacuumed. Report this with the table's "
+            "_delta_log; do not vacuum the table until it is understood."
+        )
+    removed = table.vacuum(
+        # whole hours, rounded up: never below the table's deletedFileRetentionDuration just set
+        retention_hours=math.ceil(policy.vacuum_retention.total_seconds() / 3600),
+        dry_run=False,
+        enforce_retention_duration=not policy.allow_short_retention,
+    )
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    after = table_shape(table)
+    if (after.rows, after.partition_checksum) != (before.rows, before.partition_checksum):
+        raise MaintenanceError(
+            f"after maintenance {uri} reports {after.rows} rows (checksum {after.partition_checksum}), "
+            f"before it {before.rows} ({before.partition_checksum}); inspect the table's history."
+        )
+    return MaintenanceReport(
+        uri=uri,
+        before=before,
+        after=after,
+        files_compacted_away=int(compacted.get("numFilesRemoved", 0)) - int(compacted.get("numFilesAdded", 0)),
+        tombstones_removed=len(removed),
+        properties_set=properties_set,
+        seconds=time.perf_counter() - started,
+    )

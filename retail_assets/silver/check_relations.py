@@ -1,0 +1,123 @@
+"""The relations the Silver check rules read besides the built rows, registered on a DuckDB connection.
+
+Names a rule may use in ``needs``: ``dim_<name>`` (the dimension's joined key columns),
+``state_prev``/``state_cur`` (``ctl_state_inventory`` of D−1 and D), ``ev_<event type>`` (the
+Bronze event table) and ``ag_<table>`` (a Silver table). Dimension keys and state come from the
+per-process ``REFERENCE_CACHE`` (the same for all tables of a day); Silver and event tables are
+registered as Delta snapshot datasets (DuckDB pushes the day filter into them), opened once per
+Delta version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from retail_assets.contract.dimensions import DIMENSION_TABLES
+from retail_assets.contract.events import bronze_event_spec
+from retail_assets.contract.tables import CONTROL_TABLES, silver_spec
+from retail_assets.lake import delta
+from retail_assets.silver.build import SilverBuild
+from retail_assets.silver.reference import REFERENCE_CACHE, columns_reader, partition_reader
+from retail_assets.silver.rules.derived import FOREIGN_KEYS
+
+STATE_COLUMNS = ["location_type", "location_id", "product_id", "on_hand", "last_stockout_ts"]
+"""The ``ctl_state_inventory`` columns the state rules read (C8 chain/end, C10 carried stockout)."""
+
+SOFT_NEEDS = frozenset({"state_prev", "state_cur"})
+"""Relations registered empty when missing: rules reading them still check the day itself."""
+
+
+def dimension_keys(name: str) -> list[str]:
+    """The key columns of a dimension that some rule joins on (nothing else is read)."""
+    return sorted({dim_col for dim, dim_col in FOREIGN_KEYS.values() if dim == name})
+
+
+def relation_schema(name: str) -> pa.Schema:
+    """The columns a rule sees under relation ``name`` (what ``register_relations`` registers)."""
+    if name.startswith("ag_"):
+        return silver_spec(name[3:]).arrow_schema
+    if name.startswith("dim_"):
+        schema = DIMENSION_TABLES[name].arrow_schema
+        return pa.schema([schema.field(c) for c in dimension_keys(name)])
+    if name in SOFT_NEEDS:
+        schema = CONTROL_TABLES["ctl_state_inventory"].arrow_schema
+        return pa.schema([schema.field(c) for c in STATE_COLUMNS])
+    if name.startswith("ev_"):
+        return bronze_event_spec(name[3:]).arrow_schema
+    raise KeyError(f"rule needs unknown relation {name!r} (known: ag_*, dim_*, ev_*, state_prev, state_cur)")
+
+
+@dataclass
+class Registered:
+    """What registering a table's relations found out."""
+
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Relation → why it cannot be read (rules needing it are skipped with that note)."""
+    empty_for_day: set[str] = field(default_factory=set)
+    """Event relations known to hold no rows of D (rules vacuous without them hold without a run)."""
+
+
+def _state(lake_root: str, state_day: date) -> pa.Table | None:
+    uri = delta.table_uri(lake_root, "cusn", "ctl_state_inventory")
+    wanted = relation_schema("state_prev")
+    data = REFERENCE_CACHE.read(
+        uri,
+        ("state", state_day),
+        lambda ds: partition_reader("state_date", state_day, STATE_COLUMNS)(ds).cast(wanted),
+    )
+    return data if data is not None and data.num_rows else None
+
+
+def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set[str]) -> Registered:
+    """Register each needed relation for the checks of ``build`` on ``conn``."""
+    day = build.day
+    out = Registered()
+    for name in sorted(needs):
+        if name.startswith("dim_"):
+            uri = delta.table_uri(lake_root, "cusn", name)
+            keys = dimension_keys(name)
+            data = REFERENCE_CACHE.read(uri, ("columns", *keys), columns_reader(keys))
+            if data is None:
+                out.unavailable[name] = f"{uri} does not exist yet"
+            else:
+                conn.register(name, data)
+        elif name in SOFT_NEEDS:
+            state_day = day - timedelta(days=1) if name == "state_prev" else day
+            data = _state(lake_root, state_day)
+            if data is None:
+                # Soft need: the within-day part of a rule still runs against an empty state; the
+                # continuity part is reported as not checked (e.g. D-1 before the start date).
+                conn.register(name, relation_schema(name).empty_table())
+                out.unavailable[name] = f"ctl_state_inventory has no state_date={state_day}"
+            else:
+                conn.register(name, data)
+        elif name.startswith("ev_"):
+            if build.stream_input_rows == 0:
+                # The build counted no event of D passing the table's source filters (event_id is
+                # NOT NULL in Bronze), and the C12 rules read only such rows: nothing to open.
+                out.empty_for_day.add(name)
+                continue
+            uri = delta.table_uri(lake_root, "cusn", name[3:])
+            events = delta.open_if_exists(uri)
+            if events is not None:
+                partitioned_by_day = "event_date" in events.metadata().partition_columns
+                if partitioned_by_day and not events.file_uris(file_pruning_predicate=[("event_date", "=", day)]):
+                    out.empty_for_day.add(name)  # pruning on the partition column is exact: no file, no row of D
+                conn.register(name, delta.snapshot_dataset(events, uri))
+            else:
+                out.empty_for_day.add(name)
+                conn.register(name, relation_schema(name).empty_table())
+        elif name.startswith("ag_"):
+            uri = delta.table_uri(lake_root, "ag", name[3:])
+            snapshot = REFERENCE_CACHE.dataset(uri)
+            if snapshot is None:
+                out.unavailable[name] = f"{uri} does not exist yet"
+            else:
+                conn.register(name, snapshot)
+        else:
+            raise KeyError(f"rule needs unknown relation {name!r}")
+    return out

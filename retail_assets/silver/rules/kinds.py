@@ -1,0 +1,197 @@
+"""The kinds of Silver check rule, as typed data (no table names, no evaluation).
+
+* ``RowRule``: a predicate every built row must satisfy (one aggregate over the day's rows).
+* ``SetRule``: a query yielding one row (column ``k``) per offending key, over the built rows
+  (relation ``silver``) and named reference relations (``needs``).
+* ``ParentRule``: a day-window relational rule — a child row must find its parent in
+  ``ag.<parent>`` among the rows of a ``DayWindow`` relative to the day being checked.
+
+SQL text is a template over the day being checked: ``{day}``, ``{yesterday}``, ``{tomorrow}`` and
+``{week_ago}`` are ISO dates filled in by ``render`` (``DayParams``). A rule is therefore defined
+once, independent of the day, and the registry is plain data that tests can walk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+
+from retail_assets.checks.result import Severity
+from retail_assets.silver.duckdb_compiler import DUCKDB
+from retail_assets.silver.rules.groups import RELATIONSHIPS
+
+
+def q(ident: str) -> str:
+    """A DuckDB-quoted identifier."""
+    return DUCKDB.quote(ident)
+
+
+def key_expr(columns: tuple[str, ...], alias: str = "") -> str:
+    """One VARCHAR per row naming its key (``a|b``; NULL spelled out) for samples of offenders."""
+    prefix = f"{alias}." if alias else ""
+    parts = [f"COALESCE(CAST({prefix}{q(c)} AS VARCHAR), 'NULL')" for c in columns]
+    return " || '|' || ".join(parts) if parts else "'<row>'"
+
+
+@dataclass(frozen=True)
+class DayParams:
+    """The dates a rule template may name, for the day being checked."""
+
+    day: date
+
+    def as_format_args(self) -> dict[str, str]:
+        d = self.day
+        return {
+            "day": d.isoformat(),
+            "yesterday": (d - timedelta(days=1)).isoformat(),
+            "tomorrow": (d + timedelta(days=1)).isoformat(),
+            "week_ago": (d - timedelta(days=7)).isoformat(),
+        }
+
+
+def escape(sql: str) -> str:
+    """Literal SQL made safe to embed in a template (its braces doubled for ``render``)."""
+    return sql.replace("{", "{{").replace("}", "}}")
+
+
+def render(template: str, day: date) -> str:
+    """The template's SQL for ``day`` (templates contain no other braces)."""
+    return template.format(**DayParams(day).as_format_args())
+
+
+class DayWindow(Enum):
+    """Which days of a parent table a day-window rule looks in, relative to the checked day D."""
+
+    SAME_DAY = "event_date = DATE '{day}'"
+    BEFORE_DAY = "event_date < DATE '{day}'"
+    UP_TO_DAY = "event_date <= DATE '{day}'"
+
+    @property
+    def predicate(self) -> str:
+        """The window as a SQL template over ``event_date``."""
+        return self.value
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """Must hold on every built row: ``predicate`` is a DuckDB boolean template over ``silver``."""
+
+    rule_id: str
+    group: str
+    label: str
+    predicate: str
+    severity: Severity = Severity.ERROR
+    not_null_column: str | None = None
+    """Set when the rule is exactly ``column IS NOT NULL``: a column whose Arrow null count is 0
+    satisfies it without a scan (Arrow keeps the count with the array)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule_id} {self.label}"
+
+
+@dataclass(frozen=True)
+class SharedRelation:
+    """A relation several rules of one table read, computed once per evaluation.
+
+    The evaluator puts it in the WITH clause of the table's one statement as a MATERIALIZED CTE,
+    so a window over the day's rows or a scan of a parent table is done once, not once per rule.
+    Rules naming the same ``name`` must give the same ``sql``.
+    """
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class SetRule:
+    """A query template returning one row (column ``k``) per offending key.
+
+    ``needs``: the relations it reads besides ``silver`` (dimension keys ``dim_*``, Silver tables
+    ``ag_*``, Bronze event tables ``ev_*``, inventory state ``state_prev``/``state_cur``).
+    ``vacuous_without``: relations whose rows of D are the only rows the rule can report on; when
+    one has no rows of D (an event table on a batch day) the rule holds without being run.
+    """
+
+    rule_id: str
+    group: str
+    label: str
+    sql: str
+    needs: tuple[str, ...] = ()
+    severity: Severity = Severity.ERROR
+    vacuous_without: tuple[str, ...] = ()
+    shared: tuple[SharedRelation, ...] = ()
+    """Relations computed once for all the table's rules (their needs are in ``needs`` too)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule_id} {self.label}"
+
+    def query(self, day: date) -> str:
+        return render(self.sql, day)
+
+
+@dataclass(frozen=True)
+class ParentRule:
+    """C9: a child row whose parent row is missing from ``ag.<parent>`` within ``window``.
+
+    ``parent_day_in`` (cross-day references): the child column whose id embeds the parent's day as
+    ``XXX-yyyymmdd-…`` (contract §1.5). A child whose parent day has no Silver partition yet is not
+    judged: Silver days may be built in any order, and an unbuilt day proves nothing about a
+    dangling reference. ``child_where`` restricts the rule to child rows that have such a parent at
+    all (a condition over ``s``).
+    """
+
+    label: str
+    child_cols: tuple[str, ...]
+    parent: str
+    parent_cols: tuple[str, ...]
+    window: DayWindow
+    severity: Severity = Severity.ERROR
+    parent_day_in: str | None = None
+    child_where: str | None = None
+    rule_id: str = "C9"
+    group: str = RELATIONSHIPS
+    vacuous_without: tuple[str, ...] = ()
+    shared: tuple[SharedRelation, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule_id} {self.label}"
+
+    @property
+    def parent_relation(self) -> str:
+        return f"ag_{self.parent}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.parent_relation,)
+
+    @property
+    def sql(self) -> str:
+        """The rule as a ``SetRule``-shaped template (offending child keys)."""
+        window = self.window.predicate
+        on = " AND ".join(
+            f"s.{q(c)} = p.{q(pc)}" for c, pc in zip(self.child_cols, self.parent_cols, strict=True)
+        )
+        where = " AND ".join(f"s.{q(c)} IS NOT NULL" for c in self.child_cols)
+        if self.child_where:
+            where += f" AND ({self.child_where})"
+        if self.parent_day_in:
+            where += (
+                f" AND strptime(substr(s.{q(self.parent_day_in)}, 5, 8), '%Y%m%d')::DATE IN "
+                f"(SELECT DISTINCT event_date FROM {self.parent_relation} WHERE {window})"
+            )
+        return (
+            f"SELECT DISTINCT {key_expr(self.child_cols, 's')} AS k FROM silver s "
+            f"ANTI JOIN (SELECT * FROM {self.parent_relation} WHERE {window}) p ON {on} WHERE {where}"
+        )
+
+    def query(self, day: date) -> str:
+        return render(self.sql, day)
+
+
+Rule = RowRule | SetRule | ParentRule
+RelationalRule = SetRule | ParentRule
+"""Rules evaluated as queries yielding offending keys (everything but row rules)."""
