@@ -117,18 +117,18 @@ HOLIDAY_RULES: dict[str, HolidayRule] = {
         HolidayRule("LABOR_DAY", instore=1.15),
         HolidayRule("GRILL_WEEKEND", marketing=1.5),
         HolidayRule("THANKSGIVING_WINDOW", instore=1.15, marketing=1.7),
-        # the Wednesday before Thanksgiving: the busiest grocery day of the year (≈ 2× a normal day)
-        HolidayRule("THANKSGIVING_EVE", instore=2.1, marketing=1.7),
+        # the Wednesday before Thanksgiving: the busiest grocery day of the year (≈ 1.9× a normal Wednesday)
+        HolidayRule("THANKSGIVING_EVE", instore=1.9, marketing=1.7),
         HolidayRule("THANKSGIVING", instore=0.6, online=1.2, marketing=1.7),
         # a big general-merchandise day, but for a grocer below the Thanksgiving and Christmas peaks
-        HolidayRule("BLACK_FRIDAY", instore=1.5, online=2.0, marketing=2.5),
+        HolidayRule("BLACK_FRIDAY", instore=1.4, online=2.0, marketing=2.5),
         HolidayRule("CYBER_MONDAY", online=2.5, marketing=1.7),
         HolidayRule("CHRISTMAS_SEASON", online=1.3, marketing=1.5),
         # the last week before Christmas builds to Dec 23/24, the top grocery days after Thanksgiving Eve
         HolidayRule("CHRISTMAS_RUSH", instore=1.25, online=1.3, marketing=1.5),
         HolidayRule("DEC_23", instore=1.9, online=1.3, marketing=1.5),
-        # Dec 24 closes at 18:00 (≈ 0.72 of a day's weights), so 2.8 makes it ≈ 2× a December weekday
-        HolidayRule("CHRISTMAS_EVE", instore=2.8, marketing=1.5),
+        # Dec 24 closes at 18:00 (≈ 0.72 of a day's weights), so 2.4 makes it ≈ 1.75× a December weekday
+        HolidayRule("CHRISTMAS_EVE", instore=2.4, marketing=1.5),
         HolidayRule("CHRISTMAS_DAY", instore=0.0, online=0.6),
         HolidayRule("BOXING_DAY", instore=1.3),
     )
