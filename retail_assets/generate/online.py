@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
@@ -363,8 +363,16 @@ def lifecycle_times(
     before = csum - slot_gap - (csum[head] - slot_gap[head])
     span = np.zeros(n, dtype=np.int64)
     np.maximum.at(span, lo, before)
-    for i in placed:
-        start[i] = _pick_start(ctx, plan, int(i), int(start[i]), int(span[i]))
+    # DC picks run round the clock except Dec 25 (→ Dec 26 06:00 + U(0, 60) min), vectorised
+    dc = placed[plan.mode[placed] == SFDC]
+    first_day, last_day = start[dc] // US_DAY, (start[dc] + span[dc]) // US_DAY
+    last_xmas = _is_christmas_day_no(last_day) == 1
+    on_xmas = last_xmas | (_is_christmas_day_no(first_day) == 1)
+    restart_day = np.where(last_xmas, last_day, first_day) + 1
+    restart = restart_day * US_DAY + DC_XMAS_RESTART_US + _minutes_us(*DC_XMAS_JITTER_MIN, plan.u_xmas[dc])
+    start[dc] = np.where(on_xmas, restart, start[dc])
+    for i in placed[plan.mode[placed] != SFDC]:  # store picks follow each store's open periods
+        start[i] = _store_pick_start(ctx, plan, int(i), int(start[i]), int(span[i]))
     picked = start[lo] + before
     last_pick = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last_pick, lo, picked)
@@ -419,16 +427,9 @@ def _next_pickup_vec(t: np.ndarray, hours: tuple[int, ...]) -> np.ndarray:
     return best
 
 
-def _pick_start(ctx: StoreContext, plan: OnlinePlan, i: int, start: int, span: int) -> int:
-    """Start of an order's sequential picks: all picks inside one open period of the store (else
-    next opening + U(15, 90) min); at a DC never on Dec 25 (→ Dec 26 06:00 + U(0, 60) min)."""
-    if plan.mode[i] == SFDC:
-        first_day, last_day = cal.day_of_us(start), cal.day_of_us(start + span)
-        if cal.is_christmas(first_day) or cal.is_christmas(last_day):
-            d = last_day if cal.is_christmas(last_day) else first_day
-            jitter = int(_minutes_us(*DC_XMAS_JITTER_MIN, plan.u_xmas[i : i + 1])[0])
-            return cal.day_start_us(d + timedelta(days=1)) + DC_XMAS_RESTART_US + jitter
-        return start
+def _store_pick_start(ctx: StoreContext, plan: OnlinePlan, i: int, start: int, span: int) -> int:
+    """Start of a store order's sequential picks: all picks inside one open period of the store
+    (else next opening + U(15, 90) min)."""
     hours = ctx.operating_hours[int(plan.node_store[i])]
     period = cal.open_period_at(hours, start)
     if period is not None and start + span < period[1]:
