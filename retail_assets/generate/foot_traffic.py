@@ -68,16 +68,14 @@ def entry_counts(
 ) -> np.ndarray:
     """Purchasing visits per (store, entry hour), (S, 24): receipt ts minus the purchase dwell."""
     n_stores = open_fraction.shape[0]
-    out = np.zeros((n_stores, 24), dtype=np.int64)
     if traffic.n_visits == 0:
-        return out
+        return np.zeros((n_stores, 24), dtype=np.int64)
     dwell = np.floor((DWELL_BASE_MIN + DWELL_PER_LINE_MIN * wanted_lines) * MINUTE_US + 0.5).astype(np.int64)
     first_open_hour = np.argmax(open_fraction > 0, axis=1)
     opens_us = day_start_us + first_open_hour[traffic.visit_store] * HOUR_US
     entry = np.maximum(traffic.visit_ts_us - dwell, opens_us)
     hour = (entry - day_start_us) // HOUR_US
-    np.add.at(out, (traffic.visit_store, hour), 1)
-    return out
+    return np.bincount(traffic.visit_store * 24 + hour, minlength=n_stores * 24).reshape(n_stores, 24)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ is the same; ``rename_sources`` swaps in the final ``order_id_ext`` once placeme
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date
 
@@ -314,7 +313,7 @@ def finalize(
     # lifecycle
     times = lifecycle_times(ctx, plan, placed, lo, line_num)
     line_cols = {
-        "order_id_ext": order_id[lo], "line_num": line_num, "customer_id": plan.customer[lo],
+        "order_key": lo, "order_id_ext": order_id[lo], "line_num": line_num, "customer_id": plan.customer[lo],
         "fulfillment_mode": np.asarray(MODES, dtype=object)[plan.mode[lo]],
         "node_type": np.where(plan.mode[lo] == SFDC, "DC", "STORE").astype(object),
         "node_id": np.where(plan.mode[lo] == SFDC, plan.node_dc[lo], plan.node_store[lo]) + 1,
@@ -551,9 +550,9 @@ def _line_schedule(rows: dict[str, np.ndarray], status: str) -> pa.Table:
     if n == 0:
         return make_schedule(np.zeros(0, np.int64), "ORDER_LINE_ROW", [], [])
     day_no = rows["event_ts"] // US_DAY
-    keys = np.asarray(rows["order_id_ext"]).astype(str)
-    order = np.lexsort((rows["line_num"], day_no, keys))
-    k2, d2 = keys[order], day_no[order]
+    # order ids of one day sort like their candidate index (fixed-width sequence numbers)
+    order = np.lexsort((rows["line_num"], day_no, rows["order_key"]))
+    k2, d2 = np.asarray(rows["order_id_ext"], dtype=object)[order], day_no[order]
     starts = np.ones(n, dtype=bool)
     starts[1:] = (k2[1:] != k2[:-1]) | (d2[1:] != d2[:-1])
     heads = np.nonzero(starts)[0]
@@ -592,10 +591,13 @@ def due_line_rows(due: pa.Table) -> pa.Table:
     rows = due.filter(pc.equal(due.column("action_type"), "ORDER_LINE_ROW"))
     if rows.num_rows == 0:
         return concat_lines([])
-    text = "\n".join(rows.column("body").to_pylist()).encode()
+    # one newline after each body; the string array's value buffer is then the NDJSON document
+    lines = pc.binary_join_element_wise(rows.column("body").combine_chunks(), "\n", "")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    text = lines.buffers()[2][int(offsets[0]) : int(offsets[-1])]
     parsed = pa_json.read_json(
-        io.BytesIO(text),
-        read_options=pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(text) + 1)),
+        pa.BufferReader(text),
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, text.size + 1)),
         parse_options=pa_json.ParseOptions(explicit_schema=_BODY_SCHEMA, unexpected_field_behavior="error"),
     )
     return _line_table({c: pc.list_flatten(parsed.column(c)).combine_chunks() for c in _BODY_SCHEMA.names})
