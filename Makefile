@@ -11,13 +11,31 @@ UV_VERSION := 0.13.8
 UI_PORT ?= 3000
 
 export RETAIL_ASSETS_HOME ?= $(CURDIR)/.retail
+# absolute: `make ui` runs in DAGSTER_HOME, where a relative home would point elsewhere
+override RETAIL_ASSETS_HOME := $(abspath $(RETAIL_ASSETS_HOME))
+
+# The Dagster instance `make demo` and `make ui` record into: INSTANCE=sqlite (default, dagster.yaml:
+# SQLite files under the home) or INSTANCE=postgres (dagster.postgres.yaml on the private PostgreSQL
+# cluster of scripts/local_postgres.sh, started if it is not running; it keeps running afterwards,
+# `bash scripts/local_postgres.sh stop` stops it). Each has its own DAGSTER_HOME.
+INSTANCE ?= sqlite
+ifeq ($(INSTANCE),sqlite)
+INSTANCE_YAML := dagster.yaml
 DAGSTER_HOME_DIR := $(RETAIL_ASSETS_HOME)/dagster_home
+INSTANCE_ENV :=
+else ifeq ($(INSTANCE),postgres)
+INSTANCE_YAML := dagster.postgres.yaml
+DAGSTER_HOME_DIR := $(RETAIL_ASSETS_HOME)/dagster_home_postgres
+INSTANCE_ENV := bash scripts/local_postgres.sh start || exit 1; eval "$$(bash scripts/local_postgres.sh env)";
+else
+$(error INSTANCE=$(INSTANCE) is not an instance this project ships: use INSTANCE=sqlite (the default) or INSTANCE=postgres)
+endif
 
 AZURITE_DIR := tools/azurite
 AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.retail-assets-installed
 AZURE_HOME ?= $(CURDIR)/.retail-azure
 
-.PHONY: help install test test-fast lint check-defs chromium azurite demo demo-azure ui bench dagster-home
+.PHONY: help install test test-fast lint check-defs chromium azurite postgresql demo demo-azure ui bench dagster-home
 
 help:
 	@echo "make demo   - create the environment if needed, run the demo (dims + Bronze days), print rows per table per day"
@@ -25,6 +43,7 @@ help:
 	@echo "make test   - create the environment if needed, ruff + dg check defs + the whole pytest suite"
 	@echo "make test-fast - the inner loop: the suite without e2e, Azurite/Sail/Event Hubs servers and the crash matrix"
 	@echo "make ui     - dagster dev (webserver + daemon) on the instance under RETAIL_ASSETS_HOME; Ctrl-C stops it"
+	@echo "             (make demo|ui INSTANCE=postgres: the instance on a local PostgreSQL, see dagster.postgres.yaml)"
 	@echo "make bench  - scale-factor-1 benchmark (see bench/)"
 
 # Re-runs only when the lockfile or pyproject change (warm runs skip it).
@@ -57,7 +76,11 @@ $(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
 	cd $(AZURITE_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-test: lint check-defs chromium azurite
+# Debian's PostgreSQL server for the Postgres-instance e2e test and INSTANCE=postgres; installed once.
+postgresql:
+	@bash scripts/install_postgres.sh
+
+test: lint check-defs chromium azurite postgresql
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
 
 # Inner loop (~half the time): everything but the browser e2e, the external-server suites (Azurite,
@@ -69,10 +92,10 @@ test-fast: install
 # The persistent instance the demo records into and the UI shows.
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME_DIR)"
-	@cmp -s dagster.yaml "$(DAGSTER_HOME_DIR)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME_DIR)/dagster.yaml"
+	@cmp -s $(INSTANCE_YAML) "$(DAGSTER_HOME_DIR)/dagster.yaml" || cp $(INSTANCE_YAML) "$(DAGSTER_HOME_DIR)/dagster.yaml"
 
-demo: install dagster-home
-	DAGSTER_HOME="$(DAGSTER_HOME_DIR)" $(BIN)/retail-assets demo
+demo: install dagster-home $(if $(filter postgres,$(INSTANCE)),postgresql)
+	$(INSTANCE_ENV) RETAIL_ASSETS_DAGSTER_YAML="$(CURDIR)/$(INSTANCE_YAML)" DAGSTER_HOME="$(DAGSTER_HOME_DIR)" $(BIN)/retail-assets demo
 
 # The demo with RETAIL_ASSETS_LAKE_ROOT on Azurite (its data under $(AZURE_HOME)/azurite, so the lake
 # persists between runs; the ledger, outbox and Dagster instance under $(AZURE_HOME) as usual).
@@ -80,10 +103,27 @@ demo-azure: install azurite
 	RETAIL_ASSETS_HOME="$(AZURE_HOME)" DAGSTER_HOME="$(AZURE_HOME)/dagster_home" $(BIN)/python scripts/demo_azure.py $(DEMO_ARGS)
 
 # dagster dev ignores SIGINT/SIGTERM, so it runs in its own session and Ctrl-C kills that
-# whole process group (webserver, daemon, code server) instead.
-ui: install dagster-home
-	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR)); Ctrl-C to stop"
-	@DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" setsid $(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT) & \
+# whole process group (webserver, daemon, code server) instead. It runs in DAGSTER_HOME (a
+# dagster.yaml in the working directory that is not DAGSTER_HOME's draws a warning). The full log
+# goes to $(DAGSTER_HOME_DIR)/logs/ui.log; the terminal leaves out the daemon's periodic no-op lines
+# (UI_NOISE: sensor ticks that skipped, automation ticks that requested nothing); UI_VERBOSE=1 shows
+# everything. Two warnings that are not about this project are ignored (PYTHONWARNINGS, inherited by
+# the webserver, the daemon and the code server): `dagster dev` is "superseded" by `dg dev` (which does
+# not take workspace.yaml), and Dagster 1.13.27's own sensor decorator passes `owners` to
+# SensorDefinition, which then warns that this parameter is beta although no sensor here sets it.
+UI_WARNINGS := ignore:Function `dev_command` is superseded,ignore:Parameter `owners` of initializer `SensorDefinition
+UI_NOISE := Checking for new runs for sensor|Sensor [A-Za-z0-9_]+ skipped|Prefetching asset records|Done prefetching asset records|Tick produced 0 runs|Adding [0-9]+ asset evaluations? for evaluation|Submitting 0 runs for evaluation|Finished auto-materialization tick|Checking [0-9]+ assets/checks and|Renaming any states corresponding
+ifeq ($(UI_VERBOSE),1)
+UI_NOISE := ^$$^
+endif
+
+ui: install dagster-home $(if $(filter postgres,$(INSTANCE)),postgresql)
+	@test -f "$(RETAIL_ASSETS_HOME)/calendar.json" || $(BIN)/retail-assets calendar init
+	@mkdir -p "$(DAGSTER_HOME_DIR)/logs"
+	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR), $(INSTANCE); full log in logs/ui.log there); Ctrl-C to stop"
+	@$(INSTANCE_ENV) DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" PYTHONWARNINGS='$(UI_WARNINGS)' \
+	setsid bash -c 'set -o pipefail; cd "$(DAGSTER_HOME_DIR)" && "$(BIN)/dagster" dev -w "$(CURDIR)/workspace.yaml" \
+		-p $(UI_PORT) 2>&1 | tee -a logs/ui.log | grep --line-buffered -vE "$(UI_NOISE)"' & \
 	pid=$$!; \
 	stop() { kill -TERM -- -$$pid 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -$$pid 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL -- -$$pid 2>/dev/null; exit 0; }; \
 	trap stop INT TERM; \

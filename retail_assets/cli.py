@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "retail_assets.streaming.cli",
     "retail_assets.demo",
     "retail_assets.lake.ledger_cli",
+    "retail_assets.dataset_calendar.cli",
     "retail_assets.reporting.realism_cli",
     "retail_assets.backfill.cli",
 )

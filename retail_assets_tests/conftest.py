@@ -6,11 +6,24 @@ environment at a fresh temporary directory, so tests can run in any order and in
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from datetime import date
 
 import pytest
 
 from retail_assets.config import DatasetSettings, HomeSettings
+
+# The code location reads the dataset calendar of RETAIL_ASSETS_HOME when it is imported (the daily
+# partitions, the schedule). Point it at an empty home for the whole session, before any test module
+# imports it, so the suite never sees the developer's ./.retail (its calendar, its ledger): without a
+# calendar the partitions are the documented fixed fallback window from the start date.
+_SESSION_HOME = tempfile.mkdtemp(prefix="retail-assets-tests-home-")
+os.environ["RETAIL_ASSETS_HOME"] = _SESSION_HOME
+os.environ.pop("RETAIL_ASSETS_LAKE_ROOT", None)
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 
 TEST_SCALE_FACTOR = 0.01
 TEST_START_DATE = date(2024, 1, 1)

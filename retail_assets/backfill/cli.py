@@ -52,8 +52,9 @@ def resolve_range(start: date, end: date | None, days: int | None, first: date, 
         )
     if end > last:
         raise BackfillCliError(
-            f"the range ends {end}, after the last daily partition {last} (a day exists once it has ended, in "
-            f"UTC); end at {last} or earlier (--end {last})."
+            f"the range ends {end}, after the last daily partition {last} (the last business day the dataset "
+            f"calendar offers today); end at {last} or earlier (--end {last}), or first offer more days with "
+            f"`retail-assets calendar extend --through {end}`."
         )
     return start, end
 

@@ -1,4 +1,4 @@
-"""The six dimension tables of §3 (``cusn.dim_*``, copied unchanged to ``ag.dim_*``).
+"""The dimension tables of §3 (``cusn.dim_*``, copied unchanged to ``ag.dim_*``).
 
 Dimensions are written once per dataset as a full overwrite, so they have no partition column.
 """

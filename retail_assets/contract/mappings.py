@@ -457,7 +457,7 @@ def _check_source(table: str, src: StreamSource) -> list[str]:
         refs = referenced_fields(expr)
         for ref in refs:
             if ref not in bronze:
-                problems.append(f"{where}: {name} reads {ref!r}, not a column of cusn.{src.event_type}")
+                problems.append(f"{where}: {name} reads {ref!r}, not a column of {bronze_event_spec(src.event_type).qualified_name}")
         source_type = bronze.get(refs[0]) if refs else None
         problem = _type_problem(expr, source_type, column.type)
         if problem:

@@ -47,6 +47,13 @@ def to_asset_check_result(
 
 
 def to_asset_check_evaluation(
-    result: CheckResult, key: dg.AssetKey, advice: str = "", extra: dict[str, Any] | None = None
+    result: CheckResult,
+    key: dg.AssetKey,
+    advice: str = "",
+    extra: dict[str, Any] | None = None,
+    partition: str | None = None,
+    blocking: bool | None = None,
 ) -> dg.AssetCheckEvaluation:
-    return dg.AssetCheckEvaluation(**_fields(result, key, advice, extra))
+    """``partition``: the day a partitioned check judged (an evaluation logged outside the step's own
+    partition context, e.g. one of many days in a range run); ``blocking``: the spec's flag."""
+    return dg.AssetCheckEvaluation(**_fields(result, key, advice, extra), partition=partition, blocking=blocking)

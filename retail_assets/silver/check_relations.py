@@ -20,6 +20,7 @@ from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.events import bronze_event_spec
 from retail_assets.contract.tables import CONTROL_TABLES, silver_spec
 from retail_assets.lake import delta
+from retail_assets.lake.paths import bronze_uri, silver_uri
 from retail_assets.silver.build import SilverBuild
 from retail_assets.silver.reference import REFERENCE_CACHE, columns_reader, partition_reader
 from retail_assets.silver.rules.derived import FOREIGN_KEYS
@@ -59,10 +60,12 @@ class Registered:
     """Relation → why it cannot be read (rules needing it are skipped with that note)."""
     empty_for_day: set[str] = field(default_factory=set)
     """Event relations known to hold no rows of D (rules vacuous without them hold without a run)."""
+    in_memory: dict[str, pa.Table] = field(default_factory=dict)
+    """Relations registered from Arrow tables in memory (dimension keys), for prechecks."""
 
 
 def _state(lake_root: str, state_day: date) -> pa.Table | None:
-    uri = delta.table_uri(lake_root, "cusn", "ctl_state_inventory")
+    uri = bronze_uri(lake_root, "ctl_state_inventory")
     wanted = relation_schema("state_prev")
     data = REFERENCE_CACHE.read(
         uri,
@@ -78,13 +81,14 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
     out = Registered()
     for name in sorted(needs):
         if name.startswith("dim_"):
-            uri = delta.table_uri(lake_root, "cusn", name)
+            uri = bronze_uri(lake_root, name)
             keys = dimension_keys(name)
             data = REFERENCE_CACHE.read(uri, ("columns", *keys), columns_reader(keys))
             if data is None:
                 out.unavailable[name] = f"{uri} does not exist yet"
             else:
                 conn.register(name, data)
+                out.in_memory[name] = data
         elif name in SOFT_NEEDS:
             state_day = day - timedelta(days=1) if name == "state_prev" else day
             data = _state(lake_root, state_day)
@@ -101,7 +105,7 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
                 # NOT NULL in Bronze), and the C12 rules read only such rows: nothing to open.
                 out.empty_for_day.add(name)
                 continue
-            uri = delta.table_uri(lake_root, "cusn", name[3:])
+            uri = bronze_uri(lake_root, name[3:])
             events = delta.open_if_exists(uri)
             if events is not None:
                 partitioned_by_day = "event_date" in events.metadata().partition_columns
@@ -112,7 +116,7 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
                 out.empty_for_day.add(name)
                 conn.register(name, relation_schema(name).empty_table())
         elif name.startswith("ag_"):
-            uri = delta.table_uri(lake_root, "ag", name[3:])
+            uri = silver_uri(lake_root, name[3:])
             snapshot = REFERENCE_CACHE.dataset(uri)
             if snapshot is None:
                 out.unavailable[name] = f"{uri} does not exist yet"

@@ -21,8 +21,9 @@ from typing import Any
 import pyarrow.compute as pc
 
 from retail_assets.checks.result import CheckResult, Severity
+from retail_assets.contract.events import EVENT_TYPES, bronze_event_spec
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.lake import delta
+from retail_assets.lake.paths import bronze_uri
 from retail_assets.silver import rules as registry
 from retail_assets.silver.build import SilverBuild
 from retail_assets.silver.check_relations import SOFT_NEEDS, register_relations
@@ -43,7 +44,11 @@ from retail_assets.silver.rules.groups import (
     SCHEMA_EQUALITY,
 )
 from retail_assets.silver.rules.kinds import RelationalRule, key_expr
+from retail_assets.silver.rules.prechecks import holds
 from retail_assets.silver.rules.statement import table_statement, violated
+
+EVENT_RELATIONS: dict[str, str] = {bronze_event_spec(e).qualified_name: f"ev_{e}" for e in EVENT_TYPES}
+"""A Bronze event table's qualified name (the context of its schema diff) → the relation rules read."""
 
 
 def rules_for(table: str) -> TableRules:
@@ -89,12 +94,12 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
     registered = register_relations(conn, ctx.lake_root, build, set(rules.needs))
     unavailable = dict(registered.unavailable)
     for diff in build.schema.diffs:
-        if diff.context.startswith("cusn.") and not diff.ok:
+        if diff.context in EVENT_RELATIONS and not diff.ok:
             # A drifted event table cannot be read by the declared-schema rules; C1 reports it.
-            unavailable[f"ev_{diff.context[5:]}"] = f"{diff.context} does not match its declared schema (see C1)"
+            unavailable[EVENT_RELATIONS[diff.context]] = f"{diff.context} does not match its declared schema (see C1)"
 
     # Decide which relational rules run (recorded after the row rules, in registry order).
-    decided: list[tuple[RelationalRule, str]] = []  # (rule, "run" | "partly" | "skip" | "vacuous")
+    decided: list[tuple[RelationalRule, str]] = []  # (rule, "run" | "partly" | "skip" | "vacuous" | "proven")
     for r in rules.relational_rules:
         missing = [n for n in r.needs if n in unavailable]
         soft = [n for n in missing if n in SOFT_NEEDS]
@@ -104,6 +109,8 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
             decided.append((r, "skip"))
         elif any(n in registered.empty_for_day for n in r.vacuous_without):
             decided.append((r, "vacuous"))
+        elif r.precheck is not None and holds(r.precheck, build.data, registered.in_memory):
+            decided.append((r, "proven"))
         else:
             decided.append((r, "run"))
     runnable = [r for r, how in decided if how in ("run", "partly")]
@@ -136,7 +143,7 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
             findings.group(r.group).skip(f"{r.name}: partly — {unavailable[missing[0]]}")
         elif how == "skip":
             findings.group(r.group).skip(f"{r.name}: {unavailable[missing[0]]}")
-        elif how == "vacuous":
+        elif how in ("vacuous", "proven"):
             findings.group(r.group).record(r.name, r.severity, 0, [])
     for i, r in enumerate(runnable):
         n, s = by_rule.get(i, (0, []))
@@ -145,7 +152,7 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
 
 
 def _manifest_row(ctx: CheckContext, table: str, day: date) -> dict[str, Any] | None:
-    uri = delta.table_uri(ctx.lake_root, "cusn", "ctl_day_manifest")
+    uri = bronze_uri(ctx.lake_root, "ctl_day_manifest")
     data = REFERENCE_CACHE.read(uri, ("partition", day), partition_reader("event_date", day))
     if data is None:
         return None

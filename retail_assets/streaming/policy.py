@@ -7,7 +7,10 @@ status``, so that all three say the same thing. The rules, first match wins (``R
 2. ``blocked``   — some enqueued day has events that are not SENT (DEAD): a new day would build on a
    day the sink never received, so nothing is generated until the operator fixes the sink and runs
    ``retail-assets outbox requeue-dead --yes``.
-3. ``caught_up`` — the next day is after today (UTC): business days never run ahead of the calendar.
+3. ``caught_up`` — the next day is after today: the business day the home's dataset calendar offers
+   today (``retail_assets/dataset_calendar``), or today's date (UTC) in a home without a calendar.
+   Business days never run ahead of the calendar, so the stream never lands a day that has no
+   partition yet.
 4. ``end``       — the next day is after the stream end (``RETAIL_ASSETS_STREAM_UNTIL``; default
    ``+3``: three days past the last batch-generated day). Why a default end: a sensor left on after
    ``make demo`` would otherwise generate ~1,000 days until today, ~150 MB each at scale factor 1.
@@ -34,6 +37,7 @@ from retail_assets.config import (
     min_free_gb_from_env,
     stream_until_from_env,
 )
+from retail_assets.dataset_calendar import business_today
 
 GB = 1_000_000_000
 DAY_BYTES_AT_SF1 = 150_000_000
@@ -81,6 +85,7 @@ class Inputs:
     needed_bytes: int
     needed_source: str
     no_batch_day: bool = False
+    today_source: str = "today, UTC"
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ def _caught_up(i: Inputs) -> Verdict | None:
         return None
     return Verdict(
         "caught_up",
-        f"caught up: the next day {i.next_day.isoformat()} is after today ({i.today.isoformat()}, UTC); "
+        f"caught up: the next day {i.next_day.isoformat()} is after {i.today.isoformat()} ({i.today_source}); "
         "nothing to generate until then.",
         i.next_day,
     )
@@ -277,10 +282,14 @@ def gather(
     needed, source = disk_needed_bytes(
         dataset.scale_factor, min_free_gb if min_free_gb is not None else min_free_gb_from_env(env_dict)
     )
+    today_source = "today, UTC"
+    if today is None:
+        today, today_source = business_today(home.home, datetime.now(UTC).date())
     return Inputs(
         next_day=next_stream_day(dataset.start_date, claimed, enqueued),
         backlog=tuple(backlog),
-        today=today or datetime.now(UTC).date(),
+        today=today,
+        today_source=today_source,
         until=until or stream_until_from_env(env_dict),
         anchor=stream_anchor(dataset.start_date, batch_days),
         no_batch_day=not batch_days,

@@ -10,9 +10,9 @@ import pytest
 
 from retail_assets.config import ConfigError
 from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.keys import OUTBOX_KEY
 from retail_assets.defs.ops_health import FRESHNESS_ENV, freshness_window, with_silver_freshness
-from retail_assets.defs.silver.assets import SILVER_ASSETS, build_silver_asset
-from retail_assets.defs.streaming.assets import OUTBOX_KEY
+from retail_assets.defs.silver.assets import SILVER_ASSETS, build_silver_facts
 
 
 def _policies(assets) -> dict[dg.AssetKey, object]:
@@ -29,9 +29,9 @@ def test_every_silver_fact_table_carries_the_freshness_policy():
 
 
 def test_the_window_follows_the_environment_and_bad_values_name_the_variable():
-    assets = with_silver_freshness([build_silver_asset("fact_receipts")], env={FRESHNESS_ENV: "6"})
-    (policy,) = _policies(assets).values()
-    assert policy.fail_window.to_timedelta() == timedelta(hours=6)
+    assets = with_silver_freshness([build_silver_facts()], env={FRESHNESS_ENV: "6"})
+    windows = {p.fail_window.to_timedelta() for p in _policies(assets).values()}
+    assert windows == {timedelta(hours=6)}
     for bad in ("soon", "0", "-3"):
         with pytest.raises(ConfigError, match=FRESHNESS_ENV):
             freshness_window({FRESHNESS_ENV: bad})

@@ -121,6 +121,15 @@ class DagsterAPI:
         asset = data["assetOrError"]
         return asset["assetMaterializations"] if asset["__typename"] == "Asset" else []
 
+    def partition_keys(self, key: str) -> list[str]:
+        """The partition keys the UI offers for ``key`` (its partitions list, "Latest", backfills)."""
+        data = self.query(
+            """query($k: AssetKeyInput!) { assetNodeOrError(assetKey: $k) { __typename
+                 ... on AssetNode { partitionKeys } } }""",
+            {"k": _key(key)},
+        )
+        return self.unwrap(data["assetNodeOrError"], "AssetNode")["partitionKeys"]
+
     def check_executions(self, key: str, check: str, limit: int = 25) -> list[dict[str, Any]]:
         data = self.query(
             """query($k: AssetKeyInput!, $c: String!, $n: Int!) {
@@ -212,7 +221,8 @@ class DagsterAPI:
             flt["statuses"] = list(statuses)
         data = self.query(
             """query($f: RunsFilter, $n: Int) { runsOrError(filter: $f, limit: $n) { __typename
-                 ... on Runs { results { runId jobName status startTime endTime tags { key value } } }
+                 ... on Runs { results { runId jobName status startTime endTime tags { key value }
+                   repositoryOrigin { repositoryLocationName repositoryName } } }
                  ... on Error { message } } }""",
             {"f": flt, "n": limit},
         )

@@ -13,7 +13,8 @@ from dagster_duckdb import DuckDBResource
 
 from retail_assets.contract.events import bronze_event_spec
 from retail_assets.contract.tables import FACT_TABLES, silver_spec
-from retail_assets.defs.silver.assets import SILVER_ASSETS, SILVER_KEYS
+from retail_assets.defs.keys import SILVER_KEYS
+from retail_assets.defs.silver.assets import SILVER_ASSETS
 from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
 from retail_assets.lake import delta
 from retail_assets.silver import checks as C

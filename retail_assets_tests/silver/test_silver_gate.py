@@ -13,7 +13,7 @@ import pytest
 from retail_assets import pipeline
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.silver.assets import SILVER_ASSETS
-from retail_assets.defs.silver.gate import SILVER_DAY_TAG, SILVER_FACT_KEYS, silver_day_sensor
+from retail_assets.defs.silver.gate import SILVER_DAYS_TAG, SILVER_FACT_KEYS, silver_day_sensor
 from retail_assets.lake.ledger import Ledger
 from retail_assets.streaming.drain import DrainSettings
 from retail_assets.streaming.runner import StreamSettings, stream_once
@@ -79,7 +79,7 @@ def test_a_stream_day_is_requested_only_once_complete_and_then_all_checks_pass(t
     request = requests[0]
     assert request.partition_key == DAY2.isoformat()
     assert sorted(request.asset_selection) == sorted(SILVER_FACT_KEYS)
-    assert request.tags[SILVER_DAY_TAG] == DAY2.isoformat()
+    assert request.tags[SILVER_DAYS_TAG] == DAY2.isoformat()
 
     result = dg.materialize(
         SILVER_ASSETS, selection=request.asset_selection, partition_key=request.partition_key,

@@ -19,9 +19,7 @@ import dagster as dg
 from retail_assets.defs.keys import REPORT_KEY, REPORTS_GROUP, SILVER_KEYS
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.reporting.charts import render_all
 from retail_assets.reporting.figures import collect_daily_figures
-from retail_assets.reporting.markdown import report_markdown
 
 REPORT_CONDITION = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
@@ -60,6 +58,10 @@ def daily_retail_report(
     day = date.fromisoformat(context.partition_key)
     home = retail_settings.home_settings()
     figures = collect_daily_figures(home.lake_root, day)
+    # matplotlib (about a second to import) is loaded by report runs only, not by every run and tick
+    from retail_assets.reporting.charts import render_all
+    from retail_assets.reporting.markdown import report_markdown
+
     pngs = render_all(figures)
     paths = write_chart_files(home.home / "reports" / day.isoformat(), pngs)
     context.log.info(

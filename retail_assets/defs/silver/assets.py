@@ -1,9 +1,22 @@
-"""The Silver fact assets (group ``silver``), one factory over the contract tables.
+"""The Silver fact tables ``ag/fact_*`` (group ``silver``) as ONE subsettable multi-asset, ``silver_facts``.
 
-Each asset builds its day (Bronze batch partition ∪ mapped Bronze event rows) on the configured
-engine, evaluates its check groups with DuckDB, and commits the partition only when no blocking
-check failed (``retail_assets.silver.materialize``). Check specs are per day
-(``partitions_def=daily_partitions``); C1 and C2 are ``blocking`` so a failure stops downstream.
+Why one multi-asset and not one asset per table: a Silver day is seconds of compute, and Dagster's
+per-step cost (a step per table, outputs, planned and evaluated checks — about 500 events and 18
+sequential steps per day) dominated it several times over. Here a day, or a contiguous range of
+days, of every selected table is ONE step: the UI still shows one asset per table with its own
+checks, and each table-day still gets its own materialization and check evaluations (per partition).
+
+* ``can_subset=True`` and skippable specs: any subset of tables can be materialized; nothing is
+  reported for a table-day that was not written (no implicit outputs).
+* ``BackfillPolicy.single_run()``: a UI backfill or ``dagster asset materialize --partition-range``
+  over N days is one run, processed day by day in date order (cross-day rules read earlier days).
+* Within a day, tables go parents first (``build_order``): a child's relationship checks read its
+  parent's Silver partition of the same day.
+* Failures are isolated per table-day (``silver.run.run_silver``); the step fails at the end,
+  naming every table-day that was not written.
+
+The complete-day gate (``gate.require_complete_days``) runs before anything is read: a range that
+contains a day that is not fully landed is refused as a whole, with nothing written.
 """
 
 from collections.abc import Iterator
@@ -14,12 +27,12 @@ from dagster_duckdb import DuckDBResource
 
 from retail_assets.contract.mappings import SILVER_MAPPINGS
 from retail_assets.contract.tables import FACT_TABLES, fact_spec, silver_spec
-from retail_assets.defs.check_results import to_asset_check_result
+from retail_assets.defs.check_results import to_asset_check_evaluation
 from retail_assets.defs.keys import BRONZE_BATCH_KEYS, BRONZE_EVENT_KEYS, SILVER_GROUP, SILVER_KEYS
 from retail_assets.defs.ops_health import with_silver_freshness
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.defs.silver.gate import require_complete_day
+from retail_assets.defs.silver.gate import require_complete_days
 from retail_assets.defs.silver.resources import SilverConfig, SilverSparkResource
 from retail_assets.lake.ledger import Ledger
 from retail_assets.silver.checks import (
@@ -28,11 +41,13 @@ from retail_assets.silver.checks import (
     SCHEMA_EQUALITY,
     CheckContext,
     CheckResult,
+    build_order,
     groups_for,
     silver_parents,
 )
-from retail_assets.silver.engines import DuckDBEngine, SparkEngine
-from retail_assets.silver.materialize import build_check_commit
+from retail_assets.silver.run import TableDayOutcome, not_written_summary, run_silver
+
+SILVER_FACTS = "silver_facts"
 
 
 def silver_deps(table: str) -> list[dg.AssetKey]:
@@ -54,81 +69,115 @@ def schema_mismatch_advice(table: str, day: date, written: bool) -> str:
     )
 
 
-def build_silver_asset(table: str) -> dg.AssetsDefinition:
-    key = SILVER_KEYS[table]
-    check_specs = [
+def silver_asset_spec(table: str) -> dg.AssetSpec:
+    sources = ", ".join(s.event_type for s in SILVER_MAPPINGS[table].sources) or "none (batch only)"
+    silver = silver_spec(table)
+    return dg.AssetSpec(
+        key=SILVER_KEYS[table],
+        group_name=SILVER_GROUP,
+        description=f"{silver.qualified_name}: {fact_spec(table).qualified_name} ∪ mapped stream rows ({sources}), plus _source",
+        deps=silver_deps(table),
+        kinds={"delta", "duckdb"},
+        metadata={"dagster/table_name": silver.qualified_name, "columns": len(silver.columns)},
+        skippable=True,
+    )
+
+
+def silver_check_specs(table: str) -> list[dg.AssetCheckSpec]:
+    return [
         dg.AssetCheckSpec(
             name=group,
-            asset=key,
+            asset=SILVER_KEYS[table],
             description=GROUP_DESCRIPTIONS[group],
             blocking=group in BLOCKING_GROUPS,
             partitions_def=daily_partitions,
         )
         for group in groups_for(table)
     ]
-    sources = ", ".join(s.event_type for s in SILVER_MAPPINGS[table].sources) or "none (batch only)"
 
-    @dg.asset(
-        key=key,
-        group_name=SILVER_GROUP,
-        description=f"{silver_spec(table).qualified_name}: {fact_spec(table).qualified_name} ∪ mapped stream rows ({sources}), plus _source",
+
+def table_day_events(
+    outcome: TableDayOutcome, engine_name: str
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    """The events of one table-day: its materialization (when written), then one evaluation per check."""
+    key, day, partition = SILVER_KEYS[outcome.table], outcome.day, outcome.day.isoformat()
+    result = outcome.result
+    if result is None:  # the build itself raised: nothing to report but the failure
+        return
+    if result.written:
+        build = result.build
+        yield dg.AssetMaterialization(
+            asset_key=key,
+            partition=partition,
+            metadata={
+                "dagster/row_count": build.data.num_rows,
+                "batch_rows": build.batch_rows,
+                "stream_rows": build.stream_rows,
+                "engine": engine_name,
+                "stream_included": build.stream_included,
+                "uri": result.uri,
+                "build_seconds": round(result.build_seconds, 3),
+                "check_seconds": round(result.check_seconds, 3),
+                "write_seconds": round(result.write_seconds, 3),
+            },
+        )
+
+    def advice(r: CheckResult) -> str:
+        failed_schema = r.name == SCHEMA_EQUALITY and not r.passed
+        return schema_mismatch_advice(outcome.table, day, result.written) if failed_schema else ""
+
+    for r in result.results:
+        yield to_asset_check_evaluation(r, key, advice(r), partition=partition, blocking=r.name in BLOCKING_GROUPS)
+
+
+def build_silver_facts() -> dg.AssetsDefinition:
+    """The multi-asset (built by a function so that tests and the module export do not register twice)."""
+
+    @dg.multi_asset(
+        name=SILVER_FACTS,
+        specs=[silver_asset_spec(t) for t in FACT_TABLES],
+        check_specs=[spec for t in FACT_TABLES for spec in silver_check_specs(t)],
         partitions_def=daily_partitions,
-        deps=silver_deps(table),
-        check_specs=check_specs,
-        kinds={"delta", "duckdb"},
-        metadata={"dagster/table_name": silver_spec(table).qualified_name, "columns": len(silver_spec(table).columns)},
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+        description="Every Silver fact table, a day or a range of days in one step (see the module docstring).",
     )
-    def _silver(
+    def silver_facts(
         context: dg.AssetExecutionContext,
         retail_settings: RetailSettings,
         silver_config: SilverConfig,
         silver_duckdb: DuckDBResource,
         silver_spark: SilverSparkResource,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        day = date.fromisoformat(context.partition_key)
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+        days = [date.fromisoformat(k) for k in context.partition_keys]
+        selected = context.selected_asset_keys
+        tables = [t for t in build_order() if SILVER_KEYS[t] in selected]
         home = retail_settings.home_settings()
-        require_complete_day(Ledger(home.state_dir), day, silver_spec(table).qualified_name)
+        what = silver_spec(tables[0]).qualified_name if len(tables) == 1 else f"Silver ({len(tables)} tables)"
+        require_complete_days(Ledger(home.state_dir), days, what)
         engine_name = silver_config.engine_name()
-        ctx = CheckContext(
-            lake_root=retail_settings.home_settings().lake_root,
+        check_context = CheckContext(
+            lake_root=home.lake_root,
             dataset_id=retail_settings.dataset().dataset_id,
             fail_on_schema_mismatch=silver_config.fail_on_mismatch(),
         )
-        with silver_duckdb.get_connection() as conn:
-            engine = SparkEngine(silver_spark.spark_session) if engine_name == "spark" else DuckDBEngine(conn)
-            outcome = build_check_commit(engine, conn, ctx, table, day)
-        for note in outcome.build.notes:
-            context.log.info(f"{table} {day}: {note}")
-
-        def advice(r: CheckResult) -> str:
-            failed_schema = r.name == SCHEMA_EQUALITY and not r.passed
-            return schema_mismatch_advice(table, day, outcome.written) if failed_schema else ""
-
-        if not outcome.written:
-            for r in outcome.results:
-                yield to_asset_check_result(r, key, advice(r))
-            failed = "; ".join(f"{r.name}: {r.description}" for r in outcome.blocking_failures)
+        spark = (lambda: silver_spark.spark_session) if engine_name == "spark" else None
+        outcomes: list[TableDayOutcome] = []
+        for outcome in run_silver(check_context, tables, days, silver_duckdb.get_connection, spark):
+            outcomes.append(outcome)
+            for note in outcome.notes:
+                context.log.info(f"{outcome.table} {outcome.day}: {note}")
+            if outcome.error:
+                context.log.error(f"{outcome.label} was not written: {outcome.error}")
+            yield from table_day_events(outcome, engine_name)
+        failed = [o for o in outcomes if not o.written]
+        if failed:
             raise dg.Failure(
-                description=f"{silver_spec(table).qualified_name} {day} was not written because a blocking check failed: {failed}",
-                metadata={"blocking_checks": [r.name for r in outcome.blocking_failures]},
+                description=not_written_summary(failed, len(outcomes)),
+                metadata={"not_written": [o.label for o in failed]},
             )
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                "dagster/row_count": outcome.build.data.num_rows,
-                "batch_rows": outcome.build.batch_rows,
-                "stream_rows": outcome.build.stream_rows,
-                "engine": engine_name,
-                "stream_included": outcome.build.stream_included,
-                "uri": outcome.uri,
-                "build_seconds": round(outcome.build_seconds, 3),
-                "check_seconds": round(outcome.check_seconds, 3),
-            },
-        )
-        for r in outcome.results:
-            yield to_asset_check_result(r, key, advice(r))
 
-    return _silver
+    return silver_facts
 
 
-SILVER_ASSETS: list[dg.AssetsDefinition] = with_silver_freshness([build_silver_asset(t) for t in FACT_TABLES])
+SILVER_ASSETS: list[dg.AssetsDefinition] = with_silver_freshness([build_silver_facts()])

@@ -1,9 +1,13 @@
 """Silver resources: engine choice, the DuckDB resource, and a lazy Spark (Connect) resource.
 
-``RETAIL_ASSETS_SILVER_ENGINE`` = ``duckdb`` (default) or ``spark``. The Spark resource is a
-``dagster_pyspark.LazyPySparkResource``: no session (and no Sail server) exists until an asset asks
-for ``spark_session``, so DuckDB runs never start Spark. With ``RETAIL_ASSETS_SPARK_REMOTE`` unset it
-talks to an in-process Sail server; set it to ``sc://host:port`` for any Spark Connect endpoint.
+``RETAIL_ASSETS_SILVER_ENGINE`` = ``duckdb`` (default) or ``spark``. The Spark resource is lazy: no
+session (and no Sail server) exists until an asset asks for ``spark_session``, so DuckDB runs never
+start Spark. With ``RETAIL_ASSETS_SPARK_REMOTE`` unset it talks to an in-process Sail server; set it
+to ``sc://host:port`` for any Spark Connect endpoint.
+
+Why not ``dagster_pyspark.LazyPySparkResource``: importing it imports pyspark (about a second of
+CPU), and this module is loaded by every run, sensor tick and ``dg check defs`` of the code location,
+nearly all of which never touch Spark. Here pyspark is imported only when a session is created.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dagster_pyspark import LazyPySparkResource
+from pydantic import Field, PrivateAttr
 
 ENGINES = ("duckdb", "spark")
 ENGINE_ENV = "RETAIL_ASSETS_SILVER_ENGINE"
@@ -44,18 +48,22 @@ class SilverConfig(dg.ConfigurableResource):
         return value in ("true", "1", "yes")
 
 
-class SilverSparkResource(LazyPySparkResource):
-    """LazyPySparkResource talking Spark Connect: ``remote`` or, if empty, an in-process Sail server."""
+class SilverSparkResource(dg.ConfigurableResource):
+    """A Spark Connect session created on first use: ``remote`` or, if empty, an in-process Sail server."""
 
+    spark_config: dict[str, Any] = Field(default_factory=dict)
     remote: str = ""
+    _spark_session: Any = PrivateAttr(default=None)
 
-    def _init_session(self) -> None:
+    @property
+    def spark_session(self) -> Any:
         if self._spark_session is None:
             from retail_assets.silver.sail import spark_connect_session
 
             self._spark_session = spark_connect_session(
                 self.remote, {k: str(v) for k, v in self.spark_config.items()}
             )
+        return self._spark_session
 
     @property
     def spark_context(self) -> Any:

@@ -20,7 +20,16 @@ from retail_assets.silver.rules.groups import (
     MONEY,
     RELATIONSHIPS,
 )
-from retail_assets.silver.rules.kinds import DayWindow, RowRule, SetRule, escape, key_expr, q
+from retail_assets.silver.rules.kinds import (
+    DayWindow,
+    KeysIn,
+    KeysUnique,
+    RowRule,
+    SetRule,
+    escape,
+    key_expr,
+    q,
+)
 
 
 def literal(value: str) -> str:
@@ -111,6 +120,7 @@ def primary_key_rule(table: str) -> SetRule:
         KEYS_AND_VALUES,
         f"primary key ({', '.join(pk)}) unique",
         f"SELECT {key_expr(pk)} AS k FROM silver GROUP BY {cols} HAVING count(*) > 1",
+        precheck=KeysUnique(pk),
     )
 
 
@@ -125,6 +135,7 @@ def dimension_rules(table: str) -> tuple[SetRule, ...]:
             f"SELECT DISTINCT CAST(s.{q(col)} AS VARCHAR) AS k FROM silver s ANTI JOIN {dim} d "
             f"ON s.{q(col)} = d.{q(dim_col)} WHERE s.{q(col)} IS NOT NULL",
             needs=(dim,),
+            precheck=KeysIn(col, dim, dim_col),
         )
         for col, (dim, dim_col) in FOREIGN_KEYS.items()
         if col in names

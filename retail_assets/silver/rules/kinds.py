@@ -92,6 +92,28 @@ class RowRule:
 
 
 @dataclass(frozen=True)
+class KeysUnique:
+    """Proof that a uniqueness rule holds: no two rows share ``columns`` (NULLs equal, as in GROUP BY)."""
+
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeysIn:
+    """Proof that a reference rule holds: every non-null ``column`` value is a ``key`` of ``relation``."""
+
+    column: str
+    relation: str
+    key: str
+
+
+Precheck = KeysUnique | KeysIn
+"""A cheap sufficient condition for a rule to hold, checked on the Arrow data before any SQL runs
+(``prechecks.py``). When it cannot prove the rule, the rule's query runs and reports as usual, so
+a precheck changes the cost of a passing rule, never a finding."""
+
+
+@dataclass(frozen=True)
 class SharedRelation:
     """A relation several rules of one table read, computed once per evaluation.
 
@@ -123,6 +145,7 @@ class SetRule:
     vacuous_without: tuple[str, ...] = ()
     shared: tuple[SharedRelation, ...] = ()
     """Relations computed once for all the table's rules (their needs are in ``needs`` too)."""
+    precheck: Precheck | None = None
 
     @property
     def name(self) -> str:
@@ -155,6 +178,7 @@ class ParentRule:
     group: str = RELATIONSHIPS
     vacuous_without: tuple[str, ...] = ()
     shared: tuple[SharedRelation, ...] = ()
+    precheck: Precheck | None = None
 
     @property
     def name(self) -> str:

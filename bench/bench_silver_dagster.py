@@ -1,0 +1,196 @@
+"""Silver through Dagster: what a run costs on top of its compute, before and after ``silver_facts``.
+
+Each Silver run is what a user starts: ``dagster asset materialize -m retail_assets.definitions`` in
+a fresh process (so the wall includes process start, imports and loading the code location, as a
+run worker pays them), against a file-backed instance of its own. Reported per code version:
+
+* ``day_wall_s``: wall of one Silver day (all fact tables), process start to exit;
+* ``day_compute_s``: build + check + write of that day, summed from its materializations' metadata
+  (a version that does not report ``write_seconds`` is summed without it, and says so);
+* ``day_wall_over_compute``: the ratio (target <= 2 at sf 1);
+* ``day_in_run_s``: RUN_START to RUN_SUCCESS (Dagster's own per-run cost, without process start);
+* ``run_start_latency_s``: process start to the run's first event (imports + code location load);
+* ``events_per_day``: event log entries of that run;
+* ``backfill_runs`` / ``backfill_wall_s``: ``--days`` days of Silver: one ``--partition-range`` run
+  where the code version allows it, otherwise one run per day (what the CLI forced before);
+* ``import_defs_s``: median wall of ``import retail_assets.definitions; defs()`` (code location load).
+
+"Before" is any other checkout of the project (``--before-root``, e.g. ``git archive main | tar -x``),
+run with this virtualenv. Usage::
+
+    python bench/bench_silver_dagster.py [--scale-factor 1] [--days 14] [--before-root DIR] [--home DIR]
+        [--no-before-backfill]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+START = date(2024, 1, 1)
+SELECT = 'key:"ag/fact_*"'
+
+
+def dataset_env(home: Path, scale_factor: float) -> dict[str, str]:
+    return {
+        "RETAIL_ASSETS_HOME": str(home),
+        "RETAIL_ASSETS_SCALE_FACTOR": str(scale_factor),
+        "RETAIL_ASSETS_START_DATE": START.isoformat(),
+        "RETAIL_ASSETS_SEED": "42",
+    }
+
+
+def generate(home: Path, scale_factor: float, days: int) -> float:
+    """Dimensions and ``days + 1`` batch days (the first is Silver's warm-up day); returns seconds."""
+    from retail_assets import pipeline
+    from retail_assets.config import DatasetSettings, HomeSettings
+
+    settings = DatasetSettings(seed=42, scale_factor=scale_factor, start_date=START)
+    home_settings = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(home)})
+    t0 = time.perf_counter()
+    pipeline.build_and_write_dimensions(home_settings, settings)
+    for i in range(days + 1):
+        pipeline.generate_and_write_day(home_settings, settings, START + timedelta(days=i), "batch", owner="bench")
+    return time.perf_counter() - t0
+
+
+class CodeVersion:
+    """One checkout of the project, its own Dagster instance, and the CLI runs made against it."""
+
+    def __init__(self, name: str, root: Path, work: Path, env: dict[str, str]) -> None:
+        self.name, self.root = name, root
+        self.dagster_home = work / f"dagster_home_{name}"
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        if (root / "dagster.yaml").is_file():
+            shutil.copyfile(root / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        self.env = {
+            **os.environ,
+            **env,
+            "DAGSTER_HOME": str(self.dagster_home),
+            "PYTHONPATH": str(root),
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+        }
+
+    def materialize(self, *partition_args: str) -> tuple[float, float]:
+        """One ``dagster asset materialize`` process; returns (wall seconds, start epoch)."""
+        cmd = [
+            str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+            "-m", "retail_assets.definitions", "--select", SELECT, *partition_args,
+        ]
+        started = time.time()
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"{self.name}: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        return wall, started
+
+    def range_supported(self) -> bool:
+        return "BackfillPolicy.single_run" in (self.root / "retail_assets/defs/silver/assets.py").read_text()
+
+    def last_run_figures(self, started: float) -> dict[str, float | int | bool]:
+        import dagster as dg
+
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        with dg.DagsterInstance.get() as instance:
+            run = instance.get_run_records(limit=1)[0].dagster_run
+            logs = instance.all_logs(run.run_id)
+            times = {e.dagster_event.event_type: e.timestamp for e in logs if e.dagster_event}
+            compute, has_write = 0.0, False
+            for entry in logs:
+                event = entry.dagster_event
+                if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+                    continue
+                meta = event.step_materialization_data.materialization.metadata
+                parts = [meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta]
+                has_write = has_write or "write_seconds" in meta
+                compute += sum(parts)
+            return {
+                "events": len(logs),
+                "compute_s": round(compute, 3),
+                "compute_includes_write": has_write,
+                "in_run_s": round(times[dg.DagsterEventType.RUN_SUCCESS] - times[dg.DagsterEventType.RUN_START], 3),
+                "start_latency_s": round(min(e.timestamp for e in logs) - started, 3),
+            }
+
+
+def import_seconds(root: Path, repeats: int) -> float:
+    code = "import retail_assets.definitions as d; d.defs()"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    return round(statistics.median(walls), 3)
+
+
+def measure(version: CodeVersion, days: int, import_repeats: int, backfill: bool = True) -> dict[str, object]:
+    day = START + timedelta(days=1)
+    version.materialize("--partition", START.isoformat())  # warm-up: the page cache, and day 0's Silver
+    wall, started = version.materialize("--partition", day.isoformat())
+    one = version.last_run_figures(started)
+    first, last = day, day + timedelta(days=days - 1)
+    t0 = time.perf_counter()
+    if not backfill:
+        runs = 0
+    elif version.range_supported():
+        version.materialize("--partition-range", f"{first.isoformat()}...{last.isoformat()}")
+        runs = 1
+    else:
+        for i in range(days):
+            version.materialize("--partition", (first + timedelta(days=i)).isoformat())
+        runs = days
+    backfill_wall = time.perf_counter() - t0 if runs else None
+    return {
+        "day_wall_s": round(wall, 3),
+        "day_compute_s": one["compute_s"],
+        "day_compute_includes_write": one["compute_includes_write"],
+        "day_wall_over_compute": round(wall / one["compute_s"], 2) if one["compute_s"] else None,
+        "day_in_run_s": one["in_run_s"],
+        "run_start_latency_s": one["start_latency_s"],
+        "events_per_day": one["events"],
+        "backfill_days": days,
+        "backfill_runs": runs,
+        "backfill_wall_s": round(backfill_wall, 3) if backfill_wall else None,
+        "import_defs_s": import_seconds(version.root, import_repeats),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale-factor", type=float, default=1.0)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--before-root", default="", help="another checkout of the project to compare with")
+    parser.add_argument("--home", default="", help="work directory (default: a temporary one)")
+    parser.add_argument("--import-repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-before-backfill", action="store_true", help="skip the before version's one-run-per-day backfill (slow)"
+    )
+    args = parser.parse_args()
+    work = Path(args.home or tempfile.mkdtemp(prefix="bench_silver_dagster_"))
+    env = dataset_env(work / "home", args.scale_factor)
+    generate_s = generate(work / "home", args.scale_factor, args.days)
+    versions = [CodeVersion("after", HERE, work, env)]
+    if args.before_root:
+        versions.insert(0, CodeVersion("before", Path(args.before_root).resolve(), work, env))
+    report: dict[str, object] = {"scale_factor": args.scale_factor, "generate_s": round(generate_s, 1)}
+    for version in versions:
+        backfill = not (version.name == "before" and args.no_before_backfill)
+        report[version.name] = measure(version, args.days, args.import_repeats, backfill)
+        print(version.name, json.dumps(report[version.name]), flush=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
