@@ -46,11 +46,7 @@ HOUR_W_ONLINE = np.array(
     [0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.6, 0.6, 0.6, 0.9, 0.9, 0.9,
      1.1, 1.1, 1.0, 1.0, 1.0, 1.0, 1.4, 1.4, 1.4, 1.4, 0.8, 0.8]
 )  # fmt: skip
-FOOT_F = np.array(
-    [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.7, 0.7, 1.0, 1.0,
-     1.3, 1.3, 1.0, 1.0, 1.0, 1.3, 1.3, 1.3, 0.7, 0.7, 0.5, 0.5]
-)  # fmt: skip
-for _a in (HOUR_W_WEEKDAY, HOUR_W_WEEKEND, HOUR_W_ONLINE, FOOT_F):
+for _a in (HOUR_W_WEEKDAY, HOUR_W_WEEKEND, HOUR_W_ONLINE):
     _a.setflags(write=False)
 
 #: Reference sums over h = 8..21 (an 08:00-22:00 store), the denominators of λ (§7.3).
@@ -58,7 +54,10 @@ W_REF_WEEKDAY = 13.10
 W_REF_WEEKEND = 13.00
 
 # --- day factors (§7.1) -----------------------------------------------------------------------
-DOW_FACTORS = (0.78, 0.93, 0.98, 1.00, 1.27, 1.57, 1.05)  # Monday .. Sunday (date.weekday())
+# Monday .. Sunday (date.weekday()). Thursday stays 1.00 (the §7.14 reference day); the weekend shape
+# follows grocery visit shares, where Sunday is ≈ 0.9 × Saturday (model 2; model 1 had 0.67, the
+# ratio of a general-merchandise week). Sources: reference/calibration.md.
+DOW_FACTORS = (0.85, 0.82, 0.90, 1.00, 1.12, 1.27, 1.15)
 MONTH_FACTORS = (0.88, 0.90, 0.97, 1.00, 1.02, 1.00, 1.00, 1.04, 0.96, 0.99, 1.10, 1.25)
 BAD_WEATHER_P_WINTER = 0.25  # Dec-Feb
 BAD_WEATHER_P_OTHER = 0.12
@@ -117,12 +116,19 @@ HOLIDAY_RULES: dict[str, HolidayRule] = {
         HolidayRule("INDEPENDENCE_DAY", instore=0.7, online=0.8),
         HolidayRule("LABOR_DAY", instore=1.15),
         HolidayRule("GRILL_WEEKEND", marketing=1.5),
-        HolidayRule("THANKSGIVING_WINDOW", marketing=1.7),
+        HolidayRule("THANKSGIVING_WINDOW", instore=1.15, marketing=1.7),
+        # the Wednesday before Thanksgiving: the busiest grocery day of the year (≈ 1.9× a normal Wednesday)
+        HolidayRule("THANKSGIVING_EVE", instore=1.9, marketing=1.7),
         HolidayRule("THANKSGIVING", instore=0.6, online=1.2, marketing=1.7),
-        HolidayRule("BLACK_FRIDAY", instore=1.9, online=2.0, marketing=2.5),
+        # a big general-merchandise day, but for a grocer below the Thanksgiving and Christmas peaks
+        HolidayRule("BLACK_FRIDAY", instore=1.4, online=2.0, marketing=2.5),
         HolidayRule("CYBER_MONDAY", online=2.5, marketing=1.7),
         HolidayRule("CHRISTMAS_SEASON", online=1.3, marketing=1.5),
-        HolidayRule("CHRISTMAS_EVE", instore=1.2, marketing=1.5),
+        # the last week before Christmas builds to Dec 23/24, the top grocery days after Thanksgiving Eve
+        HolidayRule("CHRISTMAS_RUSH", instore=1.25, online=1.3, marketing=1.5),
+        HolidayRule("DEC_23", instore=1.9, online=1.3, marketing=1.5),
+        # Dec 24 closes at 18:00 (≈ 0.72 of a day's weights), so 2.4 makes it ≈ 1.75× a December weekday
+        HolidayRule("CHRISTMAS_EVE", instore=2.4, marketing=1.5),
         HolidayRule("CHRISTMAS_DAY", instore=0.0, online=0.6),
         HolidayRule("BOXING_DAY", instore=1.3),
     )
@@ -165,10 +171,14 @@ def holidays_of_year(year: int) -> dict[date, str]:
     sun_after = jul4 + timedelta(days=(6 - jul4.weekday()) % 7 or 7)
     out[sat_on_or_before] = "GRILL_WEEKEND"
     out[sun_after] = "GRILL_WEEKEND"
-    for k in (3, 2, 1):
+    for k in (3, 2):
         out[tg - timedelta(days=k)] = "THANKSGIVING_WINDOW"
-    for dd in range(11, 24):
+    out[tg - timedelta(days=1)] = "THANKSGIVING_EVE"
+    for dd in range(11, 18):
         out[date(year, 12, dd)] = "CHRISTMAS_SEASON"
+    for dd in range(18, 23):
+        out[date(year, 12, dd)] = "CHRISTMAS_RUSH"
+    out[date(year, 12, 23)] = "DEC_23"
     out[date(year, 1, 1)] = "NEW_YEARS_DAY"
     out[md] = "MEMORIAL_DAY"
     out[jul4] = "INDEPENDENCE_DAY"

@@ -58,17 +58,21 @@ CAP_MULTIPLIER_CLAMP = (0.5, 2.0)
 CREATIVES_PER_CHANNEL = 3
 #: device, probability, cost multiplier
 DEVICES = (("MOBILE", 0.60, 1.0), ("DESKTOP", 0.30, 1.5), ("TABLET", 0.10, 1.2))
-#: dollars per impression, (min, max)
-CHANNEL_COST = {
-    "EMAIL": (0.10, 0.25),
-    "DISPLAY": (0.50, 2.00),
-    "SOCIAL": (0.75, 3.00),
-    "SEARCH": (1.00, 5.00),
-    "FACEBOOK": (0.25, 3.00),
-    "GOOGLE": (1.00, 5.00),
-    "INSTAGRAM": (0.20, 3.00),
-    "YOUTUBE": (1.50, 5.25),
+#: Cost per thousand impressions (CPM) in dollars, (min, max), by channel: 2024 benchmark ranges
+#: (reference/calibration.md). Model 1 used these magnitudes as dollars *per impression* (CPM
+#: $100-5,250), which made every campaign cost thousands of times its reach.
+CHANNEL_CPM = {
+    "EMAIL": (1.50, 3.00),
+    "DISPLAY": (2.00, 6.00),
+    "SOCIAL": (6.00, 12.00),
+    "SEARCH": (12.00, 28.00),
+    "FACEBOOK": (7.00, 14.00),
+    "GOOGLE": (10.00, 25.00),
+    "INSTAGRAM": (6.00, 12.00),
+    "YOUTUBE": (5.00, 12.00),
 }
+#: dollars per impression, (min, max): the CPM range / 1000 (one fact_marketing row = one impression)
+CHANNEL_COST = {channel: (lo / 1000, hi / 1000) for channel, (lo, hi) in CHANNEL_CPM.items()}
 ATTRIBUTION_WINDOW_US = 7 * cal.US_PER_DAY
 ATTRIBUTION_DAYS = 7
 

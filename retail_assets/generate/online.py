@@ -15,14 +15,13 @@ is the same; ``rename_sources`` swaps in the final ``order_id_ext`` once placeme
 
 from __future__ import annotations
 
-import functools
-import operator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from retail_assets.config import DatasetSettings
 from retail_assets.contract.tables import FACT_TABLES
@@ -33,20 +32,25 @@ from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.money import cents_to_decimal, percent_of, tax_cents
 from retail_assets.generate.replenishment import Network
 from retail_assets.generate.rng import rng
-from retail_assets.generate.state import canonical_json, decode_bodies, make_schedule
+from retail_assets.generate.state import SCHEDULE_SCHEMA, make_schedule
 from retail_assets.generate.store_context import StoreContext, day_ordinal
 
 US_MIN, US_H, US_DAY = cal.US_PER_MINUTE, cal.US_PER_HOUR, cal.US_PER_DAY
 
-# §7.11 parameters (rules as data)
-BASE_ORDERS_PER_DAY = 653
+# §7.11 parameters (rules as data). Model 2 calibrates volume and basket to public figures
+# (reference/calibration.md): e-commerce ≈ 16 % of US retail sales (Census) and online grocery
+# orders of $80-130. Model 1's 653 orders of ≈ 3 lines × 1.35 units ($20) were 0.6 % of sales.
+BASE_ORDERS_PER_DAY = 3_300
 MODES = ("SHIP_FROM_DC", "SHIP_FROM_STORE", "BOPIS")
 SFDC, SFS, BOPIS = range(3)
 MODE_P = np.array([0.60, 0.30, 0.10])
-LINE_CLASSES = np.array([[1, 3], [2, 5], [5, 8]], dtype=np.int64)
-LINE_CLASS_P = np.array([0.60, 0.30, 0.10])
-QTY_VALUES = np.array([1, 2, 3], dtype=np.int64)
-QTY_P = np.array([0.70, 0.25, 0.05])
+# A planned stock-up basket: ≈ 6.8 lines of ≈ 2.9 units (≈ 19 items, ≈ $100 with tax). Few lines of
+# several units rather than many lines of one: the order's value is what the references fix, and
+# every line costs three lifecycle rows carried in the schedule.
+LINE_CLASSES = np.array([[3, 7], [6, 9], [9, 13]], dtype=np.int64)
+LINE_CLASS_P = np.array([0.50, 0.35, 0.15])
+QTY_VALUES = np.array([1, 2, 3, 4, 6], dtype=np.int64)
+QTY_P = np.array([0.20, 0.30, 0.20, 0.15, 0.15])
 CANDIDATES_PER_LINE = 3
 PROMO_P = 0.15
 PROMO_CODES = ("PROMO5", "PROMO10", "PROMO20")
@@ -117,7 +121,7 @@ class OnlinePlan:
 
 
 def expected_candidates(settings: DatasetSettings, day: date) -> float:
-    """``653 × sf × month(D) × online holiday factor``."""
+    """``BASE_ORDERS_PER_DAY (3,300) × sf × month(D) × online holiday factor``."""
     return BASE_ORDERS_PER_DAY * settings.scale_factor * cal.day_calendar(day).online_day_factor
 
 
@@ -309,7 +313,7 @@ def finalize(
     # lifecycle
     times = lifecycle_times(ctx, plan, placed, lo, line_num)
     line_cols = {
-        "order_id_ext": order_id[lo], "line_num": line_num, "customer_id": plan.customer[lo],
+        "order_key": lo, "order_id_ext": order_id[lo], "line_num": line_num, "customer_id": plan.customer[lo],
         "fulfillment_mode": np.asarray(MODES, dtype=object)[plan.mode[lo]],
         "node_type": np.where(plan.mode[lo] == SFDC, "DC", "STORE").astype(object),
         "node_id": np.where(plan.mode[lo] == SFDC, plan.node_dc[lo], plan.node_store[lo]) + 1,
@@ -358,49 +362,73 @@ def lifecycle_times(
     before = csum - slot_gap - (csum[head] - slot_gap[head])
     span = np.zeros(n, dtype=np.int64)
     np.maximum.at(span, lo, before)
-    for i in placed:
-        start[i] = _pick_start(ctx, plan, int(i), int(start[i]), int(span[i]))
+    # DC picks run round the clock except Dec 25 (→ Dec 26 06:00 + U(0, 60) min), vectorised
+    dc = placed[plan.mode[placed] == SFDC]
+    first_day, last_day = start[dc] // US_DAY, (start[dc] + span[dc]) // US_DAY
+    last_xmas = _is_christmas_day_no(last_day) == 1
+    on_xmas = last_xmas | (_is_christmas_day_no(first_day) == 1)
+    restart_day = np.where(last_xmas, last_day, first_day) + 1
+    restart = restart_day * US_DAY + DC_XMAS_RESTART_US + _minutes_us(*DC_XMAS_JITTER_MIN, plan.u_xmas[dc])
+    start[dc] = np.where(on_xmas, restart, start[dc])
+    for i in placed[plan.mode[placed] != SFDC]:  # store picks follow each store's open periods
+        start[i] = _store_pick_start(ctx, plan, int(i), int(start[i]), int(span[i]))
     picked = start[lo] + before
     last_pick = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last_pick, lo, picked)
     ship = np.full(n, -1, dtype=np.int64)
     deliver = np.full(n, -1, dtype=np.int64)
-    for i in placed:
+    for i in placed[plan.mode[placed] == BOPIS]:  # store hours per order: ≈ 10 % of the orders
         lp = int(last_pick[i])
-        m = int(plan.mode[i])
-        if m == BOPIS:
-            hours = ctx.operating_hours[int(plan.node_store[i])]
-            lo_h, hi_h = BOPIS_COLLECT_H
-            t = lp + int(np.floor((lo_h + (hi_h - lo_h) * plan.u_collect[i]) * US_H + 0.5))
-            if not cal.is_open_at(hours, t):
-                a, b = cal.next_open_period(hours, t)
-                t = min(a + int(_minutes_us(*BOPIS_REOPEN_MIN, plan.u_collect_reopen[i : i + 1])[0]), b - 1)
-            deliver[i] = t
-            continue
-        pickup = _next_pickup(lp + SHIP_AFTER_PICK_US, PICKUPS_DC_H if m == SFDC else PICKUPS_STORE_H)
-        ship[i] = pickup + int(_minutes_us(*SHIP_JITTER_MIN, plan.u_ship[i : i + 1])[0])
+        hours = ctx.operating_hours[int(plan.node_store[i])]
+        lo_h, hi_h = BOPIS_COLLECT_H
+        t = lp + int(np.floor((lo_h + (hi_h - lo_h) * plan.u_collect[i]) * US_H + 0.5))
+        if not cal.is_open_at(hours, t):
+            a, b = cal.next_open_period(hours, t)
+            t = min(a + int(_minutes_us(*BOPIS_REOPEN_MIN, plan.u_collect_reopen[i : i + 1])[0]), b - 1)
+        deliver[i] = t
+    # shipped modes, vectorised: carrier pickup, jitter, delivery day (never Dec 25) and time
+    for m, pickups in ((SFDC, PICKUPS_DC_H), (SFS, PICKUPS_STORE_H)):
+        idx = placed[plan.mode[placed] == m]
+        pickup = _next_pickup_vec(last_pick[idx] + SHIP_AFTER_PICK_US, pickups)
+        ship[idx] = pickup + _minutes_us(*SHIP_JITTER_MIN, plan.u_ship[idx])
         dlo, dhi = DELIVERY_DAYS[m]
-        k = dlo + int(np.floor(plan.u_deliver_day[i] * (dhi - dlo + 1)))
-        dd = cal.day_of_us(int(ship[i])) + timedelta(days=k)
-        if cal.is_christmas(dd):
-            dd += timedelta(days=1)
+        day_no = ship[idx] // US_DAY + dlo + np.floor(plan.u_deliver_day[idx] * (dhi - dlo + 1)).astype(np.int64)
+        day_no += _is_christmas_day_no(day_no)
         wlo, whi = DELIVERY_WINDOW_H
-        deliver[i] = cal.day_start_us(dd) + int(
-            np.floor((wlo + (whi - wlo) * plan.u_deliver_time[i]) * US_H + 0.5)
+        deliver[idx] = day_no * US_DAY + np.floor((wlo + (whi - wlo) * plan.u_deliver_time[idx]) * US_H + 0.5).astype(
+            np.int64
         )
     return LineTimes(picked, ship[lo], deliver[lo])
 
 
-def _pick_start(ctx: StoreContext, plan: OnlinePlan, i: int, start: int, span: int) -> int:
-    """Start of an order's sequential picks: all picks inside one open period of the store (else
-    next opening + U(15, 90) min); at a DC never on Dec 25 (→ Dec 26 06:00 + U(0, 60) min)."""
-    if plan.mode[i] == SFDC:
-        first_day, last_day = cal.day_of_us(start), cal.day_of_us(start + span)
-        if cal.is_christmas(first_day) or cal.is_christmas(last_day):
-            d = last_day if cal.is_christmas(last_day) else first_day
-            jitter = int(_minutes_us(*DC_XMAS_JITTER_MIN, plan.u_xmas[i : i + 1])[0])
-            return cal.day_start_us(d + timedelta(days=1)) + DC_XMAS_RESTART_US + jitter
-        return start
+def _is_christmas_day_no(day_no: np.ndarray) -> np.ndarray:
+    """Per day number since the epoch: is it Dec 25 (as int64 0/1)."""
+    d = np.asarray(day_no, dtype=np.int64).astype("datetime64[D]")  # day numbers count from cal.EPOCH
+    month_start = d.astype("datetime64[M]")
+    month = month_start.astype(np.int64) % 12 + 1
+    dom = (d - month_start.astype("datetime64[D]")).astype(np.int64) + 1
+    return ((month == 12) & (dom == 25)).astype(np.int64)
+
+
+def _next_pickup_vec(t: np.ndarray, hours: tuple[int, ...]) -> np.ndarray:
+    """The first carrier pickup at or after each t (pickups at ``hours`` daily, none on Dec 25).
+
+    Every other day has all its pickups, so the answer lies on t's day or one of the next two.
+    """
+    day0 = t // US_DAY
+    best = np.full(len(t), np.iinfo(np.int64).max, dtype=np.int64)
+    for k in range(3):
+        day_no = day0 + k
+        open_day = _is_christmas_day_no(day_no) == 0
+        for h in hours:
+            p = day_no * US_DAY + h * US_H
+            best = np.where(open_day & (p >= t) & (p < best), p, best)
+    return best
+
+
+def _store_pick_start(ctx: StoreContext, plan: OnlinePlan, i: int, start: int, span: int) -> int:
+    """Start of a store order's sequential picks: all picks inside one open period of the store
+    (else next opening + U(15, 90) min)."""
     hours = ctx.operating_hours[int(plan.node_store[i])]
     period = cal.open_period_at(hours, start)
     if period is not None and start + span < period[1]:
@@ -413,18 +441,6 @@ def _pick_start(ctx: StoreContext, plan: OnlinePlan, i: int, start: int, span: i
             return a + shift
         t = b
     raise RuntimeError(f"no open period long enough to pick order candidate {i} at {hours}")
-
-
-def _next_pickup(t: int, hours: tuple[int, ...]) -> int:
-    d = cal.day_of_us(t)
-    for _ in range(10):
-        if not cal.is_christmas(d):
-            for h in hours:
-                p = cal.day_start_us(d) + h * US_H
-                if p >= t:
-                    return p
-        d += timedelta(days=1)
-    raise RuntimeError("no carrier pickup within 10 days")
 
 
 def _ts(us: np.ndarray) -> pa.Array:
@@ -440,21 +456,31 @@ LINE_INT_COLS = ("line_num", "customer_id", "node_id", "product_id", "quantity",
 LINE_STR_COLS = ("order_id_ext", "line_status", "fulfillment_mode", "node_type", "promo_code")
 
 
+def _int64(values) -> np.ndarray:
+    if isinstance(values, pa.Array):
+        return values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return np.asarray(values, dtype=np.int64)
+
+
+def _str(values) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
+
+
 def _line_table(cols: dict[str, np.ndarray]) -> pa.Table:
     """fact_online_order_lines rows from integer/str columns (cents -> DECIMAL)."""
     spec = FACT_TABLES["fact_online_order_lines"]
-    c = {k: np.asarray(cols[k], dtype=np.int64) for k in LINE_INT_COLS}
-    s = {k: np.asarray(cols[k], dtype=object) for k in LINE_STR_COLS}
+    c = {k: _int64(cols[k]) for k in LINE_INT_COLS}
+    s = {k: cols[k] if isinstance(cols[k], pa.Array) else np.asarray(cols[k], dtype=object) for k in LINE_STR_COLS}
     return pa.table(
         {
             "event_ts": _ts(c["event_ts"]),
             "event_date": _dt(c["event_ts"]),
-            "order_id_ext": pa.array(s["order_id_ext"], type=pa.string()),
+            "order_id_ext": _str(s["order_id_ext"]),
             "line_num": pa.array(c["line_num"]),
-            "line_status": pa.array(s["line_status"], type=pa.string()),
+            "line_status": _str(s["line_status"]),
             "customer_id": pa.array(c["customer_id"]),
-            "fulfillment_mode": pa.array(s["fulfillment_mode"], type=pa.string()),
-            "node_type": pa.array(s["node_type"], type=pa.string()),
+            "fulfillment_mode": _str(s["fulfillment_mode"]),
+            "node_type": _str(s["node_type"]),
             "node_id": pa.array(c["node_id"]),
             "product_id": pa.array(c["product_id"]),
             "quantity": pa.array(c["quantity"]),
@@ -462,7 +488,7 @@ def _line_table(cols: dict[str, np.ndarray]) -> pa.Table:
             "unit_cents": pa.array(c["unit_cents"]),
             "ext_price": cents_to_decimal(c["ext_cents"]),
             "ext_cents": pa.array(c["ext_cents"]),
-            "promo_code": pa.array(s["promo_code"], type=pa.string()),
+            "promo_code": _str(s["promo_code"]),
             "discount_amount": cents_to_decimal(c["discount_cents"]),
             "discount_cents": pa.array(c["discount_cents"]),
             "tax_amount": cents_to_decimal(c["tax_cents"]),
@@ -487,41 +513,94 @@ def concat_lines(parts: list[pa.Table]) -> pa.Table:
     )
 
 
+def _json_list_items(values: pa.Array) -> pa.Array:
+    """Each value as its JSON text: integers in decimal, strings quoted, nulls as ``null``.
+
+    Strings are ids and enum values of this generator; one that would need escaping is refused
+    rather than written as invalid JSON.
+    """
+    if pa.types.is_string(values.type):
+        if len(values) and pc.any(pc.match_substring_regex(values, r'["\\\x00-\x1f]')).as_py():
+            raise ValueError("an online line string value needs JSON escaping; ids and enums must not contain quotes")
+        text = pc.binary_join_element_wise('"', values, '"', "")
+    else:
+        text = pc.cast(values, pa.string())
+    return pc.fill_null(text, "null")
+
+
+def _canonical_bodies(cols: dict[str, pa.Array], offsets: np.ndarray) -> pa.Array:
+    """The canonical JSON (``state.canonical_json``) of ``{column: [values of the group]}`` per group.
+
+    Why not ``json``: with calibrated online volumes tens of thousands of line rows a day are carried
+    to later days; building the same bytes with Arrow string kernels is an order of magnitude faster
+    than one Python encoder call per (order, status, day).
+    """
+    off = pa.array(offsets.astype(np.int32), type=pa.int32())
+    pieces: list[pa.Array | str] = []
+    for i, name in enumerate(sorted(cols)):
+        pieces.append(("{" if i == 0 else "],") + f'"{name}":[')
+        pieces.append(pc.binary_join(pa.ListArray.from_arrays(off, _json_list_items(cols[name])), ","))
+    pieces.append("]}")
+    return pc.binary_join_element_wise(*pieces, "")
+
+
 def _line_schedule(rows: dict[str, np.ndarray], status: str) -> pa.Table:
     """``ORDER_LINE_ROW`` actions: one per (order, status, day) holding that day's line rows."""
     n = len(rows["event_ts"])
     if n == 0:
         return make_schedule(np.zeros(0, np.int64), "ORDER_LINE_ROW", [], [])
     day_no = rows["event_ts"] // US_DAY
-    keys = np.asarray(rows["order_id_ext"]).astype(str)
-    order = np.lexsort((rows["line_num"], day_no, keys))
-    k2, d2 = keys[order], day_no[order]
+    # order ids of one day sort like their candidate index (fixed-width sequence numbers)
+    order = np.lexsort((rows["line_num"], day_no, rows["order_key"]))
+    k2, d2 = np.asarray(rows["order_id_ext"], dtype=object)[order], day_no[order]
     starts = np.ones(n, dtype=bool)
     starts[1:] = (k2[1:] != k2[:-1]) | (d2[1:] != d2[:-1])
     heads = np.nonzero(starts)[0]
-    ends = np.append(heads[1:], n)
-    cols = list(LINE_INT_COLS) + list(LINE_STR_COLS)
-    lists = {c: np.asarray(rows[c])[order].tolist() for c in cols}
-    due, akey, body = [], [], []
-    for a, b in zip(heads, ends, strict=True):
-        payload = {c: lists[c][a:b] for c in cols}
-        due.append(min(payload["event_ts"]))
-        akey.append(f"{k2[a]}|{status}|{(cal.EPOCH + timedelta(days=int(d2[a]))).isoformat()}")
-        body.append(canonical_json(payload))
-    return make_schedule(np.array(due, dtype=np.int64), "ORDER_LINE_ROW", akey, body)
+    offsets = np.append(heads, n)
+    cols = {}
+    for c in LINE_INT_COLS:
+        cols[c] = pa.array(np.asarray(rows[c], dtype=np.int64)[order])
+    for c in LINE_STR_COLS:
+        cols[c] = pa.array(np.asarray(rows[c], dtype=object)[order], type=pa.string())
+    due = np.minimum.reduceat(np.asarray(rows["event_ts"], dtype=np.int64)[order], heads)
+    day_text = pc.strftime(pa.array(d2[heads].astype(np.int32), type=pa.date32()), format="%Y-%m-%d")
+    akey = pc.binary_join_element_wise(pa.array(k2[heads], type=pa.string()), status, day_text, "|")
+    return pa.table(
+        [
+            pa.array(due, type=pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array(np.full(len(heads), "ORDER_LINE_ROW", dtype=object), type=pa.string()),
+            akey,
+            _canonical_bodies(cols, offsets),
+        ],
+        schema=SCHEDULE_SCHEMA,
+    )
+
+
+_BODY_SCHEMA = pa.schema(
+    [pa.field(c, pa.list_(pa.int64())) for c in LINE_INT_COLS]
+    + [pa.field(c, pa.list_(pa.string())) for c in LINE_STR_COLS]
+)
 
 
 def due_line_rows(due: pa.Table) -> pa.Table:
-    """fact_online_order_lines rows of ``ORDER_LINE_ROW`` actions due today."""
+    """fact_online_order_lines rows of ``ORDER_LINE_ROW`` actions due today.
+
+    The bodies are parsed as one newline-delimited JSON document by Arrow's reader (typed by
+    ``_BODY_SCHEMA``), not one ``json.loads`` object per order.
+    """
     rows = due.filter(pc.equal(due.column("action_type"), "ORDER_LINE_ROW"))
-    bodies = decode_bodies(rows.column("body"))
-    if not bodies:
+    if rows.num_rows == 0:
         return concat_lines([])
-    cols = {
-        c: functools.reduce(operator.iadd, (b[c] for b in bodies), [])
-        for c in (*LINE_INT_COLS, *LINE_STR_COLS)
-    }
-    return _line_table({k: np.asarray(v, dtype=object) for k, v in cols.items()})
+    # one newline after each body; the string array's value buffer is then the NDJSON document
+    lines = pc.binary_join_element_wise(rows.column("body").combine_chunks(), "\n", "")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    text = lines.buffers()[2][int(offsets[0]) : int(offsets[-1])]
+    parsed = pa_json.read_json(
+        pa.BufferReader(text),
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, text.size + 1)),
+        parse_options=pa_json.ParseOptions(explicit_schema=_BODY_SCHEMA, unexpected_field_behavior="error"),
+    )
+    return _line_table({c: pc.list_flatten(parsed.column(c)).combine_chunks() for c in _BODY_SCHEMA.names})
 
 
 def _payments(plan: OnlinePlan, placed: np.ndarray, order_id: np.ndarray, total: np.ndarray) -> pa.Table:

@@ -19,7 +19,12 @@ from retail_assets.contract.enums import DECLINE_REASON
 
 METHODS = ("CREDIT_CARD", "DEBIT_CARD", "CASH", "MOBILE_PAY", "PAYPAL", "OTHER")
 CASH = METHODS.index("CASH")
-MIX_IN_STORE = np.array([0.40, 0.30, 0.20, 0.10, 0.0, 0.0])
+MIX_IN_STORE = np.array([0.40, 0.30, 0.20, 0.10, 0.0, 0.0])  # the average tender mix (docs, refunds)
+#: In store the CASH share depends on the ticket: upper bounds of the receipt total in cents and the
+#: cash share below them (Fed Diary of Consumer Payment Choice: cash is ≈ a quarter of payments under
+#: $25 and ≈ 5 % of those over $100). The non-cash rest keeps MIX_IN_STORE's proportions.
+CASH_TICKET_EDGES_CENTS = np.array([2_500, 5_000, 10_000])
+CASH_SHARE_BY_TICKET = np.array([0.26, 0.16, 0.10, 0.06])
 MIX_ONLINE = np.array([0.60, 0.25, 0.0, 0.0, 0.10, 0.05])
 DECLINE_FACTOR = np.array([1.0, 0.8, 0.0, 1.2, 1.1, 0.5])
 BASE_DECLINE_P = 0.025
@@ -60,9 +65,18 @@ def concat_blocks(blocks: list[PaymentBlock], attempts: int) -> PaymentBlock:
     )
 
 
+def in_store_mix(total_cents: np.ndarray) -> np.ndarray:
+    """Per-receipt tender mix (n, M): the CASH share by ticket size, the rest as MIX_IN_STORE."""
+    cash = CASH_SHARE_BY_TICKET[np.searchsorted(CASH_TICKET_EDGES_CENTS, np.asarray(total_cents), side="right")]
+    non_cash = np.where(np.arange(len(METHODS)) == CASH, 0.0, MIX_IN_STORE)
+    mix = non_cash[None, :] * ((1.0 - cash) / non_cash.sum())[:, None]
+    mix[:, CASH] = cash
+    return mix
+
+
 def _pick_method(u: np.ndarray, mix: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Method index from ``mix`` renormalised without ``excluded`` (n, M) bool."""
-    w = np.where(excluded, 0.0, mix[None, :])
+    """Method index from ``mix`` ((M,) or per document (n, M)) renormalised without ``excluded`` (n, M)."""
+    w = np.where(excluded, 0.0, mix if mix.ndim == 2 else mix[None, :])
     cum = np.cumsum(w, axis=1)
     total = cum[:, -1:]
     return np.minimum((cum <= u[:, None] * total).sum(axis=1), len(mix) - 1)
@@ -93,8 +107,9 @@ def resolve_attempts(
 ) -> Attempts:
     """Apply §7.5 to a block: methods, declines, retries, latencies and times.
 
-    ``cash_last``: in store the last (3rd) attempt is always CASH and so always approved; online
-    (``False``) a decline on the last attempt abandons the document.
+    ``mix``: one tender mix (M,) or one per document (n, M). ``cash_last``: in store the last (3rd)
+    attempt is always CASH and so always approved; online (``False``) a decline on the last attempt
+    abandons the document.
     """
     n, a_max = block.u_method.shape
     n_methods = len(METHODS)

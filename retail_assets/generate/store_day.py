@@ -29,15 +29,15 @@ from retail_assets.generate import ids
 from retail_assets.generate.arrays import lexsort_ints, sorted_group_sum, stable_argsort, within_group_rank
 from retail_assets.generate.baskets import BasketDraws, draw_baskets, select_lines
 from retail_assets.generate.ble import ZONE_NAMES, simulate_ble
-from retail_assets.generate.foot_traffic import browser_lambda, foot_traffic
+from retail_assets.generate.foot_traffic import browser_lambda, entry_counts, foot_traffic
 from retail_assets.generate.inventory import RETURN, SALE, TxnBatch
 from retail_assets.generate.money import tax_cents
 from retail_assets.generate.payments import (
     DECLINE_REASONS,
     METHODS,
-    MIX_IN_STORE,
     concat_blocks,
     draw_payment_block,
+    in_store_mix,
     latency_ms,
     resolve_attempts,
 )
@@ -126,7 +126,7 @@ class StoreDay:
             self.day_start_us,
             self.lam,
             open_len,
-            browser_lambda(self.lam, self.calendar.weekend),
+            browser_lambda(self.lam, self.open_frac, self.calendar.weekend),
         )
         self.draws: BasketDraws = draw_baskets(
             settings.seed, day, ctx, self.traffic.visit_store, self.calendar.weekend, self._tag_active()
@@ -262,7 +262,7 @@ class StoreDay:
             sale_blocks.append(_slice_block(blk, 0, k_s))
             ret_blocks.append(_slice_block(blk, k_s, k_s + k_r))
         sale_att = resolve_attempts(
-            concat_blocks(sale_blocks, PAYMENT_ATTEMPTS), r_ts, MIX_IN_STORE, cash_last=True
+            concat_blocks(sale_blocks, PAYMENT_ATTEMPTS), r_ts, in_store_mix(r_total), cash_last=True
         )
         ret_blk = concat_blocks(ret_blocks, PAYMENT_ATTEMPTS)
         method_index = {m: i for i, m in enumerate(METHODS)}
@@ -309,16 +309,14 @@ class StoreDay:
         if len(l_rec):
             zone_mask[l_rec, ctx.zone_of_product[product] - 1] = True
         vis_arr = pa.array(vis, type=pa.string())
-        ble = simulate_ble(
-            seed, day, self.settings.dataset_id, ctx, self.day_start_us, r_store, r_ts, r_cust, r_lines, zone_mask,
-            vis_arr,
-        )  # fmt: skip
+        ble = simulate_ble(seed, day, ctx, self.day_start_us, r_store, r_ts, r_cust, r_lines, zone_mask)
         tables["fact_ble_pings"], tables["fact_customer_zone_changes"] = _ble_tables(ble, r_sid, vis_arr, ctx)
 
         # foot traffic: receipts per (store, hour)
         rph = np.zeros((ctx.n_stores, 24), dtype=np.int64)
         np.add.at(rph, (r_store, t.visit_hour[rv]), 1)
-        ft = foot_traffic(t, self.open_frac, rph, ctx.store_format)
+        entries = entry_counts(t, self.draws.lines, self.open_frac, self.day_start_us)
+        ft = foot_traffic(t, entries, self.open_frac, rph, ctx.store_format)
         tables["fact_foot_traffic"] = _foot_traffic_table(ft, ctx, self.day_start_us)
         tables["fact_store_ops"] = store_ops_table(ctx, day)
 

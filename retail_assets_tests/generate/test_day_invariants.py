@@ -384,10 +384,9 @@ def test_ble_visits_have_ordered_pings_and_zone_changes(chain):
         assert (zone[last] == "CHECKOUT").all()
         for visit, t in zip(v.tolist(), ts.tolist(), strict=True):
             assert t <= r_ts[visit] + 60_000_000
-        ids = p.column("customer_ble_id_ext").to_pylist()
-        known = ~pc.is_null(p.column("customer_id")).to_numpy(zero_copy_only=False)
-        for i, k in zip(ids, known.tolist(), strict=True):
-            assert i.startswith("BLE") if k else i.startswith("ANON-")
+        # only app users are tracked: every ping carries the customer and the app's BLE id
+        assert p.column("customer_id").null_count == 0
+        assert all(i.startswith("BLE") for i in p.column("customer_ble_id_ext").to_pylist())
         assert (col(changes, "from_zone") != col(changes, "to_zone")).all()
         ping_ts = set(zip(v.tolist(), ts.tolist(), strict=True))
         assert (
@@ -406,10 +405,17 @@ def test_foot_traffic_counts_cover_the_receipts(chain):
                                (col(sale, "event_ts") // 3_600_000_000 * 3_600_000_000).tolist(), strict=True))  # fmt: skip
         count, dwell = col(foot, "customer_count"), col(foot, "dwell_seconds")
         assert np.array_equal(count == 0, dwell == 0)
+        entered: Counter = Counter()
+        bought: Counter = Counter()
         for s, ts, z, c in zip(col(foot, "store_id").tolist(), col(foot, "event_ts").tolist(), col(foot, "zone").tolist(),
                                count.tolist(), strict=True):  # fmt: skip
-            if z in ("ENTRANCE", "CHECKOUT"):
+            if z == "CHECKOUT":
                 assert c >= per_hour.get((s, ts), 0)
+            if z == "ENTRANCE":
+                # shoppers enter before they pay: by the end of every hour at least as many entered
+                entered[s] += c
+                bought[s] += per_hour.get((s, ts), 0)
+                assert entered[s] >= bought[s], (s, ts)
 
 
 def test_return_lines_negate_their_original_lines(chain):
