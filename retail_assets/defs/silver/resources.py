@@ -5,9 +5,10 @@ session (and no Sail server) exists until an asset asks for ``spark_session``, s
 start Spark. With ``RETAIL_ASSETS_SPARK_REMOTE`` unset it talks to an in-process Sail server; set it
 to ``sc://host:port`` for any Spark Connect endpoint.
 
-Why not ``dagster_pyspark.LazyPySparkResource``: importing it imports pyspark (about a second of
-CPU), and this module is loaded by every run, sensor tick and ``dg check defs`` of the code location,
-nearly all of which never touch Spark. Here pyspark is imported only when a session is created.
+The session itself is owned by dagster-pyspark's ``LazyPySparkResource``
+(``retail_assets/silver/pyspark_resource.py``), imported only when a session is created: importing
+dagster_pyspark imports pyspark (about a second of CPU), and this module is loaded by every run,
+sensor tick and ``dg check defs`` of the code location, nearly all of which never touch Spark.
 """
 
 from __future__ import annotations
@@ -58,11 +59,9 @@ class SilverSparkResource(dg.ConfigurableResource):
     @property
     def spark_session(self) -> Any:
         if self._spark_session is None:
-            from retail_assets.silver.sail import spark_connect_session
+            from retail_assets.silver.pyspark_resource import connect_session
 
-            self._spark_session = spark_connect_session(
-                self.remote, {k: str(v) for k, v in self.spark_config.items()}
-            )
+            self._spark_session = connect_session(self.remote, dict(self.spark_config))
         return self._spark_session
 
     @property
