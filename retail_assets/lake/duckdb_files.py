@@ -12,6 +12,8 @@ restore procedure, which differs per file.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -109,6 +111,25 @@ def corrupt_error(role: FileRole, database: Path, exc: BaseException) -> DuckDBF
     )
 
 
+def _create_atomically(database: Path) -> None:
+    """Create an empty DuckDB file under a private name, then link it into place.
+
+    Why: two processes creating the same file race; the loser could open the winner's file before
+    DuckDB has written its header and take it for a damaged database ("not a valid DuckDB database
+    file"). A hard link appears whole or not at all, so the loser sees a complete file or none.
+    """
+    private = database.with_name(f".{database.name}.{os.getpid()}.{time.monotonic_ns()}.creating")
+    try:
+        duckdb.connect(str(private)).close()
+        with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
+            os.link(private, database)
+    except (OSError, duckdb.Error):
+        pass  # the real open below reports what is wrong (permissions, a missing directory, …)
+    finally:
+        for leftover in (private, private.with_name(private.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
 def connect(
     database: Path | str,
     role: FileRole,
@@ -124,6 +145,8 @@ def connect(
     text already says what is wrong, and they are neither a lock nor damage.
     """
     database = Path(database)
+    if not read_only and not database.exists():
+        _create_atomically(database)
     started = time.monotonic()
     for attempt in range(1, max(1, attempts) + 1):
         try:
