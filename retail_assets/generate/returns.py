@@ -62,9 +62,20 @@ class SaleLines:
 
 
 def schedule_returns(
-    seed: int, day: date, store_ids: np.ndarray, hours: tuple[str, ...], sales: SaleLines
+    seed: int,
+    day: date,
+    store_ids: np.ndarray,
+    hours: tuple[str, ...],
+    sales: SaleLines,
+    perishable: np.ndarray,
 ) -> pa.Table:
-    """Draw the returns of the day's sales; returns schedule rows (``RETURN_VISIT``)."""
+    """Draw the returns of the day's sales; returns schedule rows (``RETURN_VISIT``).
+
+    ``perishable`` (bool per product index, ``requires_refrigeration``) forces the restock flag off:
+    a store cannot resell chilled or frozen food whose cold chain left its control, so the refund is
+    paid but the unit is disposed and never posts a RETURN txn (model 2; model 1 restocked 85 %).
+    The restocking uniform is still drawn per line, so the stream's layout is unchanged.
+    """
     n = len(sales.receipt_id)
     n_stores = len(store_ids)
     counts = np.bincount(sales.store, minlength=n_stores)
@@ -106,10 +117,11 @@ def schedule_returns(
         lowest = by_draw[head]  # one row per receipt (every marked receipt has ≥ 1 line)
         chosen[lowest[none]] = True
     idx = line_idx[chosen]
+    restock = (u_restock[idx] < RESTOCK_P) & ~perishable[sales.product_id[idx] - 1]
     cols = zip(
         sales.line_num[idx].tolist(), sales.product_id[idx].tolist(), sales.quantity[idx].tolist(),
         sales.unit_cents[idx].tolist(), sales.discount_cents[idx].tolist(), sales.tax_cents[idx].tolist(),
-        sales.promo_code[idx].tolist(), (u_restock[idx] < RESTOCK_P).tolist(), strict=True,
+        sales.promo_code[idx].tolist(), restock.tolist(), strict=True,
     )  # fmt: skip
     per_return = np.bincount(owner[chosen], minlength=len(marked)).tolist()
     keys, bodies = [], []
