@@ -336,7 +336,7 @@ class StoreDay:
             promo_code=l_promo,
         )
         return_schedule = schedule_returns(
-            seed, day, ctx.store_id, ctx.operating_hours, sales, ctx.perishable
+            seed, day, ctx.store_id, ctx.operating_hours, sales, ctx.perishable, ctx.zone_of_product
         )
 
         return InStoreResult(tables, return_schedule, self._visit_source[rv], rcp.astype(object))
