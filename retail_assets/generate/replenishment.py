@@ -471,9 +471,10 @@ def _expected_demand_uplift(net: Network, stores: np.ndarray, visit_day: date) -
     """Per reviewed store, (P,) factor ≥ 1 on its static reorder point and order-up-to level (model 2).
 
     Why: the §7.8 policy is sized for an ordinary day, but the stock a truck brings on ``visit_day``
-    must last until the next visit, through holiday peaks (calendar in-store day factor) and the ×3 of
-    seasonal products in their tag window. Model 1 ignored both, so stores starved in December. The
-    factor is the mean over the days ``visit_day .. visit_day + interval`` of holiday multiplier × seasonal
+    must last until the next visit, through holiday peaks and busy months (the calendar's holiday
+    in-store multiplier × month factor) and the ×3 of seasonal products in their tag window. Model 1
+    ignored both, so stores starved in December. The factor is the mean over the days
+    ``visit_day .. visit_day + interval`` of holiday multiplier × month factor × seasonal
     lift, never below 1 (quiet days keep the ordinary policy). Read-only use of the calendar.
     """
     out: dict[int, np.ndarray] = {}
@@ -485,7 +486,8 @@ def _expected_demand_uplift(net: Network, stores: np.ndarray, visit_day: date) -
             acc = np.zeros(len(net.tags))
             for d in days:
                 lift = np.where(cal.holiday_tags_window(net.tags, d), SEASONAL_LIFT, 1.0)
-                acc += cal.day_calendar(d).instore * lift
+                c = cal.day_calendar(d)
+                acc += c.instore * c.month * lift
             cache[interval] = np.maximum(acc / len(days), 1.0)
         out[s] = cache[interval]
     return out
