@@ -25,7 +25,14 @@ from retail_assets.generate import dims_cache, ids
 from retail_assets.generate import inventory as inv
 from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.rng import rng
-from retail_assets.generate.state import CarryState, canonical_json, decode_bodies, make_schedule
+from retail_assets.generate.state import (
+    RECEIPTS_PER_STORE_DAY,
+    UNITS_PER_RECEIPT,
+    CarryState,
+    canonical_json,
+    decode_bodies,
+    make_schedule,
+)
 from retail_assets.generate.store_context import StoreContext, day_ordinal
 
 US_MIN = cal.US_PER_MINUTE
@@ -51,7 +58,12 @@ ADJ_STORE_P, ADJ_STORE_K = 0.10, (1, 3)
 ADJ_DC_P, ADJ_DC_K = 0.10, (1, 5)
 ADJ_QTY = (-5, 5)
 ADJ_START_US, ADJ_WINDOW_US = 22 * US_H, 1800 * cal.US_PER_SECOND
-DAMAGE_P, DAMAGE_K, DAMAGE_QTY = 0.05, (1, 2), (1, 3)
+DAMAGE_P, DAMAGE_QTY = 1.0, (1, 3)
+# Shrink (model 2, issue 12): NRF puts retail shrink at 1.4-1.6 % of sales. Every open day each store
+# writes off (damage, spoilage, theft found at count) about DAMAGE_UNIT_SHARE of its expected sold
+# units: U{K/2 .. 3K/2} distinct products of mean quantity 2, K scaled by the store's traffic. Model 1
+# damaged 1-2 products on 5 % of days (0.002 % of sales), far below any real store.
+DAMAGE_UNIT_SHARE = 0.0175  # tuned so shrink/sales lands ≈ 1.5 % (units are capped at on-hand)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class Network:
     supplier_trucks: tuple[np.ndarray, np.ndarray]  # truck ids (refrigerated, dry), ascending
     supplier_capacity: tuple[int, int]
     customer_home_store: np.ndarray  # (C,) store index
+    tags: tuple[str | None, ...] = ()  # per product (holiday tags, §7.4) for the seasonal uplift
 
     @property
     def n_stores(self) -> int:
@@ -127,6 +140,7 @@ class Network:
             supplier_trucks=(np.sort(sup_r), np.sort(sup_a)),
             supplier_capacity=(int(cap[sup & refr].min()), int(cap[sup & ~refr].min())),
             customer_home_store=customers.column("home_store_id").to_numpy().astype(np.int64) - 1,
+            tags=tuple(products.column("tags").to_pylist()),
         )
 
     @classmethod
@@ -188,7 +202,11 @@ def ops_txns(
     for s in range(net.n_stores):
         g = rng(settings.seed, "ops", day, s + 1, model_version=settings.model_version)
         pool = np.nonzero(state.store_carried[s] & launched)[0]
-        u_dmg, k_dmg = g.random(), int(g.integers(DAMAGE_K[0], DAMAGE_K[1] + 1))
+        k_mean = (
+            DAMAGE_UNIT_SHARE * RECEIPTS_PER_STORE_DAY * UNITS_PER_RECEIPT * ctx.traffic_multiplier[s] / 2
+        )
+        lo, hi = max(1, round(k_mean / 2)), max(1, round(1.5 * k_mean))
+        u_dmg, k_dmg = g.random(), int(g.integers(lo, hi + 1))
         k_dmg = min(k_dmg, len(pool))
         prods = g.choice(pool, size=k_dmg, replace=False) if k_dmg else np.zeros(0, np.int64)
         periods = cal.open_periods(net.store_hours[s], day)
@@ -446,6 +464,46 @@ def greedy_allocate(
     return out
 
 
+SEASONAL_LIFT = 3.0  # §7.4: a product in its holiday-tag window sells ×3
+
+
+def _expected_demand_uplift(net: Network, stores: np.ndarray, visit_day: date) -> dict[int, np.ndarray]:
+    """Per reviewed store, (P,) factor ≥ 1 on its static reorder point and order-up-to level (model 2).
+
+    Why: the §7.8 policy is sized for an ordinary day, but the stock a truck brings on ``visit_day``
+    must last until the next visit, through holiday peaks and busy months (the calendar's holiday
+    in-store multiplier × month factor) and the ×3 of seasonal products in their tag window. Model 1
+    ignored both, so stores starved in December. The factor is the mean over the days
+    ``visit_day .. visit_day + interval`` of holiday multiplier × month factor × seasonal
+    lift, never below 1 (quiet days keep the ordinary policy). Read-only use of the calendar.
+    """
+    out: dict[int, np.ndarray] = {}
+    cache: dict[int, np.ndarray] = {}
+    for s in stores.tolist():
+        interval = math.ceil(len(net.dc_stores[int(net.store_dc[s])]) / 2)
+        if interval not in cache:
+            days = [visit_day + timedelta(days=k) for k in range(interval + 1)]
+            acc = np.zeros(len(net.tags))
+            for d in days:
+                lift = np.where(cal.holiday_tags_window(net.tags, d), SEASONAL_LIFT, 1.0)
+                c = cal.day_calendar(d)
+                acc += c.instore * c.month * lift
+            cache[interval] = np.maximum(acc / len(days), 1.0)
+        out[s] = cache[interval]
+    return out
+
+
+def _uplift_of(uplift: dict[int, np.ndarray], s_idx: np.ndarray, p_idx: np.ndarray) -> np.ndarray:
+    if len(s_idx) == 0:
+        return np.ones(0)
+    return np.array([uplift[s][p] for s, p in zip(s_idx.tolist(), p_idx.tolist(), strict=True)])
+
+
+def _scaled(level: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """``ceil(level × factor)`` as int64 (factor 1 leaves the level unchanged)."""
+    return np.ceil(np.asarray(level, dtype=np.int64) * factor - 1e-9).astype(np.int64)
+
+
 def store_review_and_allocate(
     settings: DatasetSettings, net: Network, state: CarryState, review_on_hand: np.ndarray, day: date
 ) -> Reorders:
@@ -456,10 +514,11 @@ def store_review_and_allocate(
     visit_day = day + timedelta(days=1)
     stores, waves = visited_stores(net, settings.start_date, visit_day)
     launched = net.launched(day)
+    uplift = _expected_demand_uplift(net, stores, visit_day)
     parts = []
     for s, w in zip(stores, waves, strict=True):
         pos = review_on_hand[s] + state.store_in_transit[s]
-        need = state.store_carried[s] & launched & (pos <= state.store_reorder_point[s])
+        need = state.store_carried[s] & launched & (pos <= _scaled(state.store_reorder_point[s], uplift[s]))
         p = np.nonzero(need)[0]
         parts.append((np.full(len(p), s), np.full(len(p), w), p))
     if parts:
@@ -470,8 +529,8 @@ def store_review_and_allocate(
         s_idx = wave = p_idx = np.zeros(0, np.int64)
     cur = review_on_hand[s_idx, p_idx]
     transit = state.store_in_transit[s_idx, p_idx]
-    rop = state.store_reorder_point[s_idx, p_idx]
-    mx = state.store_max_stock[s_idx, p_idx]
+    rop = _scaled(state.store_reorder_point[s_idx, p_idx], _uplift_of(uplift, s_idx, p_idx))
+    mx = _scaled(state.store_max_stock[s_idx, p_idx], _uplift_of(uplift, s_idx, p_idx))
     pos = cur + transit
     qty = reorder_quantity(mx, pos, net.case_pack[p_idx])
     prio = priority_of(rop, pos)

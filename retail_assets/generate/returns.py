@@ -1,9 +1,9 @@
 """Returns (contract §7.6): decided on the sale day, carried in the schedule, emitted on their day.
 
 Sale day: stream ``rng("returns", D, store_id)`` over the store's SALE receipts in id order, in
-blocks — return marking, return-day draw, hour draw, within-hour draw (one each per receipt), then
+blocks — gift draw (model 1: return marking), return-day draw, hour draw, within-hour draw (one each per receipt), then
 the returned-line uniforms and restocking uniforms (one each per line, receipts and lines in
-order). A marked receipt becomes one ``RETURN_VISIT`` schedule row whose body carries everything
+order). A receipt with a returned line (department rate, model 2) becomes one ``RETURN_VISIT`` schedule row whose body carries everything
 the return needs (lines with their original money), so the return day needs no other state.
 
 Return day: the due rows become RETURN receipts numbered ``RET-…`` per (store, day) in event_ts
@@ -23,12 +23,15 @@ from retail_assets.generate import calendar as cal
 from retail_assets.generate.rng import rng
 from retail_assets.generate.state import canonical_json, decode_bodies, make_schedule
 
-RETURN_P = 0.01
-RETURN_P_HOLIDAY = 0.04
-RETURN_LINE_P = 0.6
+# Model 2 (issue 12): a line is returned with a probability of its department (ZONES index of the
+# product: GROCERY 1, ELECTRONICS 2, CLOTHING 3), higher for holiday-season sales. NRF: clothing and
+# electronics are returned an order of magnitude more often than food (≈ 10-20 % vs < 2 % by value).
+RETURN_LINE_P = {1: 0.006, 2: 0.07, 3: 0.10}
+RETURN_LINE_P_HOLIDAY = {1: 0.012, 2: 0.13, 3: 0.20}
 RESTOCK_P = 0.85
-RETURN_DAYS = (1, 30)
-HOLIDAY_RETURN_OFFSETS = (0, 6)  # Dec 26 + U{0..6}
+RETURN_DAYS = 30  # lag 1 + floor(30 u²): front-loaded, most returns within two weeks
+GIFT_P = 0.5  # share of holiday-season returns that are gifts, returned Dec 26 + U{0..GIFT_DAYS-1}
+GIFT_DAYS = 21
 
 
 def _holiday_sale(day: date) -> bool:
@@ -62,9 +65,21 @@ class SaleLines:
 
 
 def schedule_returns(
-    seed: int, day: date, store_ids: np.ndarray, hours: tuple[str, ...], sales: SaleLines
+    seed: int,
+    day: date,
+    store_ids: np.ndarray,
+    hours: tuple[str, ...],
+    sales: SaleLines,
+    perishable: np.ndarray,
+    zone_of_product: np.ndarray,
 ) -> pa.Table:
-    """Draw the returns of the day's sales; returns schedule rows (``RETURN_VISIT``)."""
+    """Draw the returns of the day's sales; returns schedule rows (``RETURN_VISIT``).
+
+    ``perishable`` (bool per product index, ``requires_refrigeration``) forces the restock flag off:
+    a store cannot resell chilled or frozen food whose cold chain left its control, so the refund is
+    paid but the unit is disposed and never posts a RETURN txn (model 2; model 1 restocked 85 %).
+    The restocking uniform is still drawn per line, so the stream's layout is unchanged.
+    """
     n = len(sales.receipt_id)
     n_stores = len(store_ids)
     counts = np.bincount(sales.store, minlength=n_stores)
@@ -86,30 +101,26 @@ def schedule_returns(
         r0 += k
         l0 += m
     holiday = _holiday_sale(day)
-    marked = np.flatnonzero(u_mark < (RETURN_P_HOLIDAY if holiday else RETURN_P))
+    line_p = np.zeros(4)
+    for zone, p in (RETURN_LINE_P_HOLIDAY if holiday else RETURN_LINE_P).items():
+        line_p[zone] = p
+    chosen_all = u_line < line_p[zone_of_product[sales.product_id - 1]]
+    marked = np.flatnonzero(np.bincount(sales.line_receipt, weights=chosen_all, minlength=n) > 0)
     if len(marked) == 0:
         return make_schedule(np.zeros(0, np.int64), "RETURN_VISIT", [], [])
     line_starts = np.concatenate(([0], np.cumsum(line_counts)))
-    due = _return_times(
-        day, holiday, hours, sales.store[marked], u_day[marked], u_hour[marked], u_min[marked]
-    )
-    # lines: each line of a marked receipt with probability 0.6, at least the one with the lowest draw
+    gift = holiday & (u_mark[marked] < GIFT_P)
+    due = _return_times(day, gift, hours, sales.store[marked], u_day[marked], u_hour[marked], u_min[marked])
     a, b = line_starts[marked], line_starts[marked + 1]
     line_idx = _ranges(a, b)
     owner = np.repeat(np.arange(len(marked)), b - a)
-    chosen = u_line[line_idx] < RETURN_LINE_P
-    none = np.bincount(owner, weights=chosen, minlength=len(marked)) == 0
-    if none.any():
-        by_draw = np.lexsort((u_line[line_idx], owner))  # per receipt, lowest draw first
-        head = np.ones(len(by_draw), dtype=bool)
-        head[1:] = owner[by_draw][1:] != owner[by_draw][:-1]
-        lowest = by_draw[head]  # one row per receipt (every marked receipt has ≥ 1 line)
-        chosen[lowest[none]] = True
+    chosen = chosen_all[line_idx]
     idx = line_idx[chosen]
+    restock = (u_restock[idx] < RESTOCK_P) & ~perishable[sales.product_id[idx] - 1]
     cols = zip(
         sales.line_num[idx].tolist(), sales.product_id[idx].tolist(), sales.quantity[idx].tolist(),
         sales.unit_cents[idx].tolist(), sales.discount_cents[idx].tolist(), sales.tax_cents[idx].tolist(),
-        sales.promo_code[idx].tolist(), (u_restock[idx] < RESTOCK_P).tolist(), strict=True,
+        sales.promo_code[idx].tolist(), restock.tolist(), strict=True,
     )  # fmt: skip
     per_return = np.bincount(owner[chosen], minlength=len(marked)).tolist()
     keys, bodies = [], []
@@ -136,7 +147,7 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 def _return_times(
     day: date,
-    holiday: bool,
+    gift: np.ndarray,
     hours: tuple[str, ...],
     store: np.ndarray,
     u_day: np.ndarray,
@@ -146,16 +157,16 @@ def _return_times(
     """Return instants (µs) of the marked receipts: day, then hour by the return day's hour weights
     over the store's open fraction, then a uniform offset in the open part of that hour.
 
-    Vectorised per distinct (store hours, return day): a handful of groups instead of one Python
-    step per return.
+    Day: a gift (holiday-season sale) comes back Dec 26 + U{0..20}, spread so the post-Christmas
+    spike builds and fades instead of a one-week cliff; any other return after a lag of
+    ``1 + floor(30 u²)`` days (front-loaded). Vectorised per distinct (store hours, return day).
     """
-    if holiday:
-        lo, hi = HOLIDAY_RETURN_OFFSETS
-        base = date(day.year, 12, 26)
-    else:
-        lo, hi = RETURN_DAYS
-        base = day
-    offset = lo + (u_day * (hi - lo + 1)).astype(np.int64)
+    lag = 1 + np.floor(RETURN_DAYS * u_day**2).astype(np.int64)
+    gift_lag = (date(day.year, 12, 26) - day).days + np.minimum(
+        (u_day * GIFT_DAYS).astype(np.int64), GIFT_DAYS - 1
+    )
+    offset = np.where(gift, gift_lag, lag)
+    base = day
     distinct = sorted(set(hours))
     hours_idx = np.array([distinct.index(h) for h in hours], dtype=np.int64)[
         np.asarray(store, dtype=np.int64)

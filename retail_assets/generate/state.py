@@ -34,13 +34,14 @@ NO_TS = np.iinfo(np.int64).min
 
 SCHEDULE_ACTIONS = SCHEDULE_ACTION_TYPE  # contract §8.3 vocabulary of ctl_state_schedule.action_type
 
-# Policy parameters of §7.8 (rules as data; an override would change dataset_id).
+# Policy parameters of §7.8 (rules as data; an override would change dataset_id). DC cover 16/36 days
+# (model 2; was 4/21): the DC must absorb lumpy store orders and the seasonal lift, else stores starve.
 RECEIPTS_PER_STORE_DAY = 200
 UNITS_PER_RECEIPT = 18
 SAFETY_Z = 1.65
 DC_ONLINE_UPLIFT = 1.05
-DC_COVER_DAYS = 4
-DC_MAX_DAYS = 21
+DC_COVER_DAYS = 16
+DC_MAX_DAYS = 36
 
 SCHEDULE_SCHEMA = pa.schema(
     [

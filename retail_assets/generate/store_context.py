@@ -57,6 +57,7 @@ class StoreContext:
     sale_cents: np.ndarray  # int64 (P,)
     tax_k2: np.ndarray  # int64 (P,), 2 x taxability factor
     is_grocery: np.ndarray  # bool (P,)
+    perishable: np.ndarray  # bool (P,), requires_refrigeration: a returned unit is disposed, not restocked
     zone_of_product: np.ndarray  # int8 (P,), GROCERY / ELECTRONICS / CLOTHING index into ZONES
     tags: tuple[str | None, ...]
     customer_home_store: np.ndarray  # int64 (C,)
@@ -121,6 +122,7 @@ class StoreContext:
             sale_cents=_np(products, "sale_price_cents").astype(np.int64),
             tax_k2=np.array([TAX_K2[t] for t in products.column("taxability").to_pylist()], dtype=np.int64),
             is_grocery=np.array([d == "Grocery" for d in dept], dtype=bool),
+            perishable=_np(products, "requires_refrigeration").astype(bool),
             zone_of_product=zone_of_product,
             tags=tuple(products.column("tags").to_pylist()),
             customer_home_store=home,

@@ -335,7 +335,9 @@ class StoreDay:
             tax_cents=tax,
             promo_code=l_promo,
         )
-        return_schedule = schedule_returns(seed, day, ctx.store_id, ctx.operating_hours, sales)
+        return_schedule = schedule_returns(
+            seed, day, ctx.store_id, ctx.operating_hours, sales, ctx.perishable, ctx.zone_of_product
+        )
 
         return InStoreResult(tables, return_schedule, self._visit_source[rv], rcp.astype(object))
 

@@ -39,18 +39,6 @@ def model_1_fails(what: str):
     )
 
 
-def until_supply_lands(what: str):
-    """Model 2 is one release built on two branches: the demand half (calibration, footfall) and the
-    supply half (replenishment, returns, shrink). On the demand branch alone these properties still
-    fail; the supply branch removes this marker, after which they are plain tests."""
-    return pytest.mark.xfail(
-        MODEL_VERSION in ("1", "2"),
-        strict=MODEL_VERSION == "1",
-        raises=AssertionError,
-        reason=f"{what} (issue 12: fixed by the supply half of model 2)",
-    )
-
-
 @pytest.fixture(scope="module")
 def season() -> dict[str, pa.Table]:
     return generate_realism_tables(SETTINGS, END)
@@ -72,16 +60,12 @@ def test_the_generated_days_cover_the_range(ctx):
     assert len(ctx.days) == (END - SETTINGS.start_date).days + 1
 
 
-@until_supply_lands(
-    "replenishment capacity does not follow demand: DC→store fill rate ≈ 88–93 %, worst day ≈ 75 %"
-)
 def test_dc_to_store_fill_rate_is_in_the_real_range(ctx):
     results = dc_store_fill_rate(ctx)
     assert _value(results, "dc_store_fill_rate") >= REFERENCES["dc_store_fill_rate"].low
     assert _value(results, "dc_store_fill_rate_worst_day") >= REFERENCES["dc_store_fill_rate_worst_day"].low
 
 
-@until_supply_lands("the worst store starves: ≈ 17–43 % of its SKUs at zero on-hand")
 def test_no_store_starves(ctx):
     assert (
         _value(worst_store(ctx), "worst_store_zero_on_hand_share")
@@ -89,7 +73,6 @@ def test_no_store_starves(ctx):
     )
 
 
-@until_supply_lands("85 % of returned lines are restocked, refrigerated ones included")
 def test_returned_perishables_are_never_restocked(season):
     cold = season["dim_products"].filter(pc.field("requires_refrigeration"))
     txns = season["fact_store_inventory_txn"]
