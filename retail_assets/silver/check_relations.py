@@ -62,6 +62,14 @@ class Registered:
     """Event relations known to hold no rows of D (rules vacuous without them hold without a run)."""
     in_memory: dict[str, pa.Table] = field(default_factory=dict)
     """Relations registered from Arrow tables in memory (dimension keys, state), for prechecks."""
+    relations: dict[str, Any] = field(default_factory=dict)
+    """Name → Arrow table or dataset, registered on a connection only when a statement runs."""
+
+    def register_on(self, conn: Any) -> None:
+        """Register every resolved relation on ``conn`` (deferred: a table whose rules the
+        prechecks all prove runs no statement, and a registration costs DuckDB a few hundred µs)."""
+        for name, data in self.relations.items():
+            conn.register(name, data)
 
 
 def _state(lake_root: str, state_day: date) -> pa.Table | None:
@@ -75,8 +83,8 @@ def _state(lake_root: str, state_day: date) -> pa.Table | None:
     return data if data is not None and data.num_rows else None
 
 
-def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set[str]) -> Registered:
-    """Register each needed relation for the checks of ``build`` on ``conn``."""
+def resolve_relations(lake_root: str, build: SilverBuild, needs: set[str]) -> Registered:
+    """Find each needed relation for the checks of ``build`` (``Registered.register_on`` registers them)."""
     day = build.day
     out = Registered()
     for name in sorted(needs):
@@ -87,7 +95,7 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
             if data is None:
                 out.unavailable[name] = f"{uri} does not exist yet"
             else:
-                conn.register(name, data)
+                out.relations[name] = data
                 out.in_memory[name] = data
         elif name in SOFT_NEEDS:
             state_day = day - timedelta(days=1) if name == "state_prev" else day
@@ -95,10 +103,10 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
             if data is None:
                 # Soft need: the within-day part of a rule still runs against an empty state; the
                 # continuity part is reported as not checked (e.g. D-1 before the start date).
-                conn.register(name, relation_schema(name).empty_table())
+                out.relations[name] = relation_schema(name).empty_table()
                 out.unavailable[name] = f"ctl_state_inventory has no state_date={state_day}"
             else:
-                conn.register(name, data)
+                out.relations[name] = data
                 out.in_memory[name] = data
         elif name.startswith("ev_"):
             if build.stream_input_rows == 0:
@@ -112,17 +120,17 @@ def register_relations(conn: Any, lake_root: str, build: SilverBuild, needs: set
                 partitioned_by_day = "event_date" in events.metadata().partition_columns
                 if partitioned_by_day and not events.file_uris(file_pruning_predicate=[("event_date", "=", day)]):
                     out.empty_for_day.add(name)  # pruning on the partition column is exact: no file, no row of D
-                conn.register(name, delta.snapshot_dataset(events, uri))
+                out.relations[name] = delta.snapshot_dataset(events, uri)
             else:
                 out.empty_for_day.add(name)
-                conn.register(name, relation_schema(name).empty_table())
+                out.relations[name] = relation_schema(name).empty_table()
         elif name.startswith("ag_"):
             uri = silver_uri(lake_root, name[3:])
             snapshot = REFERENCE_CACHE.dataset(uri)
             if snapshot is None:
                 out.unavailable[name] = f"{uri} does not exist yet"
             else:
-                conn.register(name, snapshot)
+                out.relations[name] = snapshot
         else:
             raise KeyError(f"rule needs unknown relation {name!r}")
     return out

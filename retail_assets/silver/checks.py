@@ -26,7 +26,7 @@ from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.lake.paths import bronze_uri
 from retail_assets.silver import rules as registry
 from retail_assets.silver.build import SilverBuild
-from retail_assets.silver.check_relations import SOFT_NEEDS, register_relations
+from retail_assets.silver.check_relations import SOFT_NEEDS, resolve_relations
 from retail_assets.silver.reference import REFERENCE_CACHE, partition_reader
 from retail_assets.silver.rules import TableRules, build_order, silver_parents
 from retail_assets.silver.rules.findings import SAMPLE_SIZE, TableFindings
@@ -86,16 +86,15 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
     """
     table, day = build.table, build.day
     rules = rules_for(table)
-    conn.register("silver", build.data)
     findings = TableFindings()
 
     scanned = [
         r
         for r in rules.row_rules
         if (r.not_null_column is None or build.data.column(r.not_null_column).null_count)
-        and not (r.precheck is not None and holds(r.precheck, build.data, {}))
+        and not (r.precheck is not None and holds(r.precheck, build.data, {}, day))
     ]
-    registered = register_relations(conn, ctx.lake_root, build, set(rules.needs))
+    registered = resolve_relations(ctx.lake_root, build, set(rules.needs))
     unavailable = dict(registered.unavailable)
     for diff in build.schema.diffs:
         if diff.context in EVENT_RELATIONS and not diff.ok:
@@ -113,20 +112,29 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
             decided.append((r, "skip"))
         elif any(n in registered.empty_for_day for n in r.vacuous_without):
             decided.append((r, "vacuous"))
-        elif r.precheck is not None and holds(r.precheck, build.data, registered.in_memory):
+        elif r.precheck is not None and holds(r.precheck, build.data, registered.in_memory, day):
             decided.append((r, "proven"))
         else:
             decided.append((r, "run"))
     runnable = [r for r, how in decided if how in ("run", "partly")]
 
-    counts, rel = conn.sql(table_statement(day, scanned, runnable)).fetchall()[0]
-    counts = [int(n or 0) for n in counts]
-    by_rule = {int(x["r"]): (int(x["n"]), list(x["sample"] or [])) for x in rel or []}
+    counts: list[int] = []
+    by_rule: dict[int, tuple[int, list[str]]] = {}
+    if scanned or runnable:
+        # Nothing is registered or run when the prechecks proved every rule: a statement's fixed
+        # cost (parse, plan, start the pipelines) was most of a small table's checks.
+        conn.register("silver", build.data)
+        registered.register_on(conn)
+        # ``execute``, not ``sql``: DuckDB 2's ``sql`` binds the statement once to describe a lazy
+        # relation and again when it is fetched; ``execute`` parses, plans and runs it once.
+        counts, rel = conn.execute(table_statement(day, scanned, runnable)).fetchall()[0]
+        counts = [int(n or 0) for n in counts]
+        by_rule = {int(x["r"]): (int(x["n"]), list(x["sample"] or [])) for x in rel or []}
     samples: dict[int, list[str]] = {}
     failing = [i for i, n in enumerate(counts) if n]
     if failing:
         pk = FACT_TABLES[table].primary_key
-        row = conn.sql(
+        row = conn.execute(
             "SELECT "
             + ", ".join(
                 f"(list({key_expr(pk)}) FILTER (WHERE {violated(scanned[i], day)}))[1:{SAMPLE_SIZE}]"

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
 
-from retail_assets.silver.rules.kinds import BalanceWalk, CentsOf, KeysIn
+from retail_assets.silver.rules.kinds import (
+    BalanceWalk,
+    CentsOf,
+    EventDay,
+    InSet,
+    KeysIn,
+    NotBelow,
+    ProductOf,
+    SumOf,
+    UniqueKey,
+)
 from retail_assets.silver.rules.prechecks import holds
 
 DIM = {"dim_stores": pa.table({"store_id": pa.array([3, 1, 2], pa.int64())})}
@@ -90,3 +100,59 @@ def test_cents_of_two_decimal_money_hold_only_when_every_row_agrees():
         {"amount": pa.array([Decimal("2.5")], pa.decimal128(18, 1)), "amount_cents": pa.array([250], pa.int64())}
     )
     assert holds(CentsOf("amount", "amount_cents", 1), one_decimal, {})
+
+
+def _day_rows(stamps: list[datetime | None], dates: list | None = None) -> pa.Table:
+    day = date(2024, 1, 2)
+    return pa.table(
+        {
+            "event_date": pa.array(dates if dates is not None else [day] * len(stamps), pa.date32()),
+            "event_ts": pa.array(stamps, pa.timestamp("us", "UTC")),
+        }
+    )
+
+
+def test_event_day_holds_only_inside_the_utc_day():
+    day, start = date(2024, 1, 2), datetime(2024, 1, 2, tzinfo=UTC)
+    inside = [start, start + timedelta(days=1, microseconds=-1)]
+    assert holds(EventDay(), _day_rows(inside), {}, day)
+    assert not holds(EventDay(), _day_rows(inside), {})  # no day given: cannot tell
+    assert not holds(EventDay(), _day_rows([start + timedelta(days=1)]), {}, day)  # next midnight is D+1
+    assert not holds(EventDay(), _day_rows([start - timedelta(microseconds=1)]), {}, day)
+    assert not holds(EventDay(), _day_rows(inside, [day, day + timedelta(days=1)]), {}, day)
+    assert not holds(EventDay(), _day_rows([start, None]), {}, day)  # NULL is a violation
+    naive = pa.table({"event_date": pa.array([day], pa.date32()), "event_ts": pa.array([start], pa.timestamp("us"))})
+    assert not holds(EventDay(), naive, {}, day)  # compared in the session time zone by SQL: not judged
+
+
+def test_enumerations_hold_when_every_non_null_value_is_listed():
+    rule = InSet("zone", ("A", "B"))
+    assert holds(rule, pa.table({"zone": ["A", None, "B", "A"]}), {})
+    assert not holds(rule, pa.table({"zone": ["A", "C"]}), {})
+    assert not holds(rule, pa.table({"zone": pa.array([1], pa.int64())}), {})  # not a string column
+
+
+def test_not_below_sum_and_product_identities():
+    assert holds(NotBelow("b", 0), pa.table({"b": pa.array([0, 3], pa.int64())}), {})
+    assert not holds(NotBelow("b", 0), pa.table({"b": pa.array([0, -1], pa.int64())}), {})
+    assert not holds(NotBelow("b", 0), pa.table({"b": pa.array([1, None], pa.int64())}), {})
+    total = SumOf("t", ("s", "x"), ("d",))
+    good = pa.table({"t": [10, 5], "s": [9, 5], "x": [2, 1], "d": [1, 1]})
+    assert holds(total, good, {})
+    assert not holds(total, good.set_column(0, "t", pa.array([10, 6])), {})
+    huge = pa.table({"t": [0], "s": [2**62], "x": [0], "d": [2**62]})
+    assert not holds(total, huge, {})  # could overflow: let the SQL decide
+    ext = ProductOf("e", "u", "q")
+    assert holds(ext, pa.table({"e": [6, -4], "u": [3, 2], "q": [2, -2]}), {})
+    assert not holds(ext, pa.table({"e": [6, 4], "u": [3, 2], "q": [2, -2]}), {})
+    assert not holds(ext, pa.table({"e": [2**32], "u": [2**31], "q": [2]}), {})  # factor too large to prove
+    assert not holds(ext, pa.table({"e": pa.array([None], pa.int64()), "u": [1], "q": [1]}), {})
+
+
+def test_unique_key_holds_only_without_duplicates_or_nulls():
+    rule = UniqueKey(("k", "n"))
+    assert holds(rule, pa.table({"k": ["a", "a", "b"], "n": [1, 2, 1]}), {})
+    assert not holds(rule, pa.table({"k": ["a", "a"], "n": [1, 1]}), {})
+    assert not holds(rule, pa.table({"k": ["a", None], "n": [1, 1]}), {})  # NULL keys: the SQL groups them
+    assert not holds(UniqueKey(("k",), max_rows=2), pa.table({"k": ["a", "b", "c"]}), {})  # large: SQL is cheaper
+    assert not holds(UniqueKey(("f",)), pa.table({"f": [0.0, -0.0]}), {})  # floats are not judged

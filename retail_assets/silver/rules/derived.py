@@ -23,9 +23,15 @@ from retail_assets.silver.rules.groups import (
 from retail_assets.silver.rules.kinds import (
     CentsOf,
     DayWindow,
+    EventDay,
+    InSet,
     KeysIn,
+    NotBelow,
+    ProductOf,
     RowRule,
     SetRule,
+    SumOf,
+    UniqueKey,
     escape,
     key_expr,
     q,
@@ -65,7 +71,9 @@ def row_rules(table: str) -> tuple[RowRule, ...]:
         for c in spec.columns
         if not c.nullable
     ]
-    rules.append(RowRule("C6", KEYS_AND_VALUES, "event_date = CAST(event_ts AS DATE) = D", EVENT_DAY))
+    rules.append(
+        RowRule("C6", KEYS_AND_VALUES, "event_date = CAST(event_ts AS DATE) = D", EVENT_DAY, precheck=EventDay())
+    )
     for c in spec.columns:
         if c.enum:
             values = ", ".join(literal(v) for v in c.enum)
@@ -75,6 +83,7 @@ def row_rules(table: str) -> tuple[RowRule, ...]:
                     KEYS_AND_VALUES,
                     f"{c.name} in enum",
                     f"{q(c.name)} IS NULL OR {q(c.name)} IN ({values})",
+                    precheck=InSet(c.name, tuple(c.enum)),
                 )
             )
     for money, cents in money_pairs(spec):
@@ -90,7 +99,13 @@ def row_rules(table: str) -> tuple[RowRule, ...]:
         )
     if {"ext_cents", "unit_cents", "quantity"} <= cols:
         rules.append(
-            RowRule("C7", MONEY, "ext_cents = unit_cents × quantity", "ext_cents = unit_cents * quantity")
+            RowRule(
+                "C7",
+                MONEY,
+                "ext_cents = unit_cents × quantity",
+                "ext_cents = unit_cents * quantity",
+                precheck=ProductOf("ext_cents", "unit_cents", "quantity"),
+            )
         )
     if {"total_cents", "subtotal_cents", "discount_cents", "tax_cents"} <= cols:
         rules.append(
@@ -99,10 +114,15 @@ def row_rules(table: str) -> tuple[RowRule, ...]:
                 MONEY,
                 "total = subtotal − discount + tax",
                 "total_cents = subtotal_cents - discount_cents + tax_cents",
+                precheck=SumOf("total_cents", ("subtotal_cents", "tax_cents"), ("discount_cents",)),
             )
         )
     if "balance_after" in cols:
-        rules.append(RowRule("C8", INVENTORY_BALANCE, "balance_after >= 0", "balance_after >= 0"))
+        rules.append(
+            RowRule(
+                "C8", INVENTORY_BALANCE, "balance_after >= 0", "balance_after >= 0", precheck=NotBelow("balance_after", 0)
+            )
+        )
     return tuple(rules)
 
 
@@ -128,6 +148,7 @@ def primary_key_rule(table: str) -> SetRule:
         KEYS_AND_VALUES,
         f"primary key ({', '.join(pk)}) unique",
         f"SELECT {key_expr(pk)} AS k FROM silver GROUP BY {cols} HAVING count(*) > 1",
+        precheck=UniqueKey(tuple(pk)),
     )
 
 

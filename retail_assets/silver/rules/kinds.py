@@ -124,7 +124,60 @@ class CentsOf:
     scale: int
 
 
-Precheck = KeysIn | CentsOf | BalanceWalk
+@dataclass(frozen=True)
+class EventDay:
+    """Proof that C6 holds: no NULL, every ``event_date`` is D and every ``event_ts`` lies in D (UTC)."""
+
+
+@dataclass(frozen=True)
+class InSet:
+    """Proof that an enumeration holds: every non-null value of ``column`` is one of ``values``."""
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NotBelow:
+    """Proof that ``column >= bound`` holds on every row (no NULL, the minimum is at least ``bound``)."""
+
+    column: str
+    bound: int
+
+
+@dataclass(frozen=True)
+class SumOf:
+    """Proof that ``result = Σ plus − Σ minus`` holds on every row of integer columns without NULLs
+    (only when no value can overflow 64 bits, where DuckDB would raise instead of comparing)."""
+
+    result: str
+    plus: tuple[str, ...]
+    minus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProductOf:
+    """Proof that ``result = left × right`` holds on every row of integer columns without NULLs
+    (only when both factors are below 2**31, so the product cannot overflow)."""
+
+    result: str
+    left: str
+    right: str
+
+
+@dataclass(frozen=True)
+class UniqueKey:
+    """Proof that no two rows share ``columns`` (a primary key without NULLs): one Arrow hash grouping.
+
+    Tried only up to ``max_rows``: above that DuckDB's parallel hash aggregate, run in the table's
+    one statement anyway, is cheaper than a grouping in Arrow (measured at scale factor 0.3 and 1).
+    """
+
+    columns: tuple[str, ...]
+    max_rows: int = 20_000
+
+
+Precheck = KeysIn | CentsOf | BalanceWalk | EventDay | InSet | NotBelow | SumOf | ProductOf | UniqueKey
 """A cheap sufficient condition for a rule to hold, checked on the Arrow data before any SQL runs
 (``prechecks.py``). When it cannot prove the rule, the rule's query runs and reports as usual, so
 a precheck changes the cost of a passing rule, never a finding."""

@@ -14,17 +14,46 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets.silver.rules.kinds import BalanceWalk, CentsOf, KeysIn, Precheck
+from retail_assets.silver.rules.kinds import (
+    BalanceWalk,
+    CentsOf,
+    EventDay,
+    InSet,
+    KeysIn,
+    NotBelow,
+    Precheck,
+    ProductOf,
+    SumOf,
+    UniqueKey,
+)
 
 
-def holds(precheck: Precheck, data: pa.Table, relations: Mapping[str, pa.Table]) -> bool:
-    """True when ``precheck`` proves its rule holds on ``data``; False means "run the rule"."""
+def holds(
+    precheck: Precheck, data: pa.Table, relations: Mapping[str, pa.Table], day: date | None = None
+) -> bool:
+    """True when ``precheck`` proves its rule holds on ``data``; False means "run the rule".
+
+    ``day``: the day being checked (``EventDay`` cannot tell without it).
+    """
     try:
+        if isinstance(precheck, EventDay):
+            return day is not None and _event_day(data, day)
+        if isinstance(precheck, InSet):
+            return _in_set(data.column(precheck.column), precheck.values)
+        if isinstance(precheck, NotBelow):
+            return _not_below(data.column(precheck.column), precheck.bound)
+        if isinstance(precheck, SumOf):
+            return _sum_of(data, precheck)
+        if isinstance(precheck, ProductOf):
+            return _product_of(data, precheck)
+        if isinstance(precheck, UniqueKey):
+            return _unique_key(data, precheck)
         if isinstance(precheck, BalanceWalk):
             state = relations.get(precheck.state)
             return state is not None and _balance_walk(data, state, precheck)
@@ -209,3 +238,106 @@ def _keys_in(values: pa.ChunkedArray, reference: pa.Table, key: str) -> bool:
     if keys.type != present.type:
         keys = keys.cast(present.type)
     return bool(pc.all(pc.is_in(present, value_set=keys.combine_chunks())).as_py())
+
+
+# --- row rules on the Arrow columns: a min/max or a distinct set instead of a predicate per row ---
+
+
+def _int_values(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The values of a 64-bit-or-narrower integer column without NULLs as int64; None otherwise."""
+    if not pa.types.is_integer(column.type) or column.null_count:
+        return None
+    if pa.types.is_uint64(column.type):
+        return None  # may not fit int64
+    if column.num_chunks == 0:
+        return np.empty(0, np.int64)
+    return np.concatenate([c.to_numpy() for c in column.chunks]).astype(np.int64, copy=False)
+
+
+def _event_day(data: pa.Table, day: date) -> bool:
+    """C6: ``event_date`` is D and ``event_ts`` in [D, D+1) UTC on every row, NULL nowhere.
+
+    A time-zone-aware ``event_ts`` holds UTC instants, so the bounds compare as epoch integers in
+    the column's unit; a naive one would compare in DuckDB's session time zone, so it is not judged.
+    """
+    dates, stamps = data.column("event_date"), data.column("event_ts")
+    if not pa.types.is_date32(dates.type) or not pa.types.is_timestamp(stamps.type) or stamps.type.tz is None:
+        return False
+    if dates.null_count or stamps.null_count:
+        return False
+    if data.num_rows == 0:
+        return True
+    lo_date, hi_date = (v.as_py() for v in pc.min_max(dates).values())
+    if lo_date != day or hi_date != day:
+        return False
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[stamps.type.unit]
+    start = int((datetime(day.year, day.month, day.day, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+    end = start + int(timedelta(days=1).total_seconds())
+    epoch = pc.cast(stamps, pa.int64())
+    lo, hi = (v.as_py() for v in pc.min_max(epoch).values())
+    return start * per_second <= lo and hi < end * per_second
+
+
+def _in_set(column: pa.ChunkedArray, values: tuple[str, ...]) -> bool:
+    """C13: the distinct non-null values (a handful per enum column) are all allowed."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    present = set(pc.unique(column).to_pylist())
+    present.discard(None)
+    return present <= set(values)
+
+
+def _not_below(column: pa.ChunkedArray, bound: int) -> bool:
+    if not pa.types.is_integer(column.type) or column.null_count:
+        return False  # NULL is a violation: let the SQL count it
+    if len(column) == 0:
+        return True
+    return pc.min(column).as_py() >= bound
+
+
+SAFE_ADDEND = 2**60
+"""Addends below this in magnitude: a sum or difference of three cannot overflow int64."""
+SAFE_FACTOR = 2**31
+"""Factors below this in magnitude: their product cannot overflow int64."""
+
+
+def _bounded(values: np.ndarray, limit: int) -> bool:
+    return not len(values) or (int(values.min()) > -limit and int(values.max()) < limit)
+
+
+def _sum_of(data: pa.Table, rule: SumOf) -> bool:
+    result = _int_values(data.column(rule.result))
+    terms = [_int_values(data.column(c)) for c in (*rule.plus, *rule.minus)]
+    if result is None or any(t is None for t in terms) or not all(_bounded(t, SAFE_ADDEND) for t in terms):
+        return False
+    if len(rule.plus) + len(rule.minus) > 3:
+        return False  # the bound above covers three terms
+    expected = np.zeros(len(result), np.int64)
+    for i, t in enumerate(terms):
+        expected = expected + t if i < len(rule.plus) else expected - t
+    return bool(np.array_equal(result, expected))
+
+
+def _product_of(data: pa.Table, rule: ProductOf) -> bool:
+    result, left, right = (_int_values(data.column(c)) for c in (rule.result, rule.left, rule.right))
+    if result is None or left is None or right is None:
+        return False
+    if not (_bounded(left, SAFE_FACTOR) and _bounded(right, SAFE_FACTOR)):
+        return False  # DuckDB raises on an overflowing product: let the SQL do so
+    return bool(np.array_equal(result, left * right))
+
+
+GROUPABLE = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_timestamp, pa.types.is_date)
+"""Key types whose Arrow equality is SQL equality (no floats: NaN and -0.0 group differently)."""
+
+
+def _unique_key(data: pa.Table, rule: UniqueKey) -> bool:
+    """C5 uniqueness: as many groups of the key columns as rows (NULL keys: let the SQL decide)."""
+    if data.num_rows > rule.max_rows:
+        return False
+    keys = data.select(list(rule.columns))
+    if any(c.null_count for c in keys.columns) or not all(any(t(f.type) for t in GROUPABLE) for f in keys.schema):
+        return False
+    if data.num_rows < 2:
+        return True
+    return keys.group_by(list(rule.columns)).aggregate([]).num_rows == data.num_rows
