@@ -65,11 +65,13 @@ class Registered:
     relations: dict[str, Any] = field(default_factory=dict)
     """Name → Arrow table or dataset, registered on a connection only when a statement runs."""
 
-    def register_on(self, conn: Any) -> None:
-        """Register every resolved relation on ``conn`` (deferred: a table whose rules the
-        prechecks all prove runs no statement, and a registration costs DuckDB a few hundred µs)."""
+    def register_on(self, conn: Any, names: set[str]) -> None:
+        """Register the resolved relations among ``names`` on ``conn``: only those the rules that
+        still run read (deferred: a relation read only by proven rules, e.g. the dimension keys or
+        the state, is never registered, and a registration costs DuckDB a few hundred µs)."""
         for name, data in self.relations.items():
-            conn.register(name, data)
+            if name in names:
+                conn.register(name, data)
 
 
 def _state(lake_root: str, state_day: date) -> pa.Table | None:

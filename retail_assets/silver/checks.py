@@ -124,7 +124,7 @@ def evaluate_rules(conn: Any, ctx: CheckContext, build: SilverBuild) -> TableFin
         # Nothing is registered or run when the prechecks proved every rule: a statement's fixed
         # cost (parse, plan, start the pipelines) was most of a small table's checks.
         conn.register("silver", build.data)
-        registered.register_on(conn)
+        registered.register_on(conn, {n for r in runnable for n in r.needs})
         # ``execute``, not ``sql``: DuckDB 2's ``sql`` binds the statement once to describe a lazy
         # relation and again when it is fetched; ``execute`` parses, plans and runs it once.
         counts, rel = conn.execute(table_statement(day, scanned, runnable)).fetchall()[0]
