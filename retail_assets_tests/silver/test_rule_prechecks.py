@@ -156,3 +156,14 @@ def test_unique_key_holds_only_without_duplicates_or_nulls():
     assert not holds(rule, pa.table({"k": ["a", None], "n": [1, 1]}), {})  # NULL keys: the SQL groups them
     assert not holds(UniqueKey(("k",), max_rows=2), pa.table({"k": ["a", "b", "c"]}), {})  # large: SQL is cheaper
     assert not holds(UniqueKey(("f",)), pa.table({"f": [0.0, -0.0]}), {})  # floats are not judged
+
+
+def test_references_into_a_whole_range_of_keys_use_the_range_and_into_a_gappy_one_search():
+    rule = KeysIn("store_id", "dim_stores", "store_id")
+    dense = {"dim_stores": pa.table({"store_id": pa.array([4, 2, 3, 2], pa.int64())})}  # 2..4, one repeated
+    assert holds(rule, pa.table({"store_id": pa.array([2, 4, None], pa.int64())}), dense)
+    assert not holds(rule, pa.table({"store_id": pa.array([2, 5], pa.int64())}), dense)
+    assert not holds(rule, pa.table({"store_id": pa.array([1, 3], pa.int64())}), dense)
+    gappy = {"dim_stores": pa.table({"store_id": pa.array([1, 2, 4], pa.int64())})}
+    assert not holds(rule, pa.table({"store_id": pa.array([1, 3, 4], pa.int64())}), gappy)  # 3 is in no row
+    assert holds(rule, pa.table({"store_id": pa.array([4, 1], pa.int64())}), gappy)

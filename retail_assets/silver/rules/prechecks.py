@@ -206,21 +206,25 @@ def _balance_walk(data: pa.Table, state: pa.Table, rule: BalanceWalk) -> bool:
     return bool(np.array_equal(balance[pick][found], expected[found]))
 
 
-_SORTED_KEYS: OrderedDict[tuple[int, str], tuple[pa.Table, np.ndarray]] = OrderedDict()
+_SORTED_KEYS: OrderedDict[tuple[int, str], tuple[pa.Table, np.ndarray, bool]] = OrderedDict()
 """Sorted integer keys per reference table and column (the reference cache hands out one table
 object per Delta version): hashing 120 k customer ids again for every fact table cost more than
-the SQL it replaces; a binary search in a sorted copy made once does not."""
+the SQL it replaces; a binary search in a sorted copy made once does not. The flag says the keys
+are a whole range ``lo..hi`` (dimension ids are numbered densely): then a value is a key exactly
+when it lies in the range, and the day's min and max answer for every row without a search."""
 
 
-def _sorted_int_keys(reference: pa.Table, key: str) -> np.ndarray:
+def _sorted_int_keys(reference: pa.Table, key: str) -> tuple[np.ndarray, bool]:
+    """(sorted keys, whether they cover every integer between the smallest and the largest)."""
     hit = _SORTED_KEYS.get((id(reference), key))
     if hit is not None and hit[0] is reference:
-        return hit[1]
+        return hit[1], hit[2]
     ordered = np.sort(pc.drop_null(reference.column(key)).to_numpy())
-    _SORTED_KEYS[(id(reference), key)] = (reference, ordered)  # holding it keeps its id from reuse
+    dense = bool(len(ordered)) and bool(np.all(np.diff(ordered) <= 1))
+    _SORTED_KEYS[(id(reference), key)] = (reference, ordered, dense)  # holding it keeps its id from reuse
     while len(_SORTED_KEYS) > 16:
         _SORTED_KEYS.popitem(last=False)
-    return ordered
+    return ordered, dense
 
 
 def _keys_in(values: pa.ChunkedArray, reference: pa.Table, key: str) -> bool:
@@ -229,9 +233,12 @@ def _keys_in(values: pa.ChunkedArray, reference: pa.Table, key: str) -> bool:
         return True
     keys = reference.column(key)
     if pa.types.is_integer(present.type) and keys.type == present.type:
-        ordered = _sorted_int_keys(reference, key)
+        ordered, dense = _sorted_int_keys(reference, key)
         if not len(ordered):
             return False
+        if dense:
+            lo, hi = (v.as_py() for v in pc.min_max(present).values())
+            return int(ordered[0]) <= lo and hi <= int(ordered[-1])
         wanted = present.to_numpy()
         at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
         return bool(np.all(ordered[at] == wanted))
