@@ -155,6 +155,7 @@ def test_unique_key_holds_only_without_duplicates_or_nulls():
     assert not holds(rule, pa.table({"k": ["a", "a"], "n": [1, 1]}), {})
     assert not holds(rule, pa.table({"k": ["a", None], "n": [1, 1]}), {})  # NULL keys: the SQL groups them
     assert not holds(UniqueKey(("k",), max_rows=2), pa.table({"k": ["a", "b", "c"]}), {})  # large: SQL is cheaper
+    assert holds(UniqueKey(("k",), max_rows=None), pa.table({"k": ["a", "b", "c"]}), {})  # no limit: proven
     assert not holds(UniqueKey(("f",)), pa.table({"f": [0.0, -0.0]}), {})  # floats are not judged
 
 

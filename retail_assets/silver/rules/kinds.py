@@ -169,12 +169,14 @@ class ProductOf:
 class UniqueKey:
     """Proof that no two rows share ``columns`` (a primary key without NULLs): one Arrow hash grouping.
 
-    Tried only up to ``max_rows``: above that DuckDB's parallel hash aggregate, run in the table's
-    one statement anyway, is cheaper than a grouping in Arrow (measured at scale factor 0.3 and 1).
+    Tried only up to ``max_rows`` (None: any size): above that DuckDB's parallel hash aggregate, in
+    a statement that runs anyway, is cheaper than a grouping in Arrow (measured at scale factor 0.3
+    and 1). The evaluator lifts the limit when the key is the only rule left to run: the grouping
+    then saves a whole statement (~2× its own cost on 50 k rows).
     """
 
     columns: tuple[str, ...]
-    max_rows: int = 20_000
+    max_rows: int | None = 20_000
 
 
 Precheck = KeysIn | CentsOf | BalanceWalk | EventDay | InSet | NotBelow | SumOf | ProductOf | UniqueKey

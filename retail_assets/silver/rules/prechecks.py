@@ -340,7 +340,7 @@ GROUPABLE = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, 
 
 def _unique_key(data: pa.Table, rule: UniqueKey) -> bool:
     """C5 uniqueness: as many groups of the key columns as rows (NULL keys: let the SQL decide)."""
-    if data.num_rows > rule.max_rows:
+    if rule.max_rows is not None and data.num_rows > rule.max_rows:
         return False
     keys = data.select(list(rule.columns))
     if any(c.null_count for c in keys.columns) or not all(any(t(f.type) for t in GROUPABLE) for f in keys.schema):
