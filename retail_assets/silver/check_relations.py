@@ -1,6 +1,7 @@
 """The relations the Silver check rules read besides the built rows, registered on a DuckDB connection.
 
 Names a rule may use in ``needs``: ``dim_<name>`` (the dimension's joined key columns),
+``day_<table>`` (a Silver table's partition of the checked day, from the reference cache),
 ``state_prev``/``state_cur`` (``ctl_state_inventory`` of D−1 and D), ``ev_<event type>`` (the
 Bronze event table) and ``ag_<table>`` (a Silver table). Dimension keys and state come from the
 per-process ``REFERENCE_CACHE`` (the same for all tables of a day); Silver and event tables are
@@ -28,6 +29,9 @@ from retail_assets.silver.rules.derived import FOREIGN_KEYS
 STATE_COLUMNS = ["location_type", "location_id", "product_id", "on_hand", "last_stockout_ts"]
 """The ``ctl_state_inventory`` columns the state rules read (C8 chain/end, C10 carried stockout)."""
 
+DAY_PREFIX = "day_"
+"""``day_<table>``: the Silver table's partition of D only, in memory (see ``resolve_relations``)."""
+
 SOFT_NEEDS = frozenset({"state_prev", "state_cur"})
 """Relations registered empty when missing: rules reading them still check the day itself."""
 
@@ -41,6 +45,8 @@ def relation_schema(name: str) -> pa.Schema:
     """The columns a rule sees under relation ``name`` (what ``register_relations`` registers)."""
     if name.startswith("ag_"):
         return silver_spec(name[3:]).arrow_schema
+    if name.startswith(DAY_PREFIX):
+        return silver_spec(name[len(DAY_PREFIX) :]).arrow_schema
     if name.startswith("dim_"):
         schema = DIMENSION_TABLES[name].arrow_schema
         return pa.schema([schema.field(c) for c in dimension_keys(name)])
@@ -126,6 +132,19 @@ def resolve_relations(lake_root: str, build: SilverBuild, needs: set[str]) -> Re
             else:
                 out.empty_for_day.add(name)
                 out.relations[name] = relation_schema(name).empty_table()
+        elif name.startswith(DAY_PREFIX):
+            # A parent's partition of D, read once per process and Delta version and then shared
+            # by every child of that day (ag.fact_receipts of D by three): a dataset scan per
+            # child and rule cost more than the rule, and two of them in one statement contended.
+            uri = silver_uri(lake_root, name[len(DAY_PREFIX) :])
+            wanted = relation_schema(name)
+            data = REFERENCE_CACHE.read(
+                uri, ("partition", day), lambda ds, w=wanted: partition_reader("event_date", day)(ds).cast(w)
+            )
+            if data is None:
+                out.unavailable[name] = f"{uri} does not exist yet"
+            else:
+                out.relations[name] = data
         elif name.startswith("ag_"):
             uri = silver_uri(lake_root, name[3:])
             snapshot = REFERENCE_CACHE.dataset(uri)

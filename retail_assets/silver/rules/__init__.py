@@ -63,7 +63,7 @@ def groups_for(table: str) -> tuple[str, ...]:
 
 def silver_parents(table: str) -> list[str]:
     """Other Silver tables whose rows this table's rules read (build them first)."""
-    needed = {n[3:] for n in rules_for(table).needs if n.startswith("ag_")}
+    needed = {n.split("_", 1)[1] for n in rules_for(table).needs if n.startswith(("ag_", "day_"))}
     return [t for t in FACT_TABLES if t in needed and t != table]
 
 

@@ -258,7 +258,8 @@ class ParentRule:
 
     @property
     def parent_relation(self) -> str:
-        return f"ag_{self.parent}"
+        """``day_<parent>`` (its partition of D, in memory) for a same-day window, else ``ag_<parent>``."""
+        return f"day_{self.parent}" if self.window is DayWindow.SAME_DAY else f"ag_{self.parent}"
 
     @property
     def needs(self) -> tuple[str, ...]:

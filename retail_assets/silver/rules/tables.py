@@ -2,7 +2,8 @@
 
 One entry per contract fact table, like ``SILVER_MAPPINGS``: what the contract cannot derive from
 column specs (``derived.py``) is written here as data. The relations a rule names (``ag_<table>``,
-``dim_*``, ``state_prev``/``state_cur``) are registered by the evaluator; ``{day}``-style
+``day_<table>`` — its partition of D —, ``dim_*``, ``state_prev``/``state_cur``) are registered by
+the evaluator; ``{day}``-style
 placeholders are filled in per checked day (``kinds.render``).
 """
 
@@ -78,12 +79,11 @@ def balance_end(location_col: str, location_type: str) -> SetRule:
 
 DOCUMENTS = SharedRelation(
     "same_day_documents",
-    """SELECT receipt_id_ext AS doc, event_ts, total_cents FROM ag_fact_receipts WHERE event_date = DATE '{day}'
-       UNION ALL SELECT order_id_ext, event_ts, total_cents FROM ag_fact_online_order_headers
-       WHERE event_date = DATE '{day}'""",
+    """SELECT receipt_id_ext AS doc, event_ts, total_cents FROM day_fact_receipts
+       UNION ALL SELECT order_id_ext, event_ts, total_cents FROM day_fact_online_order_headers""",
 )
 """The receipts and online orders of D, the documents a payment pays (read once for four rules)."""
-DOCUMENT_TABLES = ("ag_fact_receipts", "ag_fact_online_order_headers")
+DOCUMENT_TABLES = ("day_fact_receipts", "day_fact_online_order_headers")
 
 
 TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
@@ -133,13 +133,13 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             MONEY,
             "receipt = Σ its lines (subtotal, discount, tax)",
             """
-            SELECT r.receipt_id_ext AS k FROM (SELECT * FROM ag_fact_receipts WHERE event_date = DATE '{day}') r
+            SELECT r.receipt_id_ext AS k FROM day_fact_receipts r
             LEFT JOIN (SELECT receipt_id_ext, sum(ext_cents) ext, sum(discount_cents) disc, sum(tax_cents) tax,
                               count(*) n FROM silver GROUP BY 1) l USING (receipt_id_ext)
             WHERE l.n IS NULL OR r.subtotal_cents <> l.ext OR r.discount_cents <> l.disc
                OR r.tax_cents <> l.tax OR r.line_count <> l.n
             """,
-            needs=("ag_fact_receipts",),
+            needs=("day_fact_receipts",),
         ),
     ),
     "fact_payments": (
@@ -188,13 +188,13 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "stockout -> triggering txn (same time, balance 0)",
             """
             SELECT s.txn_id_ext AS k FROM silver s
-            ANTI JOIN (SELECT txn_id_ext, event_ts, product_id FROM ag_fact_store_inventory_txn
-                         WHERE event_date = DATE '{day}' AND balance_after = 0
-                       UNION ALL SELECT txn_id_ext, event_ts, product_id FROM ag_fact_dc_inventory_txn
-                         WHERE event_date = DATE '{day}' AND balance_after = 0) t
+            ANTI JOIN (SELECT txn_id_ext, event_ts, product_id FROM day_fact_store_inventory_txn
+                         WHERE balance_after = 0
+                       UNION ALL SELECT txn_id_ext, event_ts, product_id FROM day_fact_dc_inventory_txn
+                         WHERE balance_after = 0) t
               ON t.txn_id_ext = s.txn_id_ext AND t.event_ts = s.event_ts AND t.product_id = s.product_id
             """,
-            needs=("ag_fact_store_inventory_txn", "ag_fact_dc_inventory_txn"),
+            needs=("day_fact_store_inventory_txn", "day_fact_dc_inventory_txn"),
         ),
         SetRule(
             "C10",
@@ -250,9 +250,9 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "C7",
             MONEY,
             "promotion discount = receipt discount",
-            "SELECT s.receipt_id_ext AS k FROM silver s JOIN (SELECT * FROM ag_fact_receipts "
-            "WHERE event_date = DATE '{day}') r USING (receipt_id_ext) WHERE s.discount_cents <> r.discount_cents",
-            needs=("ag_fact_receipts",),
+            "SELECT s.receipt_id_ext AS k FROM silver s JOIN day_fact_receipts r USING (receipt_id_ext) "
+            "WHERE s.discount_cents <> r.discount_cents",
+            needs=("day_fact_receipts",),
         ),
     ),
     "fact_online_order_lines": (
@@ -319,12 +319,12 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "promotion = Σ its promo lines",
             """
             SELECT p.receipt_id_ext || '|' || p.promo_code AS k
-            FROM (SELECT * FROM ag_fact_promotions WHERE event_date = DATE '{day}') p
+            FROM day_fact_promotions p
             LEFT JOIN (SELECT receipt_id_ext, promo_code, sum(discount_cents) d, count(*) n FROM silver GROUP BY ALL) l
               USING (receipt_id_ext, promo_code)
             WHERE l.n IS NULL OR p.discount_cents <> l.d OR p.product_count <> l.n
             """,
-            needs=("ag_fact_promotions",),
+            needs=("day_fact_promotions",),
         ),
     ),
 }
