@@ -79,6 +79,11 @@ ASSORTMENT_PERCENT = {
 #: dc_travel_minutes U{lo..hi} by how close the DC is
 TRAVEL_MINUTES = {"geography": (30, 90), "state": (60, 150), "other": (120, 180)}
 DC_TRUCK_CAPACITY = 30_000
+#: model 3 (issue 12): a DC that serves a FLAGSHIP store (traffic ×2.5-3.0) runs double trailers on
+#: both its trucks. With 30,000 units a flagship far from its DC could get one load a day per class
+#: and was filled at 80 % in December; back-to-back trips cannot help when a round trip takes 10 h.
+DOUBLE_TRAILER_CLASS = "FLAGSHIP"
+DOUBLE_TRAILER_CAPACITY = 60_000
 SUPPLIER_TRUCK_CAPACITY = 40_000
 APP_USER_SHARE = 0.30
 MSRP_SPREAD = 0.15
@@ -452,7 +457,9 @@ def _dcs_table(settings: DatasetSettings, geo: _Geo, dc_geo: np.ndarray) -> pa.T
     )
 
 
-def _trucks_table(settings: DatasetSettings, sizes: DimensionSizes) -> pa.Table:
+def _trucks_table(
+    settings: DatasetSettings, sizes: DimensionSizes, stores: _Stores, dc_of_store: np.ndarray
+) -> pa.Table:
     d = sizes.dcs
     dc_ids = np.arange(1, d + 1, dtype=np.int64)
     n_sup = sizes.supplier_refrigerated + sizes.supplier_dry
@@ -461,7 +468,12 @@ def _trucks_table(settings: DatasetSettings, sizes: DimensionSizes) -> pa.Table:
         [np.tile([True, False], d), np.arange(n_sup) < sizes.supplier_refrigerated]
     ).astype(bool)
     dc_id = np.concatenate([np.repeat(dc_ids, 2), np.zeros(n_sup, dtype=np.int64)])
-    capacity = np.array([DC_TRUCK_CAPACITY] * (2 * d) + [SUPPLIER_TRUCK_CAPACITY] * n_sup, dtype=np.int64)
+    double = np.zeros(d, dtype=bool)
+    double[dc_of_store[stores.volume_class == DOUBLE_TRAILER_CLASS] - 1] = True
+    dc_capacity = np.where(double, DOUBLE_TRAILER_CAPACITY, DC_TRUCK_CAPACITY)
+    capacity = np.concatenate([np.repeat(dc_capacity, 2), np.full(n_sup, SUPPLIER_TRUCK_CAPACITY)]).astype(
+        np.int64
+    )
     plates: list[str] = []
     used: set[str] = set()
     for tid in range(1, sizes.trucks + 1):
@@ -700,7 +712,7 @@ def _build_cached(key: tuple) -> dict[str, pa.Table]:
         "dim_geographies": geographies,
         "dim_distribution_centers": _dcs_table(settings, geo, dc_geo),
         "dim_stores": _stores_table(geo, stores, sizes, dc_of_store, travel),
-        "dim_trucks": _trucks_table(settings, sizes),
+        "dim_trucks": _trucks_table(settings, sizes, stores, dc_of_store),
         "dim_customers": _customers_table(settings, geo, stores, sizes.customers),
         "dim_products": _products_table(settings, sizes.products),
     }

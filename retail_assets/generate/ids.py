@@ -125,10 +125,13 @@ def reorder_ids(day: date, store_id: np.ndarray, product_id: np.ndarray) -> np.n
     return join(f"ROR-{ymd(day)}-", zpad(store_id, 5), "-", zpad(product_id, 7))
 
 
-def store_shipment_ids(day: date, store_id: np.ndarray, refrigerated: np.ndarray, k: int = 1) -> np.ndarray:
-    """``SHP-{yyyymmdd}-{store_id:05}-{R|A}{k}`` (review day)."""
+def store_shipment_ids(
+    day: date, store_id: np.ndarray, refrigerated: np.ndarray, k: np.ndarray | int = 1
+) -> np.ndarray:
+    """``SHP-{yyyymmdd}-{store_id:05}-{R|A}{k}`` (review day; k = trip of the wave, 1..3)."""
     cls = np.where(np.asarray(refrigerated, dtype=bool), "R", "A")
-    return join(f"SHP-{ymd(day)}-", zpad(store_id, 5), "-", cls, str(k))
+    trips = np.broadcast_to(np.asarray(k, dtype=np.int64), np.shape(store_id)).astype(np.str_)
+    return join(f"SHP-{ymd(day)}-", zpad(store_id, 5), "-", cls, trips)
 
 
 def supplier_shipment_ids(

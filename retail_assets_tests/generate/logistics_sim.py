@@ -91,5 +91,7 @@ def cached_run(scale_factor: float, start: date, n_days: int) -> SimRun:
     return _CACHE[key]
 
 
-SPRING = (0.05, date(2024, 4, 8), 8)
+# 26 days: the DCs start in the upper half of their stock band (model 3), so their first supplier
+# deliveries arrive after about three weeks
+SPRING = (0.05, date(2024, 4, 8), 26)
 CHRISTMAS = (0.05, date(2024, 12, 22), 6)

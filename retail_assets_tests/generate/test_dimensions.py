@@ -191,6 +191,8 @@ def test_trucks_layout(small):
     t = small["dim_trucks"]
     n_dc = small["dim_distribution_centers"].num_rows
     rows = t.to_pylist()
+    stores = small["dim_stores"].to_pylist()
+    flagship_dcs = {s["dc_id"] for s in stores if s["volume_class"] == "FLAGSHIP"}
     for dc in range(1, n_dc + 1):
         r, dry = rows[2 * dc - 2], rows[2 * dc - 1]
         assert (r["truck_id"], r["dc_id"], r["refrigerated"], r["fleet"]) == (
@@ -205,7 +207,9 @@ def test_trucks_layout(small):
             False,
             "DC_TO_STORE",
         )
-        assert r["capacity_units"] == 30_000
+        # model 3: double trailers (60,000) at a DC serving a FLAGSHIP store, else 30,000, both trucks
+        expected = 60_000 if dc in flagship_dcs else 30_000
+        assert r["capacity_units"] == dry["capacity_units"] == expected, dc
     supplier = rows[2 * n_dc :]
     assert [x["refrigerated"] for x in supplier] == [True] * 1 + [False] * 1  # round(4·0.2)=1, round(6·0.2)=1
     assert all(

@@ -1,3 +1,4 @@
+import itertools
 from datetime import date
 
 import numpy as np
@@ -5,11 +6,15 @@ import pandas as pd
 import pytest
 
 from retail_assets.generate.replenishment import (
+    HOME_BY_MIN,
+    MAX_TRIPS_PER_WAVE,
     Network,
     greedy_allocate,
+    pack_trips,
     priority_of,
     reorder_quantity,
     supplier_review,
+    trips_allowed,
     visited_stores,
 )
 from retail_assets_tests.generate.logistics_sim import CHRISTMAS, SPRING, cached_run
@@ -45,6 +50,46 @@ def test_greedy_allocation_respects_stock_and_capacity_in_order():
     assert greedy_allocate(group, requested, stock, capacity).tolist() == [4, 10, 1, 10, 10]
 
 
+def test_pack_trips_fills_whole_lines_then_cuts_on_the_last_trip():
+    # capacity 10: trip 1 takes 4+5 (6 does not fit whole), trip 2 takes 6+3, trip 3 cuts 8 to 10
+    wanted = np.array([4, 5, 6, 3, 8, 7, 2])
+    alloc, trip = pack_trips(wanted, 10, 3)
+    assert alloc.tolist() == [4, 5, 6, 3, 8, 2, 0]
+    assert trip.tolist() == [1, 1, 2, 2, 3, 3, 0]
+    for k in (1, 2, 3):
+        assert alloc[trip == k].sum() <= 10
+    # one trip allowed: the one-trip rule of model 2 (greedy_allocate) exactly
+    one, _ = pack_trips(wanted, 10, 1)
+    assert one.tolist() == greedy_allocate(np.zeros(7, int), wanted, wanted, np.full(7, 10)).tolist()
+    # a line larger than a whole truck is cut to one load and the next trip goes on
+    big, bt = pack_trips(np.array([25, 4]), 10, 3)
+    assert big.tolist() == [10, 4] and bt.tolist() == [1, 2]
+
+
+def test_trips_allowed_keeps_the_truck_home_by_half_past_three():
+    worst = 300  # minutes
+    k = trips_allowed(worst, 240, HOME_BY_MIN)
+    assert 1 <= k <= MAX_TRIPS_PER_WAVE
+    assert 240 + k * worst + (k - 1) * 30 <= HOME_BY_MIN
+    if k < MAX_TRIPS_PER_WAVE:
+        assert 240 + (k + 1) * worst + k * 30 > HOME_BY_MIN
+    assert trips_allowed(1_000, 720, HOME_BY_MIN) == 1  # one trip is always allowed
+    assert trips_allowed(10, 240, HOME_BY_MIN) == MAX_TRIPS_PER_WAVE
+
+
+def test_christmas_trips_of_a_truck_never_overlap(xmas):
+    mv = _df(xmas, "fact_truck_moves")
+    d2s = mv[mv.route_type == "DC_TO_STORE"].sort_values(["truck_id", "event_ts", "stop_num"])
+    for _, g in d2s.groupby("truck_id"):
+        # consecutive trips of one truck: the next leaves only after the previous came back
+        ends = g[g.stop_num == 4].set_index("shipment_id_ext").event_ts
+        starts = g[g.stop_num == 1].set_index("shipment_id_ext").event_ts
+        order = starts.sort_values().index
+        for a, b in itertools.pairwise(order):
+            if a in ends.index:
+                assert ends[a] <= starts[b], (a, b)
+
+
 def test_reorders_follow_the_policy(run):
     r = _df(run, "fact_reorders")
     assert len(r) > 0
@@ -65,7 +110,10 @@ def test_allocations_fit_truck_capacity_and_are_picked_in_full(run):
     r = _df(run, "fact_reorders")
     alloc = r[r.allocated_quantity > 0]
     per_ship = alloc.groupby("shipment_id_ext").allocated_quantity.sum()
-    assert per_ship.max() <= 30000
+    trucks = run.dims["dim_trucks"].to_pandas()
+    cap = trucks[trucks.fleet == "DC_TO_STORE"].groupby("dc_id").capacity_units.first()
+    ship_dc = alloc.groupby("shipment_id_ext").dc_id.first()
+    assert (per_ship <= cap.loc[ship_dc.loc[per_ship.index]].to_numpy()).all()
     dc = _df(run, "fact_dc_inventory_txn")
     out = dc[dc.txn_type == "OUTBOUND_SHIPMENT"].set_index(["source_id_ext", "product_id"]).quantity
     a = alloc.set_index(["shipment_id_ext", "product_id"]).allocated_quantity
