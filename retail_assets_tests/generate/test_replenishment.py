@@ -242,3 +242,47 @@ def test_christmas_day_has_only_ordering(xmas):
     assert len(on_xmas(_df(xmas, "fact_online_order_headers"))) > 0
     r = _df(xmas, "fact_reorders")
     assert not r.event_ts.dt.day.isin([24, 25]).any()  # no visits on Dec 25/26 -> no reviews the night before
+
+
+def test_a_visit_larger_than_a_truck_becomes_back_to_back_trips():
+    """Small trucks force splits: every trip fits its truck, trips are numbered 1.. per visit and
+    class, and a truck leaves for trip k only 30 min after it is back from trip k − 1."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from retail_assets.config import DatasetSettings
+    from retail_assets.generate import build_dimensions, initial_state
+    from retail_assets.generate.replenishment import dispatch_store_shipments, store_review_and_allocate
+
+    settings = DatasetSettings(seed=42, scale_factor=0.05, start_date=date(2024, 4, 8))
+    dims = build_dimensions(settings)
+    state = initial_state(settings, dims)
+    n_dcs = dims["dim_distribution_centers"].num_rows
+    net = replace(Network.from_dims(dims), dc_truck_capacity=np.full((n_dcs, 2), 400, dtype=np.int64))
+    empty = np.zeros_like(state.store_on_hand)  # every carried product is due
+    day = date(2024, 4, 10)
+    reorders = store_review_and_allocate(settings, net, state, empty, day)
+    has = reorders.allocated > 0
+    ships = pd.DataFrame(
+        {
+            "sid": reorders.shipment_id[has].astype(str),
+            "units": reorders.allocated[has],
+            "trip": reorders.trip[has],
+        }
+    )
+    per = ships.groupby("sid").agg(units=("units", "sum"), trip=("trip", "first"))
+    assert (per.units <= 400).all()
+    assert per.trip.max() > 1, "the test needs a visit split over several trips"
+    assert all(sid.endswith(str(t)) for sid, t in per.trip.items())
+    moves = pd.DataFrame(dispatch_store_shipments(settings, net, reorders, day).truck_moves)
+    for _, g in moves.groupby("truck_id"):
+        dep = g[g.stop_num == 1].sort_values("event_ts")
+        back = g[g.stop_num == 4].set_index("shipment_id_ext").event_ts
+        prev = None
+        for _, row in dep.iterrows():
+            if prev is not None:
+                assert row.event_ts >= back[prev] + 30 * 60 * 1_000_000
+            prev = row.shipment_id_ext
+        # the whole day's trips are home before the next day's 04:00 wave
+        next_wave = int(pd.Timestamp(day + timedelta(days=2)).value // 1000) + 4 * 3600 * 1_000_000
+        assert g.event_ts.max() < next_wave
