@@ -595,7 +595,8 @@ def horizon_uplift(net: Network, first_day: date, n_days: int) -> np.ndarray:
     the days it covers, with their holiday peaks, busy months and seasonal products. Quiet stretches
     keep the ordinary policy (never below 1). Read-only use of the calendar; memoised per process.
     """
-    key = ("horizon_uplift", id(net), first_day, n_days)
+    # keyed by the products' tags themselves, not id(net): an id can be reused by another network
+    key = (net.tags, first_day, n_days)
     cached = _UPLIFT_CACHE.get(key)
     if cached is not None:
         return cached
