@@ -45,9 +45,17 @@ def store_context(dims: dict[str, pa.Table]) -> StoreContext:
 
 
 def generate_day(
-    settings: DatasetSettings, dims: dict[str, pa.Table], prev_state: CarryState, day: date
+    settings: DatasetSettings,
+    dims: dict[str, pa.Table],
+    prev_state: CarryState,
+    day: date,
+    chain_rows: bool = True,
 ) -> DayResult:
     """Generate day ``day`` from the state of ``day − 1``.
+
+    ``dims`` may be a shard's view (``shards.shard_dims``) with ``prev_state`` that shard's state;
+    ``chain_rows=False`` then leaves out the rows that belong to no DC (marketing impressions),
+    which shard 0 makes (§8.5).
 
     Raises ``StateError`` when ``prev_state`` is not the state of the previous day (a fresh state is
     never substituted, §8.3): materialise the missing predecessor first.
@@ -76,7 +84,11 @@ def generate_day(
         result.tables["fact_store_inventory_txn"], instore.provisional_sources, instore.receipt_ids
     )
     tables["fact_payments"] = pa.concat_tables([instore.tables["fact_payments"], result.online_payments])
-    tables["fact_marketing"] = marketing.impressions_for_day(settings, dims, day)
+    tables["fact_marketing"] = (
+        marketing.impressions_for_day(settings, dims, day)
+        if chain_rows
+        else FACT_TABLES["fact_marketing"].arrow_schema.empty_table()
+    )
     return DayResult(day=day, tables=finalize_tables(tables, day), state=result.state)
 
 

@@ -130,8 +130,10 @@ def dimension_sizes(settings: DatasetSettings) -> DimensionSizes:
         geographies=min(max(scale_round(20, sf), 1), min(579, n_ref_geo)),
         stores=max(1, scale_round(STORES_AT_SCALE_1, sf)),
         dcs=max(1, scale_round(20, sf)),
-        supplier_refrigerated=max(1, scale_round(4, sf)),
-        supplier_dry=max(1, scale_round(6, sf)),
+        # model 4: one supplier truck of each class per DC, so that each DC owns a lane of supplier
+        # slots (§7.10) as wide as the pool it shared in model 3 (4 + 6 trucks at sf 1)
+        supplier_refrigerated=max(1, scale_round(20, sf)),
+        supplier_dry=max(1, scale_round(20, sf)),
         customers=max(1000, scale_round(403_000, sf)),
         products=min(max(scale_round(10_000, sf), 500), min(64_947, n_combos)),
     )

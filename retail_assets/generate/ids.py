@@ -115,9 +115,9 @@ def txn_ids_arrow(location_kind: str, location_id: np.ndarray, day: date, seq: n
     return pa.array(txn_ids(location_kind, location_id, day, seq).astype(object), type=pa.string())
 
 
-def order_ids(day: date, seq: np.ndarray) -> np.ndarray:
-    """``ONL-{yyyymmdd}-{seq:06}``."""
-    return join(f"ONL-{ymd(day)}-", zpad(seq, 6))
+def order_ids(day: date, dc_id: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """``ONL-{yyyymmdd}-{dc_id:05}-{seq:06}`` (model 4: numbered per DC, the order's shard, §8.5)."""
+    return join(f"ONL-{ymd(day)}-", zpad(dc_id, 5), "-", zpad(seq, 6))
 
 
 def reorder_ids(day: date, store_id: np.ndarray, product_id: np.ndarray) -> np.ndarray:

@@ -252,10 +252,23 @@ class InventoryBook:
     (checked), so that the concatenation of batches is the day's posting chain.
     """
 
-    def __init__(self, kind: str, on_hand: np.ndarray, last_stockout_ts: np.ndarray, day: date) -> None:
+    def __init__(
+        self,
+        kind: str,
+        on_hand: np.ndarray,
+        last_stockout_ts: np.ndarray,
+        day: date,
+        location_ids: np.ndarray | None = None,
+    ) -> None:
         if kind not in ("STORE", "DC"):
             raise ValueError("InventoryBook kind must be 'STORE' or 'DC'")
         self.kind = kind
+        # the id of each location index (a shard's locations are a subset of the chain's, §8.5)
+        self.location_ids = (
+            np.arange(1, on_hand.shape[0] + 1, dtype=np.int64)
+            if location_ids is None
+            else np.asarray(location_ids, dtype=np.int64)
+        )
         self.on_hand_array = on_hand
         self.last_stockout_ts = last_stockout_ts
         self.day = day
@@ -318,13 +331,13 @@ class InventoryBook:
         idx = np.arange(n)
         seq = idx - np.maximum.accumulate(np.where(starts, idx, 0)) + 1
         letter = "S" if self.kind == "STORE" else "D"
-        if n == 0 or (int(loc_sorted.max()) + 1 < 10**5 and int(seq.max()) < 10**7):
+        if n == 0 or (int(self.location_ids[loc_sorted[-1]]) < 10**5 and int(seq.max()) < 10**7):
             # fixed-width ids sort like (location, seq), the order rows are in now: a stable sort
             # by event_ts alone is the (event_ts, txn_id_ext) order, without comparing strings
             by_time = stable_argsort(ts[order])
             order, seq = order[by_time], seq[by_time]
         loc, prod, ts, typ, src, qty, bal = (a[order] for a in (loc, prod, ts, typ, src, qty, bal))
-        txn_id = ids.txn_ids_arrow(letter, loc + 1, self.day, seq)
+        txn_id = ids.txn_ids_arrow(letter, self.location_ids[loc], self.day, seq)
         txn_table = self._txn_table(ts, txn_id, loc, prod, typ, qty, bal, src)
         stockouts = self._stockouts(ts, txn_id, loc, prod, qty, bal)
         return txn_table, stockouts
@@ -338,7 +351,7 @@ class InventoryBook:
                 ts_arr,
                 pa.array(ts // cal.US_PER_DAY, type=pa.int32()).cast(pa.date32()),
                 txn_id,
-                pa.array(loc + 1, type=pa.int64()),
+                pa.array(self.location_ids[loc], type=pa.int64()),
                 pa.array(prod, type=pa.int64()),
                 pa.array(TXN_TYPES, type=pa.string()).take(pa.array(typ.astype(np.int64))),
                 pa.array(qty, type=pa.int64()),
@@ -359,7 +372,7 @@ class InventoryBook:
         hit = np.sort(allowed[first])
         self.last_stockout_ts[loc[hit], prod[hit] - 1] = ts[hit]
         is_store = self.kind == "STORE"
-        loc_ids = pa.array(loc[hit] + 1, type=pa.int64())
+        loc_ids = pa.array(self.location_ids[loc[hit]], type=pa.int64())
         nulls = pa.nulls(len(hit), type=pa.int64())
         table = pa.table(
             [

@@ -80,9 +80,11 @@ class LogisticsDay:
         self._carry = prev_state.schedule_after(day)
         self._new_schedule: list[pa.Table] = []
         self.store_book = InventoryBook(
-            "STORE", self.state.store_on_hand, self.state.store_last_stockout_ts, day
+            "STORE", self.state.store_on_hand, self.state.store_last_stockout_ts, day, self.net.store_ids
         )
-        self.dc_book = InventoryBook("DC", self.state.dc_on_hand, self.state.dc_last_stockout_ts, day)
+        self.dc_book = InventoryBook(
+            "DC", self.state.dc_on_hand, self.state.dc_last_stockout_ts, day, self.net.dc_ids
+        )
         # scheduled receipts of today
         self.receiving = replenishment.due_receiving(self.net, self._due)
         # stateless draws of the day

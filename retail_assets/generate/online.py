@@ -8,9 +8,9 @@ an abandoned payment allocates nothing and leaves no row. Allocation happens in 
 chain (ONLINE_SALE txns at the order time); lines with nothing available are dropped, and orders
 left without lines are not placed and get no number.
 
-While posting, ONLINE_SALE txns carry a *provisional* source id ``ONL-{D}-{candidate:06}`` whose
-string order equals the final order-number order (both follow candidate order), so posting order
-is the same; ``rename_sources`` swaps in the final ``order_id_ext`` once placement is known.
+While posting, ONLINE_SALE txns carry a *provisional* source id ``ONL-{D}-{dc_id:05}-{candidate:06}``
+whose string order equals the final order-number order (both follow (DC, candidate) order), so
+posting order is the same; ``rename_sources`` swaps in the final ``order_id_ext`` once placement is known.
 """
 
 from __future__ import annotations
@@ -110,14 +110,26 @@ class OnlinePlan:
     u_deliver_time: np.ndarray
     u_collect: np.ndarray
     u_collect_reopen: np.ndarray
+    dc_id: np.ndarray  # (N,) dc_id of the candidate's DC (its home store's DC): the order's shard
 
     @property
     def n_candidates(self) -> int:
         return len(self.created)
 
     def provisional_ids(self) -> np.ndarray:
-        """``ONL-{D}-{candidate:06}``: sorts like the final order ids (see module docstring)."""
-        return ids.order_ids(self.day, np.arange(self.n_candidates, dtype=np.int64))
+        """``ONL-{D}-{dc_id:05}-{candidate:06}``: sorts like the final order ids (module docstring)."""
+        return ids.order_ids(self.day, self.dc_id, within_dc_seq(self.dc_id, np.arange(self.n_candidates)))
+
+
+def within_dc_seq(dc_id: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """1.. per DC over ``candidates`` (indexes in (DC, creation) order, ascending)."""
+    key = np.asarray(dc_id)[candidates]
+    if len(key) == 0:
+        return np.zeros(0, np.int64)
+    starts = np.ones(len(key), dtype=bool)
+    starts[1:] = key[1:] != key[:-1]
+    idx = np.arange(len(key))
+    return idx - np.maximum.accumulate(np.where(starts, idx, 0)) + 1
 
 
 def expected_candidates(settings: DatasetSettings, day: date) -> float:
@@ -126,39 +138,34 @@ def expected_candidates(settings: DatasetSettings, day: date) -> float:
 
 
 def plan_day(settings: DatasetSettings, ctx: StoreContext, net: Network, day: date) -> OnlinePlan:
-    """Draw the candidate orders of ``day``.
+    """Draw the candidate orders of ``day``, DC by DC (model 4: a DC's orders are its own shard, §8.5).
 
-    Stream ``online, D`` (in order): count; hour uniforms and in-hour offsets (creation times); then
-    in candidate order: customers, modes, line-count classes, line counts, the product candidate
-    block (3 per wanted line), quantities (one per wanted line), promotion decision, promotion code.
-    Stream ``payments_online, D``: the 2-attempt payment block (§7.5). Stream ``online_life, D``:
-    pick start, pick gaps (one per wanted line), store-reopen shift, Dec 25 DC shift, ship jitter,
-    delivery day, delivery time, BOPIS collection delay, BOPIS reopen shift.
+    The candidates of DC ``d`` are the orders of customers homed at its stores; their number is
+    Poisson(expected × the DC's share of all customers). Stream ``online, D, dc_id`` (in order):
+    count; hour uniforms and in-hour offsets (creation times); then in the DC's candidate order
+    (creation time, ties in draw order): customers, modes, line-count classes, line counts, the
+    product candidate block (3 per wanted line), quantities (one per wanted line), promotion
+    decision, promotion code. Stream ``payments_online, D, dc_id``: the 2-attempt payment block
+    (§7.5). Stream ``online_life, D, dc_id``: pick start, pick gaps (one per wanted line),
+    store-reopen shift, Dec 25 DC shift, ship jitter, delivery day, delivery time, BOPIS collection
+    delay, BOPIS reopen shift. Candidates are in (DC, creation time) order.
     """
-    mv = settings.model_version
-    g = rng(settings.seed, "online", day, model_version=mv)
-    n = int(g.poisson(expected_candidates(settings, day)))
-    hours = np.arange(24)
-    lens = np.clip(LAST_START_US - hours * US_H, 0, US_H)
-    w = cal.HOUR_W_ONLINE * lens / US_H
-    h = _pick(g.random(n), w / w.sum())
-    off = np.floor(g.random(n) * lens[h]).astype(np.int64)
-    created_raw = cal.day_start_us(day) + h * US_H + off
-    order = np.argsort(created_raw, kind="stable")
-    created = created_raw[order]
-    n_cust = len(ctx.customer_home_store)
-    customer = g.integers(1, n_cust + 1, size=n)
-    mode = _pick(g.random(n), MODE_P)
-    cls = _pick(g.random(n), LINE_CLASS_P)
-    lines = LINE_CLASSES[cls, 0] + np.floor(
-        g.random(n) * (LINE_CLASSES[cls, 1] - LINE_CLASSES[cls, 0] + 1)
-    ).astype(np.int64)
+    draws = [_draw_dc(settings, ctx, net, day, d) for d in range(net.n_dcs)]
+    cat = lambda i: np.concatenate([x[i] for x in draws]) if draws else np.zeros(0)  # noqa: E731
+    created, customer, mode, cls, lines, u_cand, u_qty, promo_u, promo_code_u = (
+        cat(i) for i in range(9)
+    )
+    created, customer, mode, cls, lines = (a.astype(np.int64) for a in (created, customer, mode, cls, lines))
+    block = payments.concat_blocks([x[9] for x in draws], PAYMENT_ATTEMPTS)
+    u_pick_start, u_pick_gap = cat(10), cat(11)
+    rest = [np.concatenate([x[12][k] for x in draws]) for k in range(7)] if draws else [np.zeros(0)] * 7
+    dc_of = np.concatenate([np.full(len(x[0]), d, dtype=np.int64) for d, x in enumerate(draws)])
+    n = len(created)
     n_cand = CANDIDATES_PER_LINE * lines
-    u_cand = g.random(int(n_cand.sum()))
-    u_qty = g.random(int(lines.sum()))
-    promo_u, promo_code_u = g.random(n), g.random(n)
-    node_store = net.customer_home_store[customer - 1]
+    node_store = net.store_index(net.customer_home_store[customer - 1])
     node_dc = net.store_dc[node_store]
+    if not np.array_equal(node_dc, dc_of):
+        raise AssertionError("an online candidate was drawn for a customer of another DC")
     # candidate products by popularity among launched products (store: its assortment prefix)
     by_rank = np.argsort(ctx.popularity_rank, kind="stable")
     launched = ctx.launch_ordinal[by_rank] <= day_ordinal(day)
@@ -187,18 +194,52 @@ def plan_day(settings: DatasetSettings, ctx: StoreContext, net: Network, day: da
     line_qty = QTY_VALUES[_pick(u_qty[qty_offsets[line_order] + line_slot], QTY_P)]
     promo = np.where(promo_u < PROMO_P, _pick(promo_code_u, PROMO_CODE_P), -1)
     # payments decided first (abandoned candidates never allocate)
-    gp = rng(settings.seed, "payments_online", day, model_version=mv)
-    block = payments.draw_payment_block(gp, n, PAYMENT_ATTEMPTS)
     attempts = payments.resolve_attempts(block, created, payments.MIX_ONLINE, cash_last=False)
-    gl = rng(settings.seed, "online_life", day, model_version=mv)
-    u_pick_start = gl.random(n)
-    u_pick_gap = gl.random(int(lines.sum()))
-    rest = [gl.random(n) for _ in range(7)]
     return OnlinePlan(
         day, created, customer.astype(np.int64), mode, node_store, node_dc, promo, attempts,
         line_order.astype(np.int64), line_slot.astype(np.int64), line_product, line_qty,
-        u_pick_start, qty_offsets, u_pick_gap, *rest,
+        u_pick_start, qty_offsets, u_pick_gap, *rest, net.dc_ids[node_dc],
     )  # fmt: skip
+
+
+def dc_customers(ctx: StoreContext, net: Network, d: int) -> np.ndarray:
+    """Customer ids homed at the stores of DC index ``d``, by (home store_id, customer_id)."""
+    stores = net.dc_stores[d]
+    parts = [ctx.home_customers_sorted[ctx.home_offsets[s] : ctx.home_offsets[s + 1]] for s in stores.tolist()]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _draw_dc(settings: DatasetSettings, ctx: StoreContext, net: Network, day: date, d: int) -> tuple:
+    """The raw draws of DC index ``d``'s candidates (see ``plan_day`` for the streams' order)."""
+    mv, dc_id = settings.model_version, int(net.dc_ids[d])
+    pool = dc_customers(ctx, net, d)
+    g = rng(settings.seed, "online", day, dc_id, model_version=mv)
+    share = len(pool) / max(ctx.n_customers, 1)
+    n = int(g.poisson(expected_candidates(settings, day) * share)) if len(pool) else 0
+    hours = np.arange(24)
+    lens = np.clip(LAST_START_US - hours * US_H, 0, US_H)
+    w = cal.HOUR_W_ONLINE * lens / US_H
+    h = _pick(g.random(n), w / w.sum())
+    off = np.floor(g.random(n) * lens[h]).astype(np.int64)
+    created_raw = cal.day_start_us(day) + h * US_H + off
+    created = created_raw[np.argsort(created_raw, kind="stable")]
+    customer = pool[np.floor(g.random(n) * len(pool)).astype(np.int64)] if n else np.zeros(0, np.int64)
+    mode = _pick(g.random(n), MODE_P)
+    cls = _pick(g.random(n), LINE_CLASS_P)
+    lines = LINE_CLASSES[cls, 0] + np.floor(
+        g.random(n) * (LINE_CLASSES[cls, 1] - LINE_CLASSES[cls, 0] + 1)
+    ).astype(np.int64)
+    u_cand = g.random(int(CANDIDATES_PER_LINE * lines.sum()))
+    u_qty = g.random(int(lines.sum()))
+    promo_u, promo_code_u = g.random(n), g.random(n)
+    gp = rng(settings.seed, "payments_online", day, dc_id, model_version=mv)
+    block = payments.draw_payment_block(gp, n, PAYMENT_ATTEMPTS)
+    gl = rng(settings.seed, "online_life", day, dc_id, model_version=mv)
+    u_pick_start = gl.random(n)
+    u_pick_gap = gl.random(int(lines.sum()))
+    rest = [gl.random(n) for _ in range(7)]
+    return (created, customer, mode, cls, lines, u_cand, u_qty, promo_u, promo_code_u, block,
+            u_pick_start, u_pick_gap, rest)  # fmt: skip
 
 
 def allocation_txns(plan: OnlinePlan) -> tuple[TxnBatch, TxnBatch]:
@@ -252,10 +293,10 @@ def finalize(
     n_lines_per = np.bincount(plan.line_order[lk], minlength=plan.n_candidates)
     placed = np.nonzero((n_lines_per > 0) & ~plan.attempts.abandoned)[0]
     seq = np.zeros(plan.n_candidates, dtype=np.int64)
-    seq[placed] = np.arange(1, len(placed) + 1)
+    seq[placed] = within_dc_seq(plan.dc_id, placed)
     order_id = np.full(plan.n_candidates, None, dtype=object)
     if len(placed):
-        order_id[placed] = ids.order_ids(day, seq[placed])
+        order_id[placed] = ids.order_ids(day, plan.dc_id[placed], seq[placed])
     prov = plan.provisional_ids()
     source_map = {str(prov[i]): str(order_id[i]) for i in placed}
     # lines (kept, renumbered in slot order)
@@ -271,7 +312,7 @@ def finalize(
     ext = unit * qty
     pct = np.where(plan.promo[lo] >= 0, PROMO_PCT[np.maximum(plan.promo[lo], 0)], 0)
     disc = percent_of(ext, pct)
-    home = ctx.customer_home_store[plan.customer[lo] - 1] - 1
+    home = ctx.store_index(ctx.customer_home_store[plan.customer[lo] - 1])
     tax = tax_cents(ext - disc, ctx.tax_rate_1e5[home], ctx.tax_k2[prod - 1])
     # headers
     n_p = len(placed)
@@ -282,7 +323,7 @@ def finalize(
     method_names = np.asarray(payments.METHODS, dtype=object)
     promo_names = np.asarray((*PROMO_CODES, None), dtype=object)
     node_type = np.where(plan.mode[placed] == SFDC, "DC", "STORE").astype(object)
-    node_id = np.where(plan.mode[placed] == SFDC, plan.node_dc[placed], plan.node_store[placed]) + 1
+    node_id = _node_ids(ctx, plan, placed)
     headers = pa.table(
         {
             "event_ts": _ts(plan.created[placed]),
@@ -316,7 +357,7 @@ def finalize(
         "order_key": lo, "order_id_ext": order_id[lo], "line_num": line_num, "customer_id": plan.customer[lo],
         "fulfillment_mode": np.asarray(MODES, dtype=object)[plan.mode[lo]],
         "node_type": np.where(plan.mode[lo] == SFDC, "DC", "STORE").astype(object),
-        "node_id": np.where(plan.mode[lo] == SFDC, plan.node_dc[lo], plan.node_store[lo]) + 1,
+        "node_id": _node_ids(ctx, plan, lo),
         "product_id": prod, "quantity": qty, "unit_cents": unit, "ext_cents": ext,
         "promo_code": np.where(disc > 0, promo_names[plan.promo[lo]], None), "discount_cents": disc, "tax_cents": tax,
     }  # fmt: skip
@@ -441,6 +482,12 @@ def _store_pick_start(ctx: StoreContext, plan: OnlinePlan, i: int, start: int, s
             return a + shift
         t = b
     raise RuntimeError(f"no open period long enough to pick order candidate {i} at {hours}")
+
+
+def _node_ids(ctx: StoreContext, plan: OnlinePlan, orders: np.ndarray) -> np.ndarray:
+    """``node_id`` of orders: the DC's id for ship-from-DC, else the home store's id."""
+    store = plan.node_store[orders]
+    return np.where(plan.mode[orders] == SFDC, ctx.dc_id[store], ctx.store_id[store])
 
 
 def _ts(us: np.ndarray) -> pa.Array:

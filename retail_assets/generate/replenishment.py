@@ -23,6 +23,7 @@ from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.generate import calendar as cal
 from retail_assets.generate import dims_cache, ids
 from retail_assets.generate import inventory as inv
+from retail_assets.generate.dimensions import dimension_sizes
 from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.rng import rng
 from retail_assets.generate.state import (
@@ -33,7 +34,7 @@ from retail_assets.generate.state import (
     decode_bodies,
     make_schedule,
 )
-from retail_assets.generate.store_context import StoreContext, day_ordinal
+from retail_assets.generate.store_context import StoreContext, day_ordinal, location_index
 
 US_MIN = cal.US_PER_MINUTE
 US_H = cal.US_PER_HOUR
@@ -89,7 +90,9 @@ class Network:
     dc_truck_capacity: np.ndarray  # (D, 2)
     supplier_trucks: tuple[np.ndarray, np.ndarray]  # truck ids (refrigerated, dry), ascending
     supplier_capacity: tuple[int, int]
-    customer_home_store: np.ndarray  # (C,) store index
+    customer_home_store: np.ndarray  # (C,) home store_id (an id: a shard holds a subset of the stores)
+    store_ids: np.ndarray  # (S,) store_id of each store index, ascending
+    dc_ids: np.ndarray  # (D,) dc_id of each DC index, ascending
     tags: tuple[str | None, ...] = ()  # per product (holiday tags, §7.4) for the seasonal uplift
 
     @property
@@ -109,16 +112,20 @@ class Network:
         stores = dims["dim_stores"].sort_by("store_id")
         products = dims["dim_products"].sort_by("product_id")
         trucks = dims["dim_trucks"].sort_by("truck_id")
-        n_d = dims["dim_distribution_centers"].num_rows
-        store_dc = stores.column("dc_id").to_numpy().astype(np.int64) - 1
+        dc_ids = dims["dim_distribution_centers"].column("dc_id").to_numpy().astype(np.int64)
+        dc_ids = np.sort(dc_ids)
+        n_d = len(dc_ids)
+        store_dc = location_index(dc_ids, stores.column("dc_id").to_numpy(), "DC")
         fleet = np.array(trucks.column("fleet").to_pylist(), dtype=object)
         refr = trucks.column("refrigerated").to_numpy(zero_copy_only=False).astype(bool)
         tid = trucks.column("truck_id").to_numpy().astype(np.int64)
         cap = trucks.column("capacity_units").to_numpy().astype(np.int64)
-        tdc = trucks.column("dc_id").to_pandas().fillna(0).to_numpy().astype(np.int64) - 1
+        truck_dc = trucks.column("dc_id").to_pandas().fillna(0).to_numpy().astype(np.int64)
+        in_shard = np.isin(truck_dc, dc_ids)
+        tdc = np.where(in_shard, np.searchsorted(dc_ids, truck_dc), -1)
         dc_truck = np.zeros((n_d, 2), dtype=np.int64)
         dc_cap = np.zeros((n_d, 2), dtype=np.int64)
-        for i in np.nonzero(fleet == "DC_TO_STORE")[0]:
+        for i in np.nonzero((fleet == "DC_TO_STORE") & in_shard)[0]:
             col = 0 if refr[i] else 1
             if dc_truck[tdc[i], col] == 0:
                 dc_truck[tdc[i], col], dc_cap[tdc[i], col] = tid[i], cap[i]
@@ -146,7 +153,9 @@ class Network:
             dc_truck_capacity=dc_cap,
             supplier_trucks=(np.sort(sup_r), np.sort(sup_a)),
             supplier_capacity=(int(cap[sup & refr].min()), int(cap[sup & ~refr].min())),
-            customer_home_store=customers.column("home_store_id").to_numpy().astype(np.int64) - 1,
+            customer_home_store=customers.column("home_store_id").to_numpy().astype(np.int64),
+            store_ids=stores.column("store_id").to_numpy().astype(np.int64),
+            dc_ids=dc_ids,
             tags=tuple(products.column("tags").to_pylist()),
         )
 
@@ -154,6 +163,12 @@ class Network:
     def cached(cls, dims: dict[str, pa.Table]) -> Network:
         """``from_dims`` memoised per process and per identity of the dimension tables."""
         return dims_cache.derived("Network", dims, cls.from_dims)
+
+    def store_index(self, store_ids: np.ndarray | int) -> np.ndarray:
+        return location_index(self.store_ids, store_ids, "store")
+
+    def dc_index(self, dc_ids: np.ndarray | int) -> np.ndarray:
+        return location_index(self.dc_ids, dc_ids, "DC")
 
     def launched(self, day: date) -> np.ndarray:
         """(P,) bool: products with ``launch_date ≤ day``."""
@@ -207,7 +222,7 @@ def ops_txns(
         target["qty"].append(qty)
 
     for s in range(net.n_stores):
-        g = rng(settings.seed, "ops", day, s + 1, model_version=settings.model_version)
+        g = rng(settings.seed, "ops", day, int(net.store_ids[s]), model_version=settings.model_version)
         pool = np.nonzero(state.store_carried[s] & launched)[0]
         k_mean = (
             DAMAGE_UNIT_SHARE * RECEIPTS_PER_STORE_DAY * UNITS_PER_RECEIPT * ctx.traffic_multiplier[s] / 2
@@ -231,7 +246,7 @@ def ops_txns(
             add(cols, s, prods, ts, inv.ADJUSTMENT, qty)
     all_products = np.nonzero(launched)[0]
     for d in range(net.n_dcs):
-        g = rng(settings.seed, "dc_ops", day, d + 1, model_version=settings.model_version)
+        g = rng(settings.seed, "dc_ops", day, int(net.dc_ids[d]), model_version=settings.model_version)
         u_adj, k_adj = g.random(), int(g.integers(ADJ_DC_K[0], ADJ_DC_K[1] + 1))
         k_adj = min(k_adj, len(all_products))
         prods = g.choice(all_products, size=k_adj, replace=False) if k_adj else np.zeros(0, np.int64)
@@ -297,7 +312,8 @@ def due_receiving(net: Network, due: pa.Table) -> Receiving:
         if not bodies:
             batches[kind] = TxnBatch.empty()
             continue
-        loc = np.concatenate([np.full(len(b["product_id"]), b[loc_key] - 1, dtype=np.int64) for b in bodies])
+        loc_ids = np.concatenate([np.full(len(b["product_id"]), b[loc_key], dtype=np.int64) for b in bodies])
+        loc = net.store_index(loc_ids) if kind == "store" else net.dc_index(loc_ids)
         prod = np.concatenate([np.asarray(b["product_id"], dtype=np.int64) for b in bodies])
         qty = np.concatenate([np.asarray(b["quantity"], dtype=np.int64) for b in bodies])
         ts = np.concatenate([np.full(len(b["product_id"]), b["event_ts"], dtype=np.int64) for b in bodies])
@@ -696,7 +712,7 @@ def store_review_and_allocate(
     ship_ids = np.full(len(s_idx), None, dtype=object)
     has = alloc > 0
     if has.any():
-        ship_ids[has] = ids.store_shipment_ids(day, s_idx[has] + 1, refr[has], trip[has])
+        ship_ids[has] = ids.store_shipment_ids(day, net.store_ids[s_idx[has]], refr[has], trip[has])
     np.add.at(state.store_in_transit, (s_idx, p_idx), alloc)
     reserved = state.dc_on_hand - dc_left
     review_ts = cal.day_start_us(day) + REVIEW_HOUR * US_H
@@ -711,10 +727,10 @@ def store_review_and_allocate(
             "event_ts": _ts_array(np.full(n, review_ts)),
             "event_date": _date_array(np.full(n, review_ts)),
             "reorder_id_ext": pa.array(
-                ids.reorder_ids(day, s_idx + 1, p_idx + 1) if n else [], type=pa.string()
+                ids.reorder_ids(day, net.store_ids[s_idx], p_idx + 1) if n else [], type=pa.string()
             ),
-            "store_id": pa.array(s_idx + 1, type=pa.int64()),
-            "dc_id": pa.array(dc + 1, type=pa.int64()),
+            "store_id": pa.array(net.store_ids[s_idx], type=pa.int64()),
+            "dc_id": pa.array(net.dc_ids[dc], type=pa.int64()),
             "product_id": pa.array(p_idx + 1, type=pa.int64()),
             "current_quantity": pa.array(cur, type=pa.int64()),
             "in_transit_quantity": pa.array(transit, type=pa.int64()),
@@ -818,7 +834,7 @@ def dispatch_store_shipments(
     bounds = np.searchsorted(inverse[line_order], np.arange(len(uniq) + 1))
     for k, s in enumerate(uniq):
         base = {
-            "shipment_id_ext": s, "truck_id": int(truck[k]), "route_type": "DC_TO_STORE", "dc_id": int(dc[k]) + 1,
+            "shipment_id_ext": s, "truck_id": int(truck[k]), "route_type": "DC_TO_STORE", "dc_id": int(net.dc_ids[dc[k]]),
             "temperature_class": "REFRIGERATED" if refr[k] else "AMBIENT", "units": int(units[k]),
         }  # fmt: skip
         stops = (
@@ -829,7 +845,7 @@ def dispatch_store_shipments(
         )
         for num, move, loc, ts, plan, e, a in stops:
             row = dict(base, stop_num=num, move_type=move, location_type=loc, event_ts=int(ts), planned_ts=int(plan),
-                       store_id=int(store[k]) + 1, estimated_unload_minutes=e, actual_unload_minutes=a)  # fmt: skip
+                       store_id=int(net.store_ids[store[k]]), estimated_unload_minutes=e, actual_unload_minutes=a)  # fmt: skip
             moves.append(row)
             sched_due.append(int(ts))
             sched_type.append("TRUCK_MOVE_ROW")
@@ -840,11 +856,11 @@ def dispatch_store_shipments(
         qtys = reorders.allocated[li].tolist()
         lines = {"product_id": prods, "quantity": qtys, "shipment_id_ext": s, "truck_id": int(truck[k])}
         load = dict(
-            lines, action="LOAD", location_type="DC", dc_id=int(dc[k]) + 1, store_id=None, event_ts=int(t1[k])
+            lines, action="LOAD", location_type="DC", dc_id=int(net.dc_ids[dc[k]]), store_id=None, event_ts=int(t1[k])
         )
-        unload = dict(lines, action="UNLOAD", location_type="STORE", dc_id=None, store_id=int(store[k]) + 1,
+        unload = dict(lines, action="UNLOAD", location_type="STORE", dc_id=None, store_id=int(net.store_ids[store[k]]),
                       event_ts=int(t3[k]))  # fmt: skip
-        recv = dict(lines, store_id=int(store[k]) + 1, event_ts=int(t3[k]))
+        recv = dict(lines, store_id=int(net.store_ids[store[k]]), event_ts=int(t3[k]))
         for due, typ, key, body in (
             (t1[k], "TRUCK_INVENTORY_ROW", f"{s}|LOAD", load),
             (t3[k], "TRUCK_INVENTORY_ROW", f"{s}|UNLOAD", unload),
@@ -888,7 +904,7 @@ def supplier_review(settings: DatasetSettings, net: Network, state: CarryState, 
     deliveries: list[tuple[str, int, bool, int]] = []
     l_del, l_prod, l_qty = [], [], []
     for d in range(net.n_dcs):
-        if (n + d + 1) % 2:
+        if (n + int(net.dc_ids[d])) % 2:
             continue
         pos = state.dc_on_hand[d] + state.dc_on_order[d]
         rop = _scaled(state.dc_reorder_point[d], uplift)
@@ -911,7 +927,7 @@ def supplier_review(settings: DatasetSettings, net: Network, state: CarryState, 
             n_del = int(k_last[-1]) + 1
             base = len(deliveries)
             names = ids.supplier_shipment_ids(
-                day, np.full(n_del, d + 1), np.full(n_del, refr), np.arange(1, n_del + 1)
+                day, np.full(n_del, net.dc_ids[d]), np.full(n_del, refr), np.arange(1, n_del + 1)
             )
             for j in range(n_del):
                 deliveries.append((str(names[j]), d, refr, int(piece[k == j].sum())))
@@ -951,6 +967,7 @@ def book_supplier_deliveries(
     if not orders.shipment_id:
         return ScheduledRows(make_schedule(np.zeros(0, np.int64), "SUPPLIER_SLOT", [], []), [])
     booked = booked_slots(carried)
+    chain_dcs = dimension_sizes(settings).dcs
     gens: dict[int, np.random.Generator] = {}
     sched: list[tuple[int, str, str, str]] = []
     moves: list[dict] = []
@@ -960,10 +977,10 @@ def book_supplier_deliveries(
         d, refr, units = int(orders.dc[i]), bool(orders.refrigerated[i]), int(orders.units[i])
         trucks = net.supplier_trucks[0 if refr else 1]
         cap = net.supplier_capacity[0 if refr else 1]
-        truck, slot = _first_free_slot(trucks, booked, day)
+        truck, slot = _first_free_slot(trucks, booked, day, int(net.dc_ids[d]), chain_dcs)
         booked.add((truck, slot))
         g = gens.setdefault(
-            d, rng(settings.seed, "supplier", day, d + 1, model_version=settings.model_version)
+            d, rng(settings.seed, "supplier", day, int(net.dc_ids[d]), model_version=settings.model_version)
         )
         u_jit, u_unl = g.random(), g.random()
         t1 = slot + math.floor(u_jit * SUPPLIER_JITTER_US + 0.5)
@@ -973,7 +990,7 @@ def book_supplier_deliveries(
         t2 = t1 + act * US_MIN
         base = {
             "shipment_id_ext": sid, "truck_id": truck, "route_type": "SUPPLIER_TO_DC", "location_type": "DC",
-            "dc_id": d + 1, "store_id": None, "temperature_class": "REFRIGERATED" if refr else "AMBIENT",
+            "dc_id": int(net.dc_ids[d]), "store_id": None, "temperature_class": "REFRIGERATED" if refr else "AMBIENT",
             "units": units,
         }  # fmt: skip
         for row in (
@@ -989,15 +1006,16 @@ def book_supplier_deliveries(
             "shipment_id_ext": sid, "truck_id": truck, "product_id": orders.line_product[li].tolist(),
             "quantity": orders.line_quantity[li].tolist(), "event_ts": t2,
         }  # fmt: skip
-        unload = dict(lines, action="UNLOAD", location_type="DC", dc_id=d + 1, store_id=None)
+        dc_id = int(net.dc_ids[d])
+        unload = dict(lines, action="UNLOAD", location_type="DC", dc_id=dc_id, store_id=None)
         sched.append((t2, "TRUCK_INVENTORY_ROW", f"{sid}|UNLOAD", canonical_json(unload)))
-        sched.append((t2, "DC_RECEIVING", sid, canonical_json(dict(lines, dc_id=d + 1))))
+        sched.append((t2, "DC_RECEIVING", sid, canonical_json(dict(lines, dc_id=dc_id))))
         sched.append(
             (
                 slot,
                 "SUPPLIER_SLOT",
-                f"{truck}|{slot}",
-                canonical_json({"truck_id": truck, "slot_ts": slot, "shipment_id_ext": sid}),
+                f"{sid}|{truck}|{slot}",
+                canonical_json({"truck_id": truck, "slot_ts": slot, "shipment_id_ext": sid, "dc_id": dc_id}),
             )
         )
     due, typ, key, body = zip(*sched, strict=True)
@@ -1007,14 +1025,31 @@ def book_supplier_deliveries(
     )
 
 
-def _first_free_slot(trucks: np.ndarray, booked: set[tuple[int, int]], day: date) -> tuple[int, int]:
+def supplier_lane(truck_index: int, n_trucks: int, day: date, hour_index: int, chain_dcs: int) -> int:
+    """The DC index (dc_id − 1 modulo ``chain_dcs``) that owns a supplier slot (model 4).
+
+    Why lanes: model 3 booked the lowest free truck of a pool shared by all DCs, so one DC's booking
+    depended on every other DC's orders and no DC could be generated on its own. Model 4 deals the
+    slots (day, hour, truck) round-robin to the DCs: each DC owns ``trucks × 4 / DCs`` slots a day
+    and books only its own, whatever the other DCs do (the shard seam of §8.5).
+    """
+    j = (day_ordinal(day) * len(SUPPLIER_SLOTS_H) + hour_index) * n_trucks + truck_index
+    return j % max(chain_dcs, 1)
+
+
+def _first_free_slot(
+    trucks: np.ndarray, booked: set[tuple[int, int]], day: date, dc_id: int, chain_dcs: int
+) -> tuple[int, int]:
     d = day + timedelta(days=SUPPLIER_LEAD_DAYS)
-    for _ in range(366):
+    lane = (dc_id - 1) % max(chain_dcs, 1)
+    for _ in range(366 * max(1, chain_dcs)):
         if not cal.is_christmas(d):
             base = cal.day_start_us(d)
-            for h in SUPPLIER_SLOTS_H:
+            for hi, h in enumerate(SUPPLIER_SLOTS_H):
                 slot = base + h * US_H
-                for t in trucks:
+                for ti, t in enumerate(trucks):
+                    if supplier_lane(ti, len(trucks), d, hi, chain_dcs) != lane:
+                        continue
                     if (int(t), slot) not in booked:
                         return int(t), slot
         d += timedelta(days=1)

@@ -28,6 +28,7 @@ from retail_assets.contract.enums import SCHEDULE_ACTION_TYPE
 from retail_assets.contract.tables import CONTROL_TABLES
 from retail_assets.generate import calendar as cal
 from retail_assets.generate.rng import rng
+from retail_assets.generate.store_context import location_index
 
 NO_TS = np.iinfo(np.int64).min
 """Sentinel of ``last_stockout_ts`` for "no stockout recorded yet" (NULL in the table)."""
@@ -126,6 +127,15 @@ class CarryState:
     dc_max_stock: np.ndarray  # int64 (D, P)
     dc_last_stockout_ts: np.ndarray  # int64 (D, P)
     schedule: pa.Table = field(default_factory=empty_schedule)  # SCHEDULE_SCHEMA, future actions
+    # the id of each store / DC index: 1..S and 1..D for the chain, a subset for a shard (§8.5)
+    store_ids: np.ndarray | None = None
+    dc_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.store_ids is None:
+            self.store_ids = np.arange(1, self.store_on_hand.shape[0] + 1, dtype=np.int64)
+        if self.dc_ids is None:
+            self.dc_ids = np.arange(1, self.dc_on_hand.shape[0] + 1, dtype=np.int64)
 
     @property
     def n_stores(self) -> int:
@@ -176,10 +186,10 @@ class CarryState:
         """
         inv_spec = CONTROL_TABLES["ctl_state_inventory"]
         parts = []
-        for loc_type, on_hand, transit, rop, mx, last, mask in (
-            ("DC", self.dc_on_hand, self.dc_on_order, self.dc_reorder_point, self.dc_max_stock,
+        for loc_type, loc_ids, on_hand, transit, rop, mx, last, mask in (
+            ("DC", self.dc_ids, self.dc_on_hand, self.dc_on_order, self.dc_reorder_point, self.dc_max_stock,
              self.dc_last_stockout_ts, np.ones_like(self.dc_on_hand, dtype=bool)),
-            ("STORE", self.store_on_hand, self.store_in_transit, self.store_reorder_point, self.store_max_stock,
+            ("STORE", self.store_ids, self.store_on_hand, self.store_in_transit, self.store_reorder_point, self.store_max_stock,
              self.store_last_stockout_ts, self.store_carried),
         ):  # fmt: skip
             loc_idx, prod_idx = np.nonzero(mask)
@@ -191,7 +201,7 @@ class CarryState:
                         "location_type": pa.array(
                             np.full(len(loc_idx), loc_type, dtype=object), type=pa.string()
                         ),
-                        "location_id": pa.array(loc_idx.astype(np.int64) + 1),
+                        "location_id": pa.array(np.asarray(loc_ids, dtype=np.int64)[loc_idx]),
                         "product_id": pa.array(prod_idx.astype(np.int64) + 1),
                         "on_hand": pa.array(on_hand[loc_idx, prod_idx].astype(np.int64)),
                         "in_transit": pa.array(transit[loc_idx, prod_idx].astype(np.int64)),
@@ -408,7 +418,8 @@ def stocking_policy(dims: dict[str, pa.Table]) -> Policy:
     w = 1.0 / (rank + 10.0)
     mult = stores.column("daily_traffic_multiplier").cast(pa.float64()).to_numpy()
     cov = np.array([cal.coverage_ordinary(h) for h in stores.column("operating_hours").to_pylist()])
-    dc_of = stores.column("dc_id").to_numpy().astype(np.int64) - 1
+    dc_ids = np.sort(dims["dim_distribution_centers"].column("dc_id").to_numpy().astype(np.int64))
+    dc_of = location_index(dc_ids, stores.column("dc_id").to_numpy(), "DC")
     stores_per_dc = np.bincount(dc_of, minlength=n_d)
     interval = np.array([math.ceil(stores_per_dc[d] / 2) for d in dc_of], dtype=np.int64)
     wsum = (carried * w[None, :]).sum(axis=1)
@@ -447,18 +458,20 @@ def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> Carry
     in product_id order.
     """
     pol = stocking_policy(dims)
+    store_ids = np.sort(dims["dim_stores"].column("store_id").to_numpy().astype(np.int64))
+    dc_ids = np.sort(dims["dim_distribution_centers"].column("dc_id").to_numpy().astype(np.int64))
     n_s, n_p = pol.carried.shape
     n_d = pol.dc_reorder_point.shape[0]
     store_on_hand = np.zeros((n_s, n_p), dtype=np.int64)
     for s in range(n_s):
         idx = np.nonzero(pol.carried[s])[0]
-        g = rng(settings.seed, "init_inventory", "STORE", s + 1, model_version=settings.model_version)
+        g = rng(settings.seed, "init_inventory", "STORE", int(store_ids[s]), model_version=settings.model_version)
         store_on_hand[s, idx] = g.integers(
             pol.store_reorder_point[s, idx] + 1, pol.store_max_stock[s, idx] + 1
         )
     dc_on_hand = np.zeros((n_d, n_p), dtype=np.int64)
     for d in range(n_d):
-        g = rng(settings.seed, "init_inventory", "DC", d + 1, model_version=settings.model_version)
+        g = rng(settings.seed, "init_inventory", "DC", int(dc_ids[d]), model_version=settings.model_version)
         dc_on_hand[d] = g.integers(
             initial_dc_floor(pol.dc_reorder_point[d], pol.dc_max_stock[d]), pol.dc_max_stock[d] + 1
         )
@@ -476,6 +489,8 @@ def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> Carry
         dc_max_stock=pol.dc_max_stock,
         dc_last_stockout_ts=np.full((n_d, n_p), NO_TS, dtype=np.int64),
         schedule=empty_schedule(),
+        store_ids=store_ids,
+        dc_ids=dc_ids,
     )
 
 

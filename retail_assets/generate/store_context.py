@@ -38,6 +38,21 @@ def _decimal_scaled(table: pa.Table, name: str, scale: int) -> np.ndarray:
     return decimal_unscaled(col)
 
 
+def location_index(location_ids: np.ndarray, wanted: np.ndarray | int, kind: str) -> np.ndarray:
+    """Positions of ``wanted`` ids in the ascending id array ``location_ids``.
+
+    Why: the arrays of a shard (§8.5) cover only its own stores and DCs, so ``id − 1`` is no
+    longer an index; an id outside the shard is a bug in the shard's coupling and raises.
+    """
+    w = np.asarray(wanted, dtype=np.int64)
+    idx = np.searchsorted(location_ids, w)
+    ok = idx < len(location_ids)
+    if not (ok.all() and np.array_equal(location_ids[np.where(ok, idx, 0)], w)):
+        missing = np.setdiff1d(w, location_ids)[:5].tolist()
+        raise KeyError(f"{kind} ids {missing} are not in this shard ({len(location_ids)} {kind}s)")
+    return idx
+
+
 @dataclass(frozen=True)
 class StoreContext:
     """Store- and product-level arrays; index i of a store array is store_id i+1."""
@@ -78,14 +93,18 @@ class StoreContext:
     def n_customers(self) -> int:
         return len(self.customer_home_store)
 
+    def store_index(self, store_ids: np.ndarray | int) -> np.ndarray:
+        """Index into the store arrays of each ``store_id`` (a shard's stores are not 1..S)."""
+        return location_index(self.store_id, store_ids, "store")
+
     @classmethod
     def from_dims(cls, dims: dict[str, pa.Table]) -> StoreContext:
         stores = dims["dim_stores"].sort_by("store_id")
         products = dims["dim_products"].sort_by("product_id")
         customers = dims["dim_customers"].sort_by("customer_id")
         store_id = _np(stores, "store_id").astype(np.int64)
-        if not np.array_equal(store_id, np.arange(1, len(store_id) + 1)):
-            raise ValueError("dim_stores.store_id must be 1..N without gaps (contract §3)")
+        if len(store_id) == 0 or (np.diff(store_id) <= 0).any() or store_id[0] < 1:
+            raise ValueError("dim_stores.store_id must be distinct positive integers (contract §3)")
         product_id = _np(products, "product_id").astype(np.int64)
         if not np.array_equal(product_id, np.arange(1, len(product_id) + 1)):
             raise ValueError("dim_products.product_id must be 1..N without gaps (contract §3)")
@@ -100,7 +119,12 @@ class StoreContext:
         home = _np(customers, "home_store_id").astype(np.int64)
         cust_ids = _np(customers, "customer_id").astype(np.int64)
         order = np.lexsort((cust_ids, home))
-        offsets = np.searchsorted(home[order], np.arange(1, len(store_id) + 2), side="left")
+        home_sorted = home[order]
+        # CSR over this context's stores only (a shard holds a subset of the chain's stores, §8.5)
+        lo = np.searchsorted(home_sorted, store_id, side="left")
+        hi = np.searchsorted(home_sorted, store_id, side="right")
+        homed = order[np.isin(home_sorted, store_id)]
+        offsets = np.concatenate(([0], np.cumsum(hi - lo)))
         geo = dims["dim_geographies"]
         region_of = dict(
             zip(geo.column("geography_id").to_pylist(), geo.column("region").to_pylist(), strict=True)
@@ -128,6 +152,6 @@ class StoreContext:
             customer_home_store=home,
             customer_app_user=_np(customers, "app_user").astype(bool),
             customer_ble_id=customers.column("ble_id_ext").combine_chunks(),
-            home_customers_sorted=cust_ids[order],
+            home_customers_sorted=cust_ids[homed.astype(np.int64)],
             home_offsets=offsets.astype(np.int64),
         )

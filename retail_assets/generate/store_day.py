@@ -169,7 +169,7 @@ class StoreDay:
             lr = np.flatnonzero((ret_hour[r.line_return] == h) & r.restock)
             parts.append(
                 TxnBatch(
-                    loc=r.store_id[r.line_return[lr]] - 1,
+                    loc=self.ctx.store_index(r.store_id[r.line_return[lr]]),
                     product=r.product_id[lr],
                     event_ts=r.ts[r.line_return[lr]],
                     txn_type=np.full(len(lr), RETURN, dtype=np.int8),
@@ -245,7 +245,7 @@ class StoreDay:
         # payments: per store, SALE receipts then RETURN receipts, blocks of 3 attempts
         ret = self.returns
         n_ret = len(ret.ts)
-        ret_store_idx = ret.store_id - 1
+        ret_store_idx = ctx.store_index(ret.store_id)
         ret_sub = sorted_group_sum(ret.ext_cents, ret.line_return, n_ret)
         ret_disc = sorted_group_sum(ret.discount_cents, ret.line_return, n_ret)
         ret_tax = sorted_group_sum(ret.tax_cents, ret.line_return, n_ret)
@@ -562,7 +562,7 @@ def _ble_tables(ble, r_sid, vis_arr: pa.Array, ctx: StoreContext) -> tuple[pa.Ta
             "store_id": r_sid[pr],
             "visit_id_ext": Take(vis_arr, pr),
             "ping_num": ble.ping_num,
-            "beacon_id_ext": Take(beacon_names, (r_sid[pr] - 1) * len(ZONES) + ble.ping_zone),
+            "beacon_id_ext": Take(beacon_names, ctx.store_index(r_sid[pr]) * len(ZONES) + ble.ping_zone),
             "zone": Take(ZONE_NAME_ARRAY, ble.ping_zone),
             "customer_ble_id_ext": Take(ble.device_id, pr),
             "customer_id": pa.array(cust_p, type=pa.int64(), mask=cust_p < 0),

@@ -54,11 +54,11 @@ def test_sizes_at_scale_factor_1_follow_the_contract():
         20,
         86,
         20,
-        50,
+        80,
         403_000,
         10_000,
     )
-    assert (s.supplier_refrigerated, s.supplier_dry) == (4, 6)
+    assert (s.supplier_refrigerated, s.supplier_dry) == (20, 20)
 
 
 def test_row_counts_at_scale_factor_001(tiny):
@@ -211,7 +211,7 @@ def test_trucks_layout(small):
         expected = 60_000 if dc in flagship_dcs else 30_000
         assert r["capacity_units"] == dry["capacity_units"] == expected, dc
     supplier = rows[2 * n_dc :]
-    assert [x["refrigerated"] for x in supplier] == [True] * 1 + [False] * 1  # round(4·0.2)=1, round(6·0.2)=1
+    assert [x["refrigerated"] for x in supplier] == [True] * 4 + [False] * 4  # round(20·0.2)=4 of each class
     assert all(
         x["fleet"] == "SUPPLIER" and x["dc_id"] is None and x["capacity_units"] == 40_000 for x in supplier
     )

@@ -11,7 +11,7 @@ def test_txn_ids_format_and_minimum_width():
 
 
 def test_document_ids():
-    assert list(ids.order_ids(date(2024, 4, 11), np.array([123]))) == ["ONL-20240411-000123"]
+    assert list(ids.order_ids(date(2024, 4, 11), np.array([3]), np.array([123]))) == ["ONL-20240411-00003-000123"]
     assert list(ids.reorder_ids(date(2024, 4, 11), np.array([12]), np.array([2063]))) == [
         "ROR-20240411-00012-0002063"
     ]
@@ -34,4 +34,4 @@ def test_empty_inputs_give_empty_ids_instead_of_crashing():
     assert ids.zpad(none, 5).shape == (0,)
     assert ids.base36(none).shape == (0,)
     assert list(ids.reorder_ids(date(2024, 4, 11), none, none)) == []
-    assert list(ids.order_ids(date(2024, 4, 11), none)) == []
+    assert list(ids.order_ids(date(2024, 4, 11), none, none)) == []
