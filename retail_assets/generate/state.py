@@ -276,26 +276,29 @@ class CarryState:
             c: inv[c].to_numpy().astype(np.int64)
             for c in ("on_hand", "in_transit", "reorder_point", "max_stock")
         }
+        # locations by id: the chain's 1..N, or a shard's subset (§8.5)
         if dims is not None:
-            n_s, n_d, n_p = (
-                dims[t].num_rows for t in ("dim_stores", "dim_distribution_centers", "dim_products")
-            )
+            store_ids = np.sort(dims["dim_stores"].column("store_id").to_numpy().astype(np.int64))
+            dc_ids = np.sort(dims["dim_distribution_centers"].column("dc_id").to_numpy().astype(np.int64))
+            n_p = dims["dim_products"].num_rows
         else:
-            n_s = int(loc_id[is_store].max(initial=0))
-            n_d = int(loc_id[~is_store].max(initial=0))
+            store_ids = np.unique(loc_id[is_store])
+            dc_ids = np.unique(loc_id[~is_store])
             n_p = int(prod_id.max())
-        if (
-            loc_id[is_store].max(initial=0) > n_s
-            or loc_id[~is_store].max(initial=0) > n_d
-            or prod_id.max() > n_p
-        ):
-            raise StateError(
-                f"ctl_state_inventory references locations or products beyond the dimensions; {fix}."
-            )
+        n_s, n_d = len(store_ids), len(dc_ids)
+        loc_idx = np.zeros(len(loc_id), dtype=np.int64)
+        for sel, ids_ in ((is_store, store_ids), (~is_store, dc_ids)):
+            pos = np.searchsorted(ids_, loc_id[sel])
+            known = (pos < len(ids_)) & (ids_[np.minimum(pos, max(len(ids_) - 1, 0))] == loc_id[sel]) if len(ids_) else pos < 0
+            if not known.all() or prod_id.max() > n_p:
+                raise StateError(
+                    f"ctl_state_inventory references locations or products beyond the dimensions; {fix}."
+                )
+            loc_idx[sel] = pos
         ts = pc.fill_null(inv["last_stockout_ts"].cast(pa.int64()), NO_TS).to_numpy().astype(np.int64)
         arrays: dict[str, np.ndarray] = {}
         for kind, sel, n_loc in (("store", is_store, n_s), ("dc", ~is_store, n_d)):
-            li, pi = loc_id[sel] - 1, prod_id[sel] - 1
+            li, pi = loc_idx[sel], prod_id[sel] - 1
             flat = li * n_p + pi
             if len(flat) and (np.bincount(flat, minlength=n_loc * n_p) > 1).any():
                 raise StateError(
@@ -338,6 +341,8 @@ class CarryState:
             dc_max_stock=arrays["dc_max_stock"],
             dc_last_stockout_ts=arrays["dc_last"],
             schedule=sched,
+            store_ids=store_ids,
+            dc_ids=dc_ids,
         )
 
     def equals(self, other: CarryState) -> bool:

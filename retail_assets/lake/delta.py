@@ -361,8 +361,11 @@ def read_table(
     partition_value: date | None = None,
     partition_col: str = "event_date",
     columns: list[str] | None = None,
+    row_filter: pads.Expression | None = None,
 ) -> pa.Table:
-    """Read a table (or one partition). With ``schema`` given, a missing table reads as empty."""
+    """Read a table (or one partition, and only the rows ``row_filter`` keeps: a shard's locations).
+
+    With ``schema`` given, a missing table reads as empty."""
     with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
         opened = open_if_exists(uri)
     if opened is None:
@@ -375,6 +378,8 @@ def read_table(
     flt = None
     if partition_value is not None:
         flt = pads.field(partition_col) == pa.scalar(partition_value, pa.date32())
+    if row_filter is not None:
+        flt = row_filter if flt is None else flt & row_filter
     with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
         table = snapshot_dataset(opened, uri).to_table(columns=columns, filter=flt)
     if schema is not None and columns is None:

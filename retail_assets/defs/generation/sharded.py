@@ -1,0 +1,139 @@
+"""Bronze days in shards on Dagster's multiprocess executor (contract §8.5, ARCHITECTURE "Scale").
+
+Why a job of ops next to the ``bronze_batch`` asset: a day of a large scale factor does not fit in
+one process, and its shards (whole DCs) are independent. ``plan_shards`` claims the day and fans out
+one step per shard; the executor runs ``generate_shard`` steps in parallel worker processes (here
+the multiprocess executor; on a cluster the k8s or celery executor, unchanged); ``commit_shards``
+collects their staged files and commits each table-day once, then reports the same Bronze asset
+partitions ``bronze_batch`` would (so the asset graph shows one history whichever way a day was
+made). The op outputs that cross processes are small descriptors, never rows.
+
+Run: ``dagster job execute -m retail_assets.definitions -j sharded_generation_job --tags
+'{"dagster/partition": "2024-01-05"}' -c shards.yaml`` (``ops.plan_shards.config.shards: 8``) or from
+the Launchpad; ``max_concurrent`` of the executor sets the worker processes (default: CPU count).
+"""
+
+import os
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from retail_assets import pipeline, sharded_pipeline
+from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.generation.assets import ledger_for, resolve_settings
+from retail_assets.defs.keys import BRONZE_BATCH_KEYS
+from retail_assets.defs.partitions import daily_partitions
+from retail_assets.defs.resources import RetailSettings
+from retail_assets.generate.shards import Shard
+
+SHARDED_GENERATION_JOB = "sharded_generation_job"
+
+
+class ShardPlanConfig(dg.Config):
+    shards: int = 2
+    """Shards of the day (whole DCs each); more shards = less memory per worker, same rows."""
+
+
+def _day(context: dg.OpExecutionContext) -> date:
+    try:
+        return date.fromisoformat(context.partition_key)
+    except (dg.DagsterInvariantViolationError, ValueError) as exc:
+        raise dg.Failure(
+            description="sharded_generation_job runs for one day: launch it for a partition (tag "
+            f"dagster/partition, e.g. 2024-01-05) ({exc})."
+        ) from exc
+
+
+def _fail(exc: Exception, day: date) -> dg.Failure:
+    return dg.Failure(description=str(exc), metadata={"failed_day": day.isoformat()})
+
+
+@dg.op(out={"shard": dg.DynamicOut(Shard), "plan": dg.Out(list)})
+def plan_shards(
+    context: dg.OpExecutionContext,
+    config: ShardPlanConfig,
+    retail_settings: RetailSettings,
+    ledger_duckdb: DuckDBResource,
+):
+    """Refuse what can be refused, claim the day, fan out one step per shard."""
+    settings, home = resolve_settings(retail_settings)
+    day = _day(context)
+    try:
+        shards = sharded_pipeline.begin_day(
+            home, settings, day, f"dagster-run:{context.run.run_id}", config.shards,
+            ledger=ledger_for(home, ledger_duckdb),
+        )  # fmt: skip
+    except pipeline.USER_FIXABLE_ERRORS as exc:
+        raise _fail(exc, day) from exc
+    context.log.info(f"{day}: {len(shards)} shards of DCs {[list(s.dc_ids) for s in shards]}")
+    yield dg.Output(shards, output_name="plan")
+    for shard in shards:
+        yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard.index}", output_name="shard")
+
+
+@dg.op
+def generate_shard(
+    context: dg.OpExecutionContext, shard: Shard, retail_settings: RetailSettings
+) -> sharded_pipeline.ShardOutput:
+    """Generate one shard and stage its files (runs in a worker process of the executor)."""
+    settings, home = resolve_settings(retail_settings)
+    day = _day(context)
+    try:
+        out = sharded_pipeline.generate_shard(home, settings, day, shard)
+    except pipeline.USER_FIXABLE_ERRORS as exc:
+        raise _fail(exc, day) from exc
+    context.log.info(
+        f"shard {shard.index} (DCs {list(shard.dc_ids)}): {sum(out.row_counts.values()):,} rows in "
+        f"{out.seconds:.1f} s, peak RSS {out.peak_rss_mib:,.0f} MiB, pid {os.getpid()}"
+    )
+    return out
+
+
+@dg.op
+def commit_shards(
+    context: dg.OpExecutionContext,
+    plan: list,
+    shard_outputs: list[sharded_pipeline.ShardOutput],
+    retail_settings: RetailSettings,
+    ledger_duckdb: DuckDBResource,
+) -> None:
+    """One Delta commit per table-day of every shard's files, the state, the manifest, the mark."""
+    settings, home = resolve_settings(retail_settings)
+    day = _day(context)
+    try:
+        counts = sharded_pipeline.commit_day(
+            home, settings, day, plan, shard_outputs, ledger=ledger_for(home, ledger_duckdb)
+        )
+    except pipeline.USER_FIXABLE_ERRORS as exc:
+        raise _fail(exc, day) from exc
+    peak = max(o.peak_rss_mib for o in shard_outputs)
+    for name, key in BRONZE_BATCH_KEYS.items():
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=key,
+                partition=day.isoformat(),
+                metadata={
+                    "dagster/row_count": dg.MetadataValue.int(counts[name]),
+                    "shards": dg.MetadataValue.int(len(shard_outputs)),
+                    "worker_processes": dg.MetadataValue.int(len({o.pid for o in shard_outputs})),
+                    "largest_worker_peak_rss_mib": dg.MetadataValue.float(round(peak, 1)),
+                    "path": dg.MetadataValue.text("batch"),
+                },
+            )
+        )
+    context.log.info(
+        f"{day}: {sum(counts.values()):,} rows of {len(FACT_TABLES)} tables committed from "
+        f"{len(shard_outputs)} shards; largest worker peak RSS {peak:,.0f} MiB"
+    )
+
+
+@dg.job(
+    name=SHARDED_GENERATION_JOB,
+    partitions_def=daily_partitions,
+    executor_def=dg.multiprocess_executor,
+    description="Generate one Bronze day in shards of whole DCs, in parallel worker processes, one commit per table.",
+)
+def sharded_generation_job() -> None:
+    shards, plan = plan_shards()
+    commit_shards(plan, shards.map(generate_shard).collect())
