@@ -40,12 +40,15 @@ from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
 from retail_assets.generate.day import generate_day
 from retail_assets.generate.shards import Shard, plan_shards, schedule_home_dc, shard_dims
 from retail_assets.generate.state import CarryState, initial_state
+from retail_assets.generate.store_context import CUSTOMER_COLUMNS
 from retail_assets.lake import delta, staged
 from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.manifest import MANIFEST_TABLE, manifest_rows
 
 _log = logging.getLogger(__name__)
 _DIMS_CACHE: dict[tuple[str, str], dict[str, pa.Table]] = {}
+GENERATOR_COLUMNS = {"dim_customers": list(CUSTOMER_COLUMNS)}
+"""What a shard reads of the dimensions it does not narrow (the rest is read whole)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def _dims(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
     key = (str(home.lake_root), settings.dataset_id)
     if key not in _DIMS_CACHE:
         _DIMS_CACHE.clear()
-        _DIMS_CACHE[key] = pipeline.load_dimensions(home, settings)
+        _DIMS_CACHE[key] = pipeline.load_dimensions(home, settings, columns=GENERATOR_COLUMNS)
     return _DIMS_CACHE[key]
 
 

@@ -18,6 +18,8 @@ from retail_assets.generate.money import TAX_K2, decimal_unscaled
 
 STORE_FORMATS = ("HYPERMARKET", "SUPERSTORE", "STANDARD", "NEIGHBORHOOD", "EXPRESS")
 ZONES = ("ENTRANCE", "GROCERY", "ELECTRONICS", "CLOTHING", "CHECKOUT")
+CUSTOMER_COLUMNS = ("customer_id", "home_store_id", "app_user", "ble_id_ext", "ad_id_ext")
+"""The columns of dim_customers that generating a day reads (here, ``Network`` and marketing)."""
 EPOCH = date(1970, 1, 1)
 
 

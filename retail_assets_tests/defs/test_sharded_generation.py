@@ -51,7 +51,7 @@ def test_two_worker_processes_land_the_one_process_rows(env_home, tmp_path):
                 dg.reconstructable(sharded_job),
                 instance=instance,
                 run_config={
-                    "ops": {"plan_shards": {"config": {"shards": 3}}},
+                    "ops": {"plan_shards": {"config": {"shards": 3, "steps": 2}}},
                     "execution": {"config": {"max_concurrent": 2}},
                 },
                 tags={"dagster/partition": day.isoformat()},

@@ -2,7 +2,7 @@
 
 Why a job of ops next to the ``bronze_batch`` asset: a day of a large scale factor does not fit in
 one process, and its shards (whole DCs) are independent. ``plan_shards`` claims the day and fans out
-one step per shard; the executor runs ``generate_shard`` steps in parallel worker processes (here
+the shards over a few steps; the executor runs ``generate_shards`` steps in parallel worker processes (here
 the multiprocess executor; on a cluster the k8s or celery executor, unchanged); ``commit_shards``
 collects their staged files and commits each table-day once, then reports the same Bronze asset
 partitions ``bronze_batch`` would (so the asset graph shows one history whichever way a day was
@@ -10,7 +10,8 @@ made). The op outputs that cross processes are small descriptors, never rows.
 
 Run: ``dagster job execute -m retail_assets.definitions -j sharded_generation_job --tags
 '{"dagster/partition": "2024-01-05"}' -c shards.yaml`` (``ops.plan_shards.config.shards: 8``) or from
-the Launchpad; ``max_concurrent`` of the executor sets the worker processes (default: CPU count).
+the Launchpad; ``max_concurrent`` of the executor sets the worker processes (default: CPU count); set ``steps``
+to the same number.
 """
 
 import os
@@ -25,7 +26,6 @@ from retail_assets.defs.generation.assets import ledger_for, resolve_settings
 from retail_assets.defs.keys import BRONZE_BATCH_KEYS
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
-from retail_assets.generate.shards import Shard
 
 SHARDED_GENERATION_JOB = "sharded_generation_job"
 
@@ -33,6 +33,10 @@ SHARDED_GENERATION_JOB = "sharded_generation_job"
 class ShardPlanConfig(dg.Config):
     shards: int = 2
     """Shards of the day (whole DCs each); more shards = less memory per worker, same rows."""
+    steps: int = 2
+    """Parallel steps the shards are dealt to (one worker process each; set to the executor's
+    ``max_concurrent``). A step makes its shards one after the other, so its memory is one shard's
+    and its start-up cost (process, code location, dimensions) is paid once, not per shard."""
 
 
 def _day(context: dg.OpExecutionContext) -> date:
@@ -49,7 +53,7 @@ def _fail(exc: Exception, day: date) -> dg.Failure:
     return dg.Failure(description=str(exc), metadata={"failed_day": day.isoformat()})
 
 
-@dg.op(out={"shard": dg.DynamicOut(Shard), "plan": dg.Out(list)})
+@dg.op(out={"shards": dg.DynamicOut(list), "plan": dg.Out(list)})
 def plan_shards(
     context: dg.OpExecutionContext,
     config: ShardPlanConfig,
@@ -68,38 +72,44 @@ def plan_shards(
         raise _fail(exc, day) from exc
     context.log.info(f"{day}: {len(shards)} shards of DCs {[list(s.dc_ids) for s in shards]}")
     yield dg.Output(shards, output_name="plan")
-    for shard in shards:
-        yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard.index}", output_name="shard")
+    steps = max(1, min(config.steps, len(shards)))
+    for step in range(steps):
+        mine = shards[step::steps]  # round robin: neighbouring shards (similar size) go to different steps
+        yield dg.DynamicOutput(mine, mapping_key=f"step_{step}", output_name="shards")
 
 
 @dg.op
-def generate_shard(
-    context: dg.OpExecutionContext, shard: Shard, retail_settings: RetailSettings
-) -> sharded_pipeline.ShardOutput:
-    """Generate one shard and stage its files (runs in a worker process of the executor)."""
+def generate_shards(
+    context: dg.OpExecutionContext, shards: list, retail_settings: RetailSettings
+) -> list:
+    """Generate this step's shards one after the other and stage their files (a worker process)."""
     settings, home = resolve_settings(retail_settings)
     day = _day(context)
-    try:
-        out = sharded_pipeline.generate_shard(home, settings, day, shard)
-    except pipeline.USER_FIXABLE_ERRORS as exc:
-        raise _fail(exc, day) from exc
-    context.log.info(
-        f"shard {shard.index} (DCs {list(shard.dc_ids)}): {sum(out.row_counts.values()):,} rows in "
-        f"{out.seconds:.1f} s, peak RSS {out.peak_rss_mib:,.0f} MiB, pid {os.getpid()}"
-    )
-    return out
+    outputs = []
+    for shard in shards:
+        try:
+            out = sharded_pipeline.generate_shard(home, settings, day, shard)
+        except pipeline.USER_FIXABLE_ERRORS as exc:
+            raise _fail(exc, day) from exc
+        context.log.info(
+            f"shard {shard.index} (DCs {list(shard.dc_ids)}): {sum(out.row_counts.values()):,} rows in "
+            f"{out.seconds:.1f} s, peak RSS {out.peak_rss_mib:,.0f} MiB, pid {os.getpid()}"
+        )
+        outputs.append(out)
+    return outputs
 
 
 @dg.op
 def commit_shards(
     context: dg.OpExecutionContext,
     plan: list,
-    shard_outputs: list[sharded_pipeline.ShardOutput],
+    step_outputs: list,
     retail_settings: RetailSettings,
     ledger_duckdb: DuckDBResource,
 ) -> None:
     """One Delta commit per table-day of every shard's files, the state, the manifest, the mark."""
     settings, home = resolve_settings(retail_settings)
+    shard_outputs: list[sharded_pipeline.ShardOutput] = [o for step in step_outputs for o in step]
     day = _day(context)
     try:
         counts = sharded_pipeline.commit_day(
@@ -136,4 +146,4 @@ def commit_shards(
 )
 def sharded_generation_job() -> None:
     shards, plan = plan_shards()
-    commit_shards(plan, shards.map(generate_shard).collect())
+    commit_shards(plan, shards.map(generate_shards).collect())

@@ -1,0 +1,167 @@
+"""Scale benchmark of issue 9: a Bronze day at growing scale factors, whole vs in shards vs on workers.
+
+For each scale factor and day (a weekday and Black Friday by default), a dataset starting the day
+before is built in a temporary home (dimensions, then the first day sharded, untimed), and the day
+itself is generated and written by each mode, each in a fresh process:
+
+* ``whole``    — ``pipeline.generate_and_write_day``: one process holds the day (the old way);
+* ``sharded``  — ``sharded_pipeline`` in one process, one shard after the other (memory = a shard);
+* ``dagster1`` / ``dagster2`` — ``sharded_generation_job`` on Dagster's multiprocess executor with
+  ``max_concurrent`` 1 / 2 worker processes (wall includes the run's process starts).
+
+Reported per mode: wall (s), fact rows, rows/s, peak RSS (MiB; for Dagster the largest of the run
+process and its shard workers). Shards: ``ceil(stores / --stores-per-shard)``. Targets (issue 9):
+peak RSS <= 4 GiB at any scale factor, rows/s at sf 30 >= rows/s at sf 1, dagster2 / dagster1 >= 1.7.
+
+Usage: ``.venv/bin/python bench/bench_scale.py [--sf 1 10 30] [--days 2024-11-19 2024-11-29]
+[--modes whole sharded dagster1 dagster2] [--stores-per-shard 90] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from datetime import date, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+MODES = ("whole", "sharded", "dagster1", "dagster2")
+
+
+def _env(home: Path, sf: float, start: date) -> dict[str, str]:
+    return {
+        **os.environ,
+        "RETAIL_ASSETS_HOME": str(home),
+        "RETAIL_ASSETS_SCALE_FACTOR": repr(sf),
+        "RETAIL_ASSETS_START_DATE": start.isoformat(),
+        "RETAIL_ASSETS_SEED": "42",
+        "PYTHONPATH": str(HERE),
+        "DAGSTER_HOME": str(home / "dagster_home"),
+    }
+
+
+def _child(args: list[str], env: dict[str, str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _shards(stores: int, per_shard: int) -> int:
+    return max(1, math.ceil(stores / per_shard))
+
+
+def child_main(argv: list[str]) -> int:
+    """Runs in a fresh process: one action against the home in the environment; prints JSON."""
+    warnings.simplefilter("ignore")
+    import logging
+
+    logging.disable(logging.INFO)
+    from retail_assets import pipeline, sharded_pipeline
+    from retail_assets.config import DatasetSettings, HomeSettings
+
+    action, day_text, shards = argv[0], argv[1], int(argv[2])
+    home = HomeSettings.from_env()
+    settings = DatasetSettings(
+        seed=42,
+        scale_factor=float(os.environ["RETAIL_ASSETS_SCALE_FACTOR"]),
+        start_date=date.fromisoformat(os.environ["RETAIL_ASSETS_START_DATE"]),
+    )
+    day = date.fromisoformat(day_text)
+    today = date(2030, 1, 1)
+    t0 = time.perf_counter()
+    rows, worker_peak = 0, 0.0
+    if action == "dims":
+        tables = pipeline.build_and_write_dimensions(home, settings)
+        rows = tables["dim_stores"].num_rows
+    elif action == "whole":
+        result = pipeline.generate_and_write_day(home, settings, day, "batch", owner="bench", today=today)
+        rows = result.row_count
+    elif action == "sharded":
+        rows = sum(sharded_pipeline.generate_and_write_day_sharded(home, settings, day, "bench", shards, today=today).values())
+    elif action.startswith("dagster"):
+        import dagster as dg
+
+        from bench.bench_scale_job import sharded_job
+
+        with dg.DagsterInstance.get() as instance:
+            result = dg.execute_job(
+                dg.reconstructable(sharded_job),
+                instance=instance,
+                run_config={
+                    "ops": {"plan_shards": {"config": {"shards": shards, "steps": int(action[-1])}}},
+                    "execution": {
+                        "config": {
+                            "max_concurrent": int(action[-1]),
+                            # workers fork from a server that imported the code location once
+                            "start_method": {"forkserver": {"preload_modules": ["retail_assets.definitions"]}},
+                        }
+                    },
+                },
+                tags={"dagster/partition": day.isoformat()},
+            )
+            if not result.success:
+                raise SystemExit("the sharded job failed")
+            from retail_assets.defs.keys import BRONZE_BATCH_KEYS
+
+            rows = 0
+            for key in BRONZE_BATCH_KEYS.values():
+                ev = instance.get_latest_materialization_event(key).asset_materialization
+                rows += ev.metadata["dagster/row_count"].value
+                worker_peak = max(worker_peak, ev.metadata["largest_worker_peak_rss_mib"].value)
+    wall = time.perf_counter() - t0
+    own = sharded_pipeline.peak_rss_mib()
+    print(json.dumps({"wall_s": wall, "rows": rows, "peak_rss_mib": max(own, worker_peak)}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sf", type=float, nargs="+", default=[1.0, 10.0, 30.0])
+    ap.add_argument("--days", type=date.fromisoformat, nargs="+", default=[date(2024, 11, 19), date(2024, 11, 29)])
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    ap.add_argument("--stores-per-shard", type=int, default=90)
+    ap.add_argument("--keep", type=Path, help="keep the homes under this directory")
+    args = ap.parse_args(argv)
+    base = args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    print(f"{'sf':>5} {'day':>10} {'mode':>9} {'shards':>6} {'wall s':>8} {'rows':>11} {'rows/s':>9} {'peak MiB':>9}")
+    results = []
+    for sf in args.sf:
+        for day in args.days:
+            start = day - timedelta(days=1)
+            home = base / f"sf{sf:g}_{day.isoformat()}"
+            (home / "dagster_home").mkdir(parents=True, exist_ok=True)
+            env = _env(home, sf, start)
+            dims = _child(["dims", day.isoformat(), "1"], env)
+            shards = _shards(dims["rows"], args.stores_per_shard)
+            _child(["sharded", start.isoformat(), str(shards)], env)  # the previous day, untimed
+            for mode in args.modes:
+                r = _child([mode, day.isoformat(), str(shards)], env)
+                rate = r["rows"] / r["wall_s"] if r["wall_s"] else 0.0
+                results.append({"sf": sf, "day": day.isoformat(), "mode": mode, "shards": shards, **r, "rows_per_s": rate})
+                print(
+                    f"{sf:>5g} {day.isoformat():>10} {mode:>9} {shards:>6} {r['wall_s']:>8.1f} {r['rows']:>11,} "
+                    f"{rate:>9,.0f} {r['peak_rss_mib']:>9,.0f}",
+                    flush=True,
+                )
+            if args.keep is None:
+                shutil.rmtree(home, ignore_errors=True)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        sys.exit(child_main(sys.argv[2:]))
+    sys.exit(main())
