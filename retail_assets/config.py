@@ -236,8 +236,9 @@ def require_scale_factor_fits(
         f"{source}={scale_factor:g} cannot fit in memory: a day needs about {need:.1f} GiB at its peak "
         f"({BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit for a streamed day; measured "
         f"GiB per unit: {measured}), and this machine has {total / GIB:.1f} GiB in total{free}. "
-        f"The largest scale factor that fits is {fits:g}: set {source}={fits:g} or lower, or run on a "
-        "machine with more memory."
+        f"The largest scale factor that fits is {fits:g}: set {source}={fits:g} or lower, generate the days "
+        "in shards (the job sharded_generation_job holds one shard of a day at a time; README 'Large scale "
+        "factors'), or run on a machine with more memory."
     )
 
 

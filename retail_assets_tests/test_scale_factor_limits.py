@@ -16,6 +16,7 @@ from retail_assets.config import (
     require_scale_factor_fits,
 )
 from retail_assets.defs.generation.assets import dimensions
+from retail_assets.defs.resources import RetailSettings
 from retail_assets.generate.dimensions import dimension_sizes, scale_round
 from retail_assets_tests.defs.test_generation import failure_message, resources
 
@@ -29,7 +30,15 @@ def test_a_scale_factor_beyond_memory_is_refused_with_the_estimate_and_the_large
     assert "about 10.6 GiB" in text  # 0.27 + 1.03 × 10
     assert "8.0 GiB in total, 6.0 GiB available now" in text
     assert "largest scale factor that fits is 7.5" in text  # (8 − 0.27) / 1.03 = 7.50
+    assert "sharded_generation_job" in text  # the way to generate it anyway
     require_scale_factor_fits(7.5, memory=eight_gib)  # the advertised maximum is accepted
+
+
+def test_the_sharded_job_is_not_held_to_the_one_process_guard() -> None:
+    huge = RetailSettings(scale_factor="5000")  # no machine holds a whole day of this in memory
+    with pytest.raises(ConfigError, match="cannot fit in memory"):
+        huge.dataset()
+    assert huge.dataset(whole_day=False).scale_factor == 5000.0
 
 
 def test_this_machines_memory_is_read_and_a_cgroup_limit_wins(tmp_path: Path) -> None:

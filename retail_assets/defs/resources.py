@@ -42,10 +42,13 @@ class RetailSettings(dg.ConfigurableResource):
     home: str = ""
     lake_root: str = ""
 
-    def dataset(self) -> DatasetSettings:
+    def dataset(self, whole_day: bool = True) -> DatasetSettings:
+        """The dataset; ``whole_day=False`` for runs that hold one shard of a day at a time (the
+        sharded job), which the one-process memory guard does not apply to."""
         scale_factor = parse_scale_factor(self.scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
         require_scale_factor_generates(scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
-        require_scale_factor_fits(scale_factor)
+        if whole_day:
+            require_scale_factor_fits(scale_factor)
         return DatasetSettings(
             seed=parse_seed(self.seed),
             scale_factor=scale_factor,

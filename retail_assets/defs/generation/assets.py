@@ -35,10 +35,10 @@ _TABLE_OF_KEY = {key: name for name, key in BRONZE_BATCH_KEYS.items()}
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
-def resolve_settings(retail_settings: RetailSettings) -> tuple[DatasetSettings, HomeSettings]:
+def resolve_settings(retail_settings: RetailSettings, whole_day: bool = True) -> tuple[DatasetSettings, HomeSettings]:
     """Settings from the resource; a bad variable fails the run (not code loading) with its fix."""
     try:
-        return retail_settings.dataset(), retail_settings.home_settings()
+        return retail_settings.dataset(whole_day), retail_settings.home_settings()
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise dg.Failure(description=str(exc)) from exc
 

@@ -61,7 +61,7 @@ def plan_shards(
     ledger_duckdb: DuckDBResource,
 ):
     """Refuse what can be refused, claim the day, fan out one step per shard."""
-    settings, home = resolve_settings(retail_settings)
+    settings, home = resolve_settings(retail_settings, whole_day=False)
     day = _day(context)
     try:
         shards = sharded_pipeline.begin_day(
@@ -83,7 +83,7 @@ def generate_shards(
     context: dg.OpExecutionContext, shards: list, retail_settings: RetailSettings
 ) -> list:
     """Generate this step's shards one after the other and stage their files (a worker process)."""
-    settings, home = resolve_settings(retail_settings)
+    settings, home = resolve_settings(retail_settings, whole_day=False)
     day = _day(context)
     outputs = []
     for shard in shards:
@@ -108,7 +108,7 @@ def commit_shards(
     ledger_duckdb: DuckDBResource,
 ) -> None:
     """One Delta commit per table-day of every shard's files, the state, the manifest, the mark."""
-    settings, home = resolve_settings(retail_settings)
+    settings, home = resolve_settings(retail_settings, whole_day=False)
     shard_outputs: list[sharded_pipeline.ShardOutput] = [o for step in step_outputs for o in step]
     day = _day(context)
     try:
