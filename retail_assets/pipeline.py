@@ -133,14 +133,21 @@ def build_and_write_dimensions(home: HomeSettings, settings: DatasetSettings) ->
 
 
 def load_dimensions(
-    home: HomeSettings, settings: DatasetSettings | None = None, columns: dict[str, list[str]] | None = None
+    home: HomeSettings,
+    settings: DatasetSettings | None = None,
+    columns: dict[str, list[str]] | None = None,
+    only: Iterable[str] | None = None,
 ) -> dict[str, pa.Table]:
     """Read every Bronze dimension table; with ``settings``, refuse dimensions of another dataset.
 
     ``columns`` narrows tables to the columns a reader needs (the sharded generator reads four of
-    ``dim_customers``' eleven: at sf 10 that table is 4 million rows of names and addresses)."""
+    ``dim_customers``' eleven: at sf 10 that table is 4 million rows of names and addresses);
+    ``only`` reads just those tables (planning shards needs the stores and DCs)."""
     dims: dict[str, pa.Table] = {}
+    wanted_tables = set(only) if only is not None else set(DIMENSION_TABLES)
     for name, spec in DIMENSION_TABLES.items():
+        if name not in wanted_tables:
+            continue
         uri = _uri(home, name)
         if not delta.table_exists(uri):
             raise delta.MissingTableError(

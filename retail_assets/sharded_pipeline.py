@@ -88,7 +88,7 @@ def begin_day(
 ) -> list[Shard]:
     """Check everything that can be refused, claim ``day`` for the batch path, plan the shards."""
     pipeline.validate_day(settings, day, today)
-    dims = _dims(home, settings)
+    dims = pipeline.load_dimensions(home, settings, only=("dim_stores", "dim_distribution_centers"))
     ledger = ledger or Ledger(home.state_dir)
     if day != settings.start_date:
         prev = day - timedelta(days=1)
