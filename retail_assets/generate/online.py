@@ -151,7 +151,10 @@ def plan_day(settings: DatasetSettings, ctx: StoreContext, net: Network, day: da
     delay, BOPIS reopen shift. Candidates are in (DC, creation time) order.
     """
     draws = [_draw_dc(settings, ctx, net, day, d) for d in range(net.n_dcs)]
-    cat = lambda i: np.concatenate([x[i] for x in draws]) if draws else np.zeros(0)  # noqa: E731
+
+    def cat(i: int) -> np.ndarray:
+        return np.concatenate([x[i] for x in draws]) if draws else np.zeros(0)
+
     created, customer, mode, cls, lines, u_cand, u_qty, promo_u, promo_code_u = (
         cat(i) for i in range(9)
     )
@@ -164,7 +167,7 @@ def plan_day(settings: DatasetSettings, ctx: StoreContext, net: Network, day: da
     n_cand = CANDIDATES_PER_LINE * lines
     node_store = net.store_index(net.customer_home_store[customer - 1])
     node_dc = net.store_dc[node_store]
-    if not np.array_equal(node_dc, dc_of):
+    if not np.array_equal(node_dc, dc_of):  # dc_customers and Network disagree: a bug, never data
         raise AssertionError("an online candidate was drawn for a customer of another DC")
     # candidate products by popularity among launched products (store: its assortment prefix)
     by_rank = np.argsort(ctx.popularity_rank, kind="stable")

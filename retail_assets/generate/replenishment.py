@@ -34,7 +34,7 @@ from retail_assets.generate.state import (
     decode_bodies,
     make_schedule,
 )
-from retail_assets.generate.store_context import StoreContext, day_ordinal, location_index
+from retail_assets.generate.store_context import StoreContext, customer_arrays, day_ordinal, location_index
 
 US_MIN = cal.US_PER_MINUTE
 US_H = cal.US_PER_HOUR
@@ -137,7 +137,6 @@ class Network:
         sup_r, sup_a = tid[sup & refr], tid[sup & ~refr]
         if len(sup_r) == 0 or len(sup_a) == 0:
             raise ValueError("dim_trucks needs at least one refrigerated and one dry SUPPLIER truck (§3.4)")
-        customers = dims["dim_customers"].sort_by("customer_id")
         return cls(
             start_date_hint=None,
             store_dc=store_dc,
@@ -153,7 +152,7 @@ class Network:
             dc_truck_capacity=dc_cap,
             supplier_trucks=(np.sort(sup_r), np.sort(sup_a)),
             supplier_capacity=(int(cap[sup & refr].min()), int(cap[sup & ~refr].min())),
-            customer_home_store=customers.column("home_store_id").to_numpy().astype(np.int64),
+            customer_home_store=customer_arrays(dims).home_store_id,
             store_ids=stores.column("store_id").to_numpy().astype(np.int64),
             dc_ids=dc_ids,
             tags=tuple(products.column("tags").to_pylist()),
