@@ -301,6 +301,8 @@ def _write_partitions(home: HomeSettings, tables: dict[str, pa.Table], day: date
 def _preflight(home: HomeSettings, names: Iterable[str]) -> None:
     for name in names:
         delta.check_writable(_uri(home, name))
+        if name in STATE_TABLES:  # model 4 added home_dc_id: a home made before gets the column
+            delta.add_missing_columns(_uri(home, name), CONTROL_TABLES[name].arrow_schema)
 
 
 def generate_and_write_day(

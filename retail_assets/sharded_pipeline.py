@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
@@ -38,7 +37,7 @@ from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
 from retail_assets.generate.day import generate_day
-from retail_assets.generate.shards import Shard, plan_shards, schedule_home_dc, shard_dims
+from retail_assets.generate.shards import Shard, plan_shards, shard_dims
 from retail_assets.generate.state import CarryState, initial_state
 from retail_assets.generate.store_context import CUSTOMER_COLUMNS
 from retail_assets.lake import delta, staged
@@ -94,8 +93,8 @@ def begin_day(
         prev = day - timedelta(days=1)
         pipeline._check_complete(home, settings, prev, day, ledger)
     names = (*FACT_TABLES, MANIFEST_TABLE, *pipeline.STATE_TABLES)
+    pipeline._preflight(home, names)
     for name in names:
-        delta.check_writable(_uri(home, name))
         staged._local_root(_uri(home, name))
     ledger.claim(day, "batch", owner)
     return plan_shards(dims, n_shards)
@@ -110,11 +109,9 @@ def load_shard_state(
     if day == settings.start_date:
         return initial_state(settings, sub)
     prev = day - timedelta(days=1)
-    store_ids = sub["dim_stores"].column("store_id").cast(pa.int64())
-    dc_ids = pa.array(shard.dc_ids, type=pa.int64())
-    mine = ((pads.field("location_type") == "STORE") & pads.field("location_id").isin(store_ids)) | (
-        (pads.field("location_type") == "DC") & pads.field("location_id").isin(dc_ids)
-    )
+    # rows carry the DC of their shard (home_dc_id, §8.5): a shard's own files are the only ones
+    # whose statistics match, so the read skips every other shard's rows
+    mine = pads.field("home_dc_id").isin(pa.array(shard.dc_ids, type=pa.int64()))
     inv_spec, sched_spec = (CONTROL_TABLES[t] for t in pipeline.STATE_TABLES)
     inventory = delta.read_table(
         _uri(home, "ctl_state_inventory"), inv_spec.arrow_schema, prev, "state_date", row_filter=mine
@@ -124,13 +121,9 @@ def load_shard_state(
             f"the carried state of {prev.isoformat()} has no rows for shard {shard.index} (DCs {list(shard.dc_ids)}); "
             f"re-materialize the 'bronze_batch' partition {prev.isoformat()}, then {day.isoformat()}."
         )
-    schedule = delta.read_table(_uri(home, "ctl_state_schedule"), sched_spec.arrow_schema, prev, "state_date")
-    stores = dims["dim_stores"]
-    store_dc = dict(
-        zip(stores.column("store_id").to_pylist(), stores.column("dc_id").to_pylist(), strict=True)
+    schedule = delta.read_table(
+        _uri(home, "ctl_state_schedule"), sched_spec.arrow_schema, prev, "state_date", row_filter=mine
     )
-    home_dc = schedule_home_dc(schedule, store_dc)
-    schedule = schedule.filter(pa.array(np.isin(home_dc, np.asarray(shard.dc_ids, dtype=np.int64))))
     return CarryState.from_tables(prev, inventory, schedule, dims=sub)
 
 

@@ -455,6 +455,8 @@ CTL_STATE_INVENTORY = TableSpec(
         _c("reorder_point", BIGINT),
         _c("max_stock", BIGINT),
         _c("last_stockout_ts", TIMESTAMP, True),
+        # model 4: the DC whose shard carries the row (§8.5), so a shard reads its rows by a filter
+        _c("home_dc_id", BIGINT, True),
     ),
     primary_key=("state_date", "location_type", "location_id", "product_id"),
     partition_by="state_date",
@@ -469,6 +471,7 @@ CTL_STATE_SCHEDULE = TableSpec(
         _c("action_type", VARCHAR, enum=E.SCHEDULE_ACTION_TYPE),
         _c("action_key", VARCHAR),
         _c("body", VARCHAR),
+        _c("home_dc_id", BIGINT, True),  # model 4: the DC whose shard carries the action (§8.5)
     ),
     primary_key=("state_date", "action_type", "action_key"),
     partition_by="state_date",

@@ -25,13 +25,7 @@ import pyarrow.compute as pc
 from retail_assets.config import DatasetSettings
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.generate import dims_cache
-from retail_assets.generate.state import CarryState, empty_schedule, sort_schedule
-
-# schedule keys start with the id that names the action's home: a store (receipts, DC->store
-# shipments) or a DC (supplier shipments, online orders, model 4); the location id is the third
-# "-"-separated field of the key
-_STORE_KEYED = ("RCP", "SHP")
-_DC_KEYED = ("SUP", "ONL")
+from retail_assets.generate.state import CarryState, empty_schedule, schedule_home_dc, sort_schedule
 
 
 @dataclass(frozen=True)
@@ -90,27 +84,6 @@ def _subset(dims: dict[str, pa.Table], dc_ids: tuple[int, ...]) -> dict[str, pa.
     return out
 
 
-def schedule_home_dc(schedule: pa.Table, store_dc: dict[int, int]) -> np.ndarray:
-    """The home dc_id of each schedule row, read from its action key (see ``_STORE_KEYED``).
-
-    Raises for a key that names no known store or DC: a row without a home would be lost.
-    """
-    if schedule.num_rows == 0:
-        return np.zeros(0, np.int64)
-    parts = pc.split_pattern(schedule.column("action_key"), "-", max_splits=3)
-    prefix = pc.list_element(parts, 0).to_numpy(zero_copy_only=False)
-    loc = pc.cast(pc.list_element(parts, 2), pa.int64()).to_numpy()
-    home = np.full(len(loc), -1, dtype=np.int64)
-    by_dc = np.isin(prefix, _DC_KEYED)
-    home[by_dc] = loc[by_dc]
-    by_store = np.isin(prefix, _STORE_KEYED)
-    home[by_store] = [store_dc.get(int(s), -1) for s in loc[by_store]]
-    if (home < 0).any():
-        bad = schedule.column("action_key").take(pa.array(np.flatnonzero(home < 0)[:3])).to_pylist()
-        raise ValueError(f"schedule actions {bad} name no store or DC of this dataset; rebuild the state")
-    return home
-
-
 def split_state(state: CarryState, dims: dict[str, pa.Table], shard: Shard) -> CarryState:
     """The part of the chain's ``state`` that ``shard`` carries (its locations and actions)."""
     sub = shard_dims(dims, shard)
@@ -122,6 +95,7 @@ def split_state(state: CarryState, dims: dict[str, pa.Table], shard: Shard) -> C
         raise ValueError(f"the state does not hold every store and DC of shard {shard.index}")
     home = schedule_home_dc(state.schedule, _store_dc(dims))
     schedule = state.schedule.filter(pa.array(np.isin(home, dc_ids)))
+    store_dc_ids = None if state.store_dc_ids is None else state.store_dc_ids[s_idx]
     return CarryState(
         state_date=state.state_date,
         store_on_hand=state.store_on_hand[s_idx],
@@ -138,6 +112,7 @@ def split_state(state: CarryState, dims: dict[str, pa.Table], shard: Shard) -> C
         schedule=schedule if schedule.num_rows else empty_schedule(),
         store_ids=store_ids,
         dc_ids=dc_ids,
+        store_dc_ids=store_dc_ids,
     )
 
 
@@ -173,6 +148,7 @@ def merge_states(parts: list[CarryState]) -> CarryState:
         schedule=sort_schedule(pa.concat_tables([p.schedule for p in parts])),
         store_ids=store_ids[s_order],
         dc_ids=dc_ids[d_order],
+        store_dc_ids=None if any(p.store_dc_ids is None for p in parts) else cat("store_dc_ids", s_order),
     )
 
 

@@ -110,6 +110,34 @@ def sort_schedule(table: pa.Table) -> pa.Table:
     return table.sort_by([("due_ts", "ascending"), ("action_type", "ascending"), ("action_key", "ascending")])
 
 
+# schedule keys start with the id that names the action's home: a store (receipts, DC->store
+# shipments) or a DC (supplier shipments, online orders, model 4); the location id is the third
+# "-"-separated field of the key (§8.5)
+_STORE_KEYED = ("RCP", "SHP")
+_DC_KEYED = ("SUP", "ONL")
+
+
+def schedule_home_dc(schedule: pa.Table, store_dc: dict[int, int]) -> np.ndarray:
+    """The home dc_id of each schedule row, read from its action key (see ``_STORE_KEYED``).
+
+    Raises for a key that names no known store or DC: a row without a home would be lost.
+    """
+    if schedule.num_rows == 0:
+        return np.zeros(0, np.int64)
+    parts = pc.split_pattern(schedule.column("action_key"), "-", max_splits=3)
+    prefix = pc.list_element(parts, 0).to_numpy(zero_copy_only=False)
+    loc = pc.cast(pc.list_element(parts, 2), pa.int64()).to_numpy()
+    home = np.full(len(loc), -1, dtype=np.int64)
+    by_dc = np.isin(prefix, _DC_KEYED)
+    home[by_dc] = loc[by_dc]
+    by_store = np.isin(prefix, _STORE_KEYED)
+    home[by_store] = [store_dc.get(int(s), -1) for s in loc[by_store]]
+    if (home < 0).any():
+        bad = schedule.column("action_key").take(pa.array(np.flatnonzero(home < 0)[:3])).to_pylist()
+        raise ValueError(f"schedule actions {bad} name no store or DC of this dataset; rebuild the state")
+    return home
+
+
 @dataclass
 class CarryState:
     """The end-of-day state of ``state_date`` (§8.3). Arrays are mutable; copy before a new day."""
@@ -130,6 +158,9 @@ class CarryState:
     # the id of each store / DC index: 1..S and 1..D for the chain, a subset for a shard (§8.5)
     store_ids: np.ndarray | None = None
     dc_ids: np.ndarray | None = None
+    # the DC of each store index (its shard, §8.5): written as home_dc_id so a shard reads only its
+    # own rows; None when unknown (a state rebuilt without dimensions), written as NULL
+    store_dc_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.store_ids is None:
@@ -186,10 +217,11 @@ class CarryState:
         """
         inv_spec = CONTROL_TABLES["ctl_state_inventory"]
         parts = []
-        for loc_type, loc_ids, on_hand, transit, rop, mx, last, mask in (
-            ("DC", self.dc_ids, self.dc_on_hand, self.dc_on_order, self.dc_reorder_point, self.dc_max_stock,
+        store_home = None if self.store_dc_ids is None else np.asarray(self.store_dc_ids, dtype=np.int64)
+        for loc_type, loc_ids, home_ids, on_hand, transit, rop, mx, last, mask in (
+            ("DC", self.dc_ids, self.dc_ids, self.dc_on_hand, self.dc_on_order, self.dc_reorder_point, self.dc_max_stock,
              self.dc_last_stockout_ts, np.ones_like(self.dc_on_hand, dtype=bool)),
-            ("STORE", self.store_ids, self.store_on_hand, self.store_in_transit, self.store_reorder_point, self.store_max_stock,
+            ("STORE", self.store_ids, store_home, self.store_on_hand, self.store_in_transit, self.store_reorder_point, self.store_max_stock,
              self.store_last_stockout_ts, self.store_carried),
         ):  # fmt: skip
             loc_idx, prod_idx = np.nonzero(mask)
@@ -210,6 +242,9 @@ class CarryState:
                         "last_stockout_ts": pa.array(last_v, type=pa.int64(), mask=last_v == NO_TS).cast(
                             pa.timestamp("us", tz="UTC")
                         ),
+                        "home_dc_id": pa.nulls(len(loc_idx), pa.int64())
+                        if home_ids is None
+                        else pa.array(np.asarray(home_ids, dtype=np.int64)[loc_idx]),
                     },
                     schema=inv_spec.arrow_schema,
                 )
@@ -223,10 +258,17 @@ class CarryState:
                 "action_type": sched.column("action_type"),
                 "action_key": sched.column("action_key"),
                 "body": sched.column("body"),
+                "home_dc_id": self._schedule_home(sched),
             },
             schema=CONTROL_TABLES["ctl_state_schedule"].arrow_schema,
         )
         return {"ctl_state_inventory": inventory, "ctl_state_schedule": schedule}
+
+    def _schedule_home(self, sched: pa.Table) -> pa.Array:
+        if self.store_dc_ids is None:
+            return pa.nulls(sched.num_rows, pa.int64())
+        store_dc = dict(zip(np.asarray(self.store_ids).tolist(), np.asarray(self.store_dc_ids).tolist(), strict=True))
+        return pa.array(schedule_home_dc(sched, store_dc), type=pa.int64())
 
     @classmethod
     def from_tables(
@@ -277,8 +319,9 @@ class CarryState:
             for c in ("on_hand", "in_transit", "reorder_point", "max_stock")
         }
         # locations by id: the chain's 1..N, or a shard's subset (§8.5)
+        store_dc_ids = None
         if dims is not None:
-            store_ids = np.sort(dims["dim_stores"].column("store_id").to_numpy().astype(np.int64))
+            store_ids, store_dc_ids = stores_and_dcs(dims)
             dc_ids = np.sort(dims["dim_distribution_centers"].column("dc_id").to_numpy().astype(np.int64))
             n_p = dims["dim_products"].num_rows
         else:
@@ -343,6 +386,7 @@ class CarryState:
             schedule=sched,
             store_ids=store_ids,
             dc_ids=dc_ids,
+            store_dc_ids=store_dc_ids,
         )
 
     def equals(self, other: CarryState) -> bool:
@@ -455,6 +499,15 @@ def initial_dc_floor(reorder_point: np.ndarray, max_stock: np.ndarray) -> np.nda
     return (reorder_point + max_stock) // 2 + 1
 
 
+def stores_and_dcs(dims: dict[str, pa.Table]) -> tuple[np.ndarray, np.ndarray]:
+    """(store_id ascending, the dc_id of each) from ``dim_stores``."""
+    stores = dims["dim_stores"].sort_by("store_id")
+    return (
+        stores.column("store_id").to_numpy().astype(np.int64),
+        stores.column("dc_id").to_numpy().astype(np.int64),
+    )
+
+
 def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> CarryState:
     """The state of ``start_date − 1`` (§7.8): store on-hand U{rop+1 .. max_stock}, DC on-hand
     U{(rop+max)/2+1 .. max_stock} (:func:`initial_dc_floor`), nothing in transit.
@@ -463,7 +516,7 @@ def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> Carry
     in product_id order.
     """
     pol = stocking_policy(dims)
-    store_ids = np.sort(dims["dim_stores"].column("store_id").to_numpy().astype(np.int64))
+    store_ids, store_dc_ids = stores_and_dcs(dims)
     dc_ids = np.sort(dims["dim_distribution_centers"].column("dc_id").to_numpy().astype(np.int64))
     n_s, n_p = pol.carried.shape
     n_d = pol.dc_reorder_point.shape[0]
@@ -496,6 +549,7 @@ def initial_state(settings: DatasetSettings, dims: dict[str, pa.Table]) -> Carry
         schedule=empty_schedule(),
         store_ids=store_ids,
         dc_ids=dc_ids,
+        store_dc_ids=store_dc_ids,
     )
 
 

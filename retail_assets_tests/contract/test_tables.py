@@ -232,7 +232,9 @@ def test_control_tables() -> None:
         "action_type",
         "action_key",
         "body",
+        "home_dc_id",
     ]
+    assert CONTROL_TABLES["ctl_state_inventory"].column_names[-1] == "home_dc_id"
     rejected = CONTROL_TABLES["ctl_rejected_events"]
     assert rejected.partition_by == "landed_date"
     assert rejected.column_names == ["landed_date", "event_type", "event_id", "reason", "raw", "raw_bytes", "raw_sha256"]
