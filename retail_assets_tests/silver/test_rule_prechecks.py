@@ -149,6 +149,22 @@ def test_not_below_sum_and_product_identities():
     assert not holds(ext, pa.table({"e": pa.array([None], pa.int64()), "u": [1], "q": [1]}), {})
 
 
+def test_balance_walk_orders_rows_of_one_instant_by_txn_id_like_the_sql():
+    """Two transactions of one store and product at the same event_ts: the SQL's last ORDER BY key,
+    txn_id_ext, orders them. Rows 0 and 1 share an instant and their ids run against the row order,
+    so a sort that kept the row order for equal instants would walk them the wrong way round."""
+    data = _txns([0, 0, 0], [2, 2, -3], [1, 1, 1])
+    instant = data.column("event_ts")[1].as_py()
+    data = data.set_column(2, "event_ts", pa.array([instant, instant, data.column("event_ts")[2].as_py()], pa.timestamp("us", "UTC")))
+    data = data.set_column(3, "txn_id_ext", pa.array(["T1", "T0", "T2"]))
+    chain = BalanceWalk("store_id", "STORE", "state_prev", end=False)
+    prev = {"state_prev": _state({1: 12})}
+    # the SQL's order: row 2 (earliest), row 1 (T0), row 0 (T1): 12 - 3 = 9, + 2 = 11, + 2 = 13
+    assert holds(chain, data.set_column(5, "balance_after", pa.array([13, 11, 9], pa.int64())), prev)
+    # the row order for the tie (row 0 before row 1) is not the SQL's: never proven
+    assert not holds(chain, data.set_column(5, "balance_after", pa.array([11, 13, 9], pa.int64())), prev)
+
+
 def test_unique_key_holds_only_without_duplicates_or_nulls():
     rule = UniqueKey(("k", "n"))
     assert holds(rule, pa.table({"k": ["a", "a", "b"], "n": [1, 2, 1]}), {})
@@ -157,6 +173,8 @@ def test_unique_key_holds_only_without_duplicates_or_nulls():
     assert not holds(UniqueKey(("k",), max_rows=2), pa.table({"k": ["a", "b", "c"]}), {})  # large: SQL is cheaper
     assert holds(UniqueKey(("k",), max_rows=None), pa.table({"k": ["a", "b", "c"]}), {})  # no limit: proven
     assert not holds(UniqueKey(("f",)), pa.table({"f": [0.0, -0.0]}), {})  # floats are not judged
+    assert not holds(UniqueKey(("k",), max_rows=None), pa.table({"k": ["a", "b", "a"]}), {})  # one column
+    assert not holds(UniqueKey(("k",), max_rows=None), pa.table({"k": pa.chunked_array([["a"], ["b", "a"]])}), {})
 
 
 def test_references_into_a_whole_range_of_keys_use_the_range_and_into_a_gappy_one_search():

@@ -114,6 +114,8 @@ def _walk(data: pa.Table, location_col: str) -> dict | None:
     walk: dict | None = None
     cols = data.select([location_col, *WALK_COLUMNS])
     if not any(c.null_count for c in cols.columns):
+        walk = _walk_by_integers(cols, location_col)
+    if walk is None and not any(c.null_count for c in cols.columns):
         keys = [location_col, "product_id", "event_ts", "txn_id_ext"]
         sorted_ = cols.take(pc.sort_indices(cols, [(k, "ascending") for k in keys]))
         loc = sorted_.column(location_col).to_numpy()
@@ -134,6 +136,36 @@ def _walk(data: pa.Table, location_col: str) -> dict | None:
     while len(_WALKS) > 4:
         _WALKS.popitem(last=False)
     return walk
+
+
+def _walk_by_integers(cols: pa.Table, location_col: str) -> dict | None:
+    """The walk of ``_walk`` sorted by (location, product, event_ts) as integers only; None when
+    two rows of one location and product share an ``event_ts`` (their order would then come from
+    ``txn_id_ext``: the string sort of ``_walk`` decides) or an id does not fit the combined key.
+
+    Why: the Arrow sort on four keys, one of them a string, was most of the inventory checks at
+    scale factor 1; one ``lexsort`` of two int64 keys is about twice as fast, and with no equal
+    (location, product, event_ts) the order is exactly the SQL's ORDER BY of all four keys."""
+    if not pa.types.is_timestamp(cols.schema.field("event_ts").type):
+        return None
+    loc = cols.column(location_col).to_numpy()
+    product = cols.column("product_id").to_numpy()
+    combined = _combined(loc, product)
+    if combined is None:
+        return None
+    ts = pc.cast(cols.column("event_ts"), pa.int64()).to_numpy()
+    order = np.lexsort((ts, combined))
+    combined, ts = combined[order], ts[order]
+    same = combined[1:] == combined[:-1]
+    if (same & (ts[1:] == ts[:-1])).any():
+        return None
+    return {
+        "loc": loc[order],
+        "product": product[order],
+        "quantity": cols.column("quantity").to_numpy()[order],
+        "balance": cols.column("balance_after").to_numpy()[order],
+        "same": same,
+    }
 
 
 KEY_BITS = 31
@@ -347,4 +379,7 @@ def _unique_key(data: pa.Table, rule: UniqueKey) -> bool:
         return False
     if data.num_rows < 2:
         return True
+    if len(rule.columns) == 1:
+        # one column: its distinct values, about twice as fast as a group-by (sf 1 inventory ids)
+        return len(pc.unique(keys.column(0))) == data.num_rows
     return keys.group_by(list(rule.columns)).aggregate([]).num_rows == data.num_rows
