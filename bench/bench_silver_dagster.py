@@ -7,7 +7,9 @@ run worker pays them), against a file-backed instance of its own. Reported per c
 * ``day_wall_s``: wall of one Silver day (all fact tables), process start to exit;
 * ``day_compute_s``: build + check + write of that day, summed from its materializations' metadata
   (a version that does not report ``write_seconds`` is summed without it, and says so);
-* ``day_wall_over_compute``: the ratio (target <= 2 at sf 1);
+* ``day_wall_over_compute``: the ratio (target <= 2 at sf 1); with ``--day-repeats N`` the day is run N
+  times and the run with the median ratio is reported (``day_walls_s`` lists every wall; the phase
+  figures below are medians);
 * ``day_in_run_s``: RUN_START to RUN_SUCCESS (Dagster's own per-run cost, without process start);
 * ``run_start_latency_s``: process start to the run's first event (imports + code location load);
 * ``events_per_day``: event log entries of that run;
@@ -29,7 +31,7 @@ run with this virtualenv, or with its own (``--before-python DIR/.venv/bin/pytho
 there): the environment is part of what a run costs (e.g. whether its bytecode is compiled). Usage::
 
     python bench/bench_silver_dagster.py [--scale-factor 1] [--days 14] [--before-root DIR] [--home DIR]
-        [--no-before-backfill] [--in-process-repeats 3]
+        [--no-before-backfill] [--in-process-repeats 3] [--day-repeats 1]
 """
 
 from __future__ import annotations
@@ -194,13 +196,33 @@ def import_seconds(root: Path, repeats: int, python: str = sys.executable) -> fl
     return round(statistics.median(walls), 3)
 
 
+def day_figures(version: CodeVersion, day: date, repeats: int) -> tuple[float, dict[str, float | int | bool]]:
+    """(wall, run figures) of ``repeats`` CLI runs of one Silver day: the median of each figure (the
+    ratio is taken of the run with the median ratio, so that wall and compute come from one run)."""
+    samples = []
+    for _ in range(repeats):
+        wall, started = version.materialize("--partition", day.isoformat())
+        samples.append((wall, version.last_run_figures(started, started + wall)))
+    by_ratio = sorted(samples, key=lambda s: s[0] / s[1]["compute_s"] if s[1]["compute_s"] else 0.0)
+    wall, figures = by_ratio[len(by_ratio) // 2]
+    medians = {
+        k: round(statistics.median(s[1][k] for s in samples), 3)
+        for k in ("start_latency_s", "planned_events_s", "step_s", "exit_s", "in_run_s")
+    }
+    return wall, {**figures, **medians, "walls": [round(s[0], 3) for s in samples]}
+
+
 def measure(
-    version: CodeVersion, days: int, import_repeats: int, backfill: bool = True, in_process_repeats: int = 3
+    version: CodeVersion,
+    days: int,
+    import_repeats: int,
+    backfill: bool = True,
+    in_process_repeats: int = 3,
+    day_repeats: int = 1,
 ) -> dict[str, object]:
     day = START + timedelta(days=1)
     version.materialize("--partition", START.isoformat())  # warm-up: the page cache, and day 0's Silver
-    wall, started = version.materialize("--partition", day.isoformat())
-    one = version.last_run_figures(started, started + wall)
+    wall, one = day_figures(version, day, day_repeats)
     first, last = day, day + timedelta(days=days - 1)
     t0 = time.perf_counter()
     if not backfill:
@@ -215,6 +237,7 @@ def measure(
     backfill_wall = time.perf_counter() - t0 if runs else None
     return {
         "day_wall_s": round(wall, 3),
+        "day_walls_s": one["walls"],
         "day_compute_s": one["compute_s"],
         "day_compute_includes_write": one["compute_includes_write"],
         "day_wall_over_compute": round(wall / one["compute_s"], 2) if one["compute_s"] else None,
@@ -241,6 +264,7 @@ def main() -> None:
     parser.add_argument("--before-python", default=sys.executable, help="the before checkout's interpreter")
     parser.add_argument("--import-repeats", type=int, default=3)
     parser.add_argument("--in-process-repeats", type=int, default=3, help="0 skips the in-process measure")
+    parser.add_argument("--day-repeats", type=int, default=1, help="CLI runs of the one day (the median run is reported)")
     parser.add_argument(
         "--no-before-backfill", action="store_true", help="skip the before version's one-run-per-day backfill (slow)"
     )
@@ -254,7 +278,9 @@ def main() -> None:
     report: dict[str, object] = {"scale_factor": args.scale_factor, "generate_s": round(generate_s, 1)}
     for version in versions:
         backfill = not (version.name == "before" and args.no_before_backfill)
-        report[version.name] = measure(version, args.days, args.import_repeats, backfill, args.in_process_repeats)
+        report[version.name] = measure(
+            version, args.days, args.import_repeats, backfill, args.in_process_repeats, args.day_repeats
+        )
         print(version.name, json.dumps(report[version.name]), flush=True)
     print(json.dumps(report, indent=2))
 
