@@ -9,10 +9,13 @@ a range holding an incomplete day is refused as a whole with nothing written.
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pyarrow as pa
 import pytest
 
 from retail_assets import pipeline
@@ -190,3 +193,17 @@ def test_a_table_day_that_raises_does_not_stop_the_others(tmp_path):
     error = result.get_step_failure_events()[0].event_specific_data.error.message
     assert f"1 of {len(FACT_TABLES) * 2} Silver table-days were not written" in error
     assert f"ag.fact_reorders {DAYS[0]}: " in error and "Parquet" in error
+
+
+def test_table_day_connections_are_cursors_that_share_no_registration():
+    """The asset gives each table-day a cursor of the run's one database (``defs/silver/assets.py``):
+    what one table-day registered (its built rows as ``silver``) or created must not reach the next."""
+    database = duckdb.connect()
+    with closing(database.cursor()) as first:
+        first.register("silver", pa.table({"x": [1]}))
+        first.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS y")
+        assert first.execute("SELECT count(*) FROM silver").fetchone() == (1,)
+    with closing(database.cursor()) as second:
+        for name in ("silver", "scratch"):
+            with pytest.raises(duckdb.CatalogException):
+                second.execute(f"SELECT * FROM {name}")

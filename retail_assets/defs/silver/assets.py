@@ -20,6 +20,7 @@ contains a day that is not fully landed is refused as a whole, with nothing writ
 """
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 
 import dagster as dg
@@ -175,16 +176,18 @@ def build_silver_facts() -> dg.AssetsDefinition:
         spark = (lambda: silver_spark.spark_session) if engine_name == "spark" else None
         outcomes: list[TableDayOutcome] = []
         notes: list[TableDayOutcome] = []
-        for outcome in run_silver(check_context, tables, days, silver_duckdb.get_connection, spark):
-            if notes and notes[-1].day != outcome.day:
-                context.log.info(day_notes_line(notes))
-                notes = []
-            outcomes.append(outcome)
-            if outcome.notes:
-                notes.append(outcome)
-            if outcome.error:
-                context.log.error(f"{outcome.label} was not written: {outcome.error}")
-            yield from table_day_events(outcome, engine_name)
+        with silver_duckdb.get_connection() as database:
+            # each table-day gets a connection of its own to the run's one database (see run_silver)
+            for outcome in run_silver(check_context, tables, days, lambda: closing(database.cursor()), spark):
+                if notes and notes[-1].day != outcome.day:
+                    context.log.info(day_notes_line(notes))
+                    notes = []
+                outcomes.append(outcome)
+                if outcome.notes:
+                    notes.append(outcome)
+                if outcome.error:
+                    context.log.error(f"{outcome.label} was not written: {outcome.error}")
+                yield from table_day_events(outcome, engine_name)
         if notes:
             context.log.info(day_notes_line(notes))
         failed = [o for o in outcomes if not o.written]
