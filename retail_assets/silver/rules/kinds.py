@@ -179,7 +179,19 @@ class UniqueKey:
     max_rows: int | None = 20_000
 
 
-Precheck = KeysIn | CentsOf | BalanceWalk | EventDay | InSet | NotBelow | SumOf | ProductOf | UniqueKey
+@dataclass(frozen=True)
+class StockoutSpacing:
+    """Proof that C10 holds: per (location_type, COALESCE(store_id, dc_id), product_id) the day's
+    stockouts are at least ``hours`` apart, and the first is at least that long after the key's
+    ``last_stockout_ts`` in ``state`` (``ctl_state_inventory`` of D−1)."""
+
+    state: str = "state_prev"
+    hours: int = 24
+
+
+Precheck = (
+    KeysIn | CentsOf | BalanceWalk | EventDay | InSet | NotBelow | SumOf | ProductOf | UniqueKey | StockoutSpacing
+)
 """A cheap sufficient condition for a rule to hold, checked on the Arrow data before any SQL runs
 (``prechecks.py``). When it cannot prove the rule, the rule's query runs and reports as usual, so
 a precheck changes the cost of a passing rule, never a finding."""

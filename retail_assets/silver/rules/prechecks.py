@@ -29,6 +29,7 @@ from retail_assets.silver.rules.kinds import (
     NotBelow,
     Precheck,
     ProductOf,
+    StockoutSpacing,
     SumOf,
     UniqueKey,
 )
@@ -57,6 +58,9 @@ def holds(
         if isinstance(precheck, BalanceWalk):
             state = relations.get(precheck.state)
             return state is not None and _balance_walk(data, state, precheck)
+        if isinstance(precheck, StockoutSpacing):
+            state = relations.get(precheck.state)
+            return state is not None and _stockout_spacing(data, state, precheck)
         if isinstance(precheck, CentsOf):
             return _cents_of(data.column(precheck.money), data.column(precheck.cents), precheck.scale)
         if isinstance(precheck, KeysIn):
@@ -236,6 +240,83 @@ def _balance_walk(data: pa.Table, state: pa.Table, rule: BalanceWalk) -> bool:
     found, on_hand = lookup
     expected = on_hand if rule.end else on_hand + quantity[pick]
     return bool(np.array_equal(balance[pick][found], expected[found]))
+
+
+_STOCKOUT_INDEX: OrderedDict[tuple[int, str], tuple[pa.Table, tuple | None]] = OrderedDict()
+"""Sorted (location, product) keys of a state table per location type with their last stockout."""
+
+
+def _micros(stamps: pa.ChunkedArray) -> np.ndarray | None:
+    """A time-zone-aware timestamp column as epoch microseconds (None: naive, or finer than µs)."""
+    if not pa.types.is_timestamp(stamps.type) or stamps.type.tz is None:
+        return None
+    as_us = pc.cast(stamps, pa.timestamp("us", stamps.type.tz))  # safe: raises on a lost nanosecond
+    return pc.cast(as_us, pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _stockout_index(state: pa.Table, location_type: str) -> tuple | None:
+    """(sorted combined keys, last_stockout_ts in µs, whether it is set) of ``location_type``; None
+    when a key repeats (the SQL's LEFT JOIN would then see several rows) or cannot be combined."""
+    hit = _STOCKOUT_INDEX.get((id(state), location_type))
+    if hit is not None and hit[0] is state:
+        return hit[1]
+    index = None
+    mine = state.filter(pc.equal(state.column("location_type"), location_type))
+    last = mine.column("last_stockout_ts")
+    micros = _micros(pc.fill_null(last, pa.scalar(0, last.type)) if last.null_count else last)
+    keys = None
+    if micros is not None and not mine.column("location_id").null_count and not mine.column("product_id").null_count:
+        keys = _combined(mine.column("location_id").to_numpy(), mine.column("product_id").to_numpy())
+    if keys is not None:
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        if not (len(keys) > 1 and (keys[1:] == keys[:-1]).any()):
+            index = (keys, micros[order], pc.is_valid(last).to_numpy(zero_copy_only=False)[order])
+    _STOCKOUT_INDEX[(id(state), location_type)] = (state, index)
+    while len(_STOCKOUT_INDEX) > 8:
+        _STOCKOUT_INDEX.popitem(last=False)
+    return index
+
+
+def _stockout_spacing(data: pa.Table, state: pa.Table, rule: StockoutSpacing) -> bool:
+    """C10 on the Arrow columns: sort the day's stockouts by (location, product, event_ts) per
+    location type; no two of one key within ``hours``, nor the first within ``hours`` of the state's
+    last stockout. Anything the SQL would treat through a NULL (a key, a time) is left to the SQL."""
+    if data.num_rows == 0:
+        return True
+    location_type = data.column("location_type")
+    loc = pc.coalesce(data.column("store_id"), data.column("dc_id"))
+    if location_type.null_count or loc.null_count or data.column("product_id").null_count:
+        return False
+    stamps = _micros(data.column("event_ts"))
+    if stamps is None or data.column("event_ts").null_count:
+        return False
+    if not pa.types.is_timestamp(state.schema.field("last_stockout_ts").type):
+        return False
+    window = rule.hours * 3_600_000_000
+    types = location_type.to_numpy(zero_copy_only=False)
+    loc_values, products = loc.to_numpy(), data.column("product_id").to_numpy()
+    for value in set(types.tolist()):
+        rows = types == value
+        keys = _combined(loc_values[rows], products[rows])
+        index = _stockout_index(state, value)
+        if keys is None or index is None:
+            return False
+        ts = stamps[rows]
+        order = np.lexsort((ts, keys))
+        keys, ts = keys[order], ts[order]
+        same = keys[1:] == keys[:-1]
+        if (same & (ts[1:] - ts[:-1] < window)).any():
+            return False
+        first = np.insert(~same, 0, True)
+        state_keys, last, has_last = index
+        if not len(state_keys):
+            continue
+        at = np.minimum(np.searchsorted(state_keys, keys[first]), len(state_keys) - 1)
+        matched = (state_keys[at] == keys[first]) & has_last[at]
+        if (matched & (ts[first] - last[at] < window)).any():
+            return False
+    return True
 
 
 _SORTED_KEYS: OrderedDict[tuple[int, str], tuple[pa.Table, np.ndarray, bool]] = OrderedDict()
