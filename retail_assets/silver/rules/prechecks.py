@@ -4,10 +4,13 @@ Why: a DuckDB subquery costs a few ms of planning and scheduling even on a hundr
 rules pass on most days. Dimension references (a binary search in the cached sorted dimension
 keys), the cents of 2-decimal money (the decimal's unscaled integer is the cents) and the inventory
 balance chain (one sort of the day's rows, then vectorised comparisons; a DuckDB window partitioned
-by location and product was the most expensive rule) are answered on the Arrow buffers in a
-fraction of that. Primary-key uniqueness stays in SQL: DuckDB's parallel hash aggregate beat an
-Arrow grouping of multi-column keys (measured at scale factor 1). A precheck only ever says "holds" or "cannot tell": when it
-cannot tell, the rule's query runs and produces the usual count and sample of offending keys.
+by location and product was the most expensive rule) and the stockout spacing (C10: a sort of the
+day's few stockouts and a binary search in D−1's state, where the SQL hashed the whole state) are
+answered on the Arrow buffers in a fraction of that. Primary-key uniqueness of several columns
+stays in SQL when other rules run anyway: DuckDB's parallel hash aggregate beat an Arrow grouping of
+multi-column keys (measured at scale factor 1); a one-column key is its distinct values. A precheck
+only ever says "holds" or "cannot tell": when it cannot tell, the rule's query runs and produces the
+usual count and sample of offending keys.
 """
 
 from __future__ import annotations
