@@ -170,7 +170,7 @@ def test_unique_key_holds_only_without_duplicates_or_nulls():
     assert holds(rule, pa.table({"k": ["a", "a", "b"], "n": [1, 2, 1]}), {})
     assert not holds(rule, pa.table({"k": ["a", "a"], "n": [1, 1]}), {})
     assert not holds(rule, pa.table({"k": ["a", None], "n": [1, 1]}), {})  # NULL keys: the SQL groups them
-    assert not holds(UniqueKey(("k",), max_rows=2), pa.table({"k": ["a", "b", "c"]}), {})  # large: SQL is cheaper
+    assert not holds(UniqueKey(("k",), max_rows=2), pa.table({"k": ["a", "b", "c"]}), {})  # over the limit given: not tried
     assert holds(UniqueKey(("k",), max_rows=None), pa.table({"k": ["a", "b", "c"]}), {})  # no limit: proven
     assert not holds(UniqueKey(("f",)), pa.table({"f": [0.0, -0.0]}), {})  # floats are not judged
     assert not holds(UniqueKey(("k",), max_rows=None), pa.table({"k": ["a", "b", "a"]}), {})  # one column
@@ -282,3 +282,25 @@ def test_stockout_spacing_never_says_holds_where_the_c10_sql_finds_an_offender()
             proven += 1
         flagged += bool(offenders)
     assert proven > 20 and flagged > 20  # both outcomes were exercised
+
+
+def test_unique_key_of_several_columns_decides_exactly_like_distinct_tuples():
+    """The combined integer key (strings by dictionary index, integers by offset) is unique exactly
+    when the rows' key tuples are; ranges too wide for one int64 fall back to a grouping."""
+    import random
+
+    rng = random.Random(7)
+    decided = {True: 0, False: 0}
+    for _ in range(200):
+        n = rng.randint(2, 30)
+        wide = rng.random() < 0.3
+        ids = [rng.choice(["R1", "R2", "R3", "R10", ""]) for _ in range(n)]
+        nums = [rng.choice([-(2**62), 2**62]) if wide and rng.random() < 0.5 else rng.randint(-3, 3) for _ in range(n)]
+        status = [rng.choice(["PICKED", "SHIPPED"]) for _ in range(n)]
+        data = pa.table({"id": ids, "n": pa.array(nums, pa.int64()), "s": status})
+        columns = rng.choice([("id", "n"), ("id", "n", "s"), ("n", "s")])
+        rows = list(zip(*(data.column(c).to_pylist() for c in columns), strict=True))
+        unique = len(set(rows)) == len(rows)
+        assert holds(UniqueKey(columns), data, {}) == unique, (columns, rows)
+        decided[unique] += 1
+    assert decided[True] > 20 and decided[False] > 20
