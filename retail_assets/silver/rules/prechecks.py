@@ -6,9 +6,9 @@ keys), the cents of 2-decimal money (the decimal's unscaled integer is the cents
 balance chain (one sort of the day's rows, then vectorised comparisons; a DuckDB window partitioned
 by location and product was the most expensive rule) and the stockout spacing (C10: a sort of the
 day's few stockouts and a binary search in D−1's state, where the SQL hashed the whole state) are
-answered on the Arrow buffers in a fraction of that. Primary-key uniqueness of several columns
-stays in SQL when other rules run anyway: DuckDB's parallel hash aggregate beat an Arrow grouping of
-multi-column keys (measured at scale factor 1); a one-column key is its distinct values. A precheck
+answered on the Arrow buffers in a fraction of that, and so is primary-key uniqueness at any size
+(the distinct values of one column, or of several combined into one integer per row: an Arrow
+grouping of several columns had lost to DuckDB's hash aggregate, the combined integer does not). A precheck
 only ever says "holds" or "cannot tell": when it cannot tell, the rule's query runs and produces the
 usual count and sample of offending keys.
 """
