@@ -7,19 +7,31 @@ run worker pays them), against a file-backed instance of its own. Reported per c
 * ``day_wall_s``: wall of one Silver day (all fact tables), process start to exit;
 * ``day_compute_s``: build + check + write of that day, summed from its materializations' metadata
   (a version that does not report ``write_seconds`` is summed without it, and says so);
-* ``day_wall_over_compute``: the ratio (target <= 2 at sf 1);
+* ``day_wall_over_compute``: the ratio (target <= 2 at sf 1); with ``--day-repeats N`` the day is run N
+  times and the run with the median ratio is reported (``day_walls_s`` lists every wall; the phase
+  figures below are medians);
 * ``day_in_run_s``: RUN_START to RUN_SUCCESS (Dagster's own per-run cost, without process start);
 * ``run_start_latency_s``: process start to the run's first event (imports + code location load);
 * ``events_per_day``: event log entries of that run;
 * ``backfill_runs`` / ``backfill_wall_s``: ``--days`` days of Silver: one ``--partition-range`` run
   where the code version allows it, otherwise one run per day (what the CLI forced before);
-* ``import_defs_s``: median wall of ``import retail_assets.definitions; defs()`` (code location load).
+* ``import_defs_s``: median wall of ``import retail_assets.definitions; defs()`` (code location load);
+* where the day's wall goes, from the run's event log: ``planned_events_s`` (the run's first event to
+  RUN_START: the materialization and check evaluation "planned" events that creating the run writes),
+  ``step_s`` (STEP_START to STEP_SUCCESS: the compute plus the events it yields), ``exit_s`` (the last
+  event to the process's exit);
+* the second, in-process measure (``in_process_*``): the same day materialized with
+  ``execute_in_process`` against the same instance in a process that already ran one Silver day, i.e.
+  Dagster's per-run cost (planning, events) without process start, imports and code location load.
+  What a launched run (CLI, UI, daemon) pays is the first measure; this one says how much of it is
+  the process and how much is per run. Wall, compute and their ratio, median of ``--in-process-repeats``.
 
 "Before" is any other checkout of the project (``--before-root``, e.g. ``git archive main | tar -x``),
-run with this virtualenv. Usage::
+run with this virtualenv, or with its own (``--before-python DIR/.venv/bin/python`` after ``make install``
+there): the environment is part of what a run costs (e.g. whether its bytecode is compiled). Usage::
 
     python bench/bench_silver_dagster.py [--scale-factor 1] [--days 14] [--before-root DIR] [--home DIR]
-        [--no-before-backfill]
+        [--no-before-backfill] [--in-process-repeats 3] [--day-repeats 1]
 """
 
 from __future__ import annotations
@@ -67,8 +79,8 @@ def generate(home: Path, scale_factor: float, days: int) -> float:
 class CodeVersion:
     """One checkout of the project, its own Dagster instance, and the CLI runs made against it."""
 
-    def __init__(self, name: str, root: Path, work: Path, env: dict[str, str]) -> None:
-        self.name, self.root = name, root
+    def __init__(self, name: str, root: Path, work: Path, env: dict[str, str], python: str = sys.executable) -> None:
+        self.name, self.root, self.python = name, root, python
         self.dagster_home = work / f"dagster_home_{name}"
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         if (root / "dagster.yaml").is_file():
@@ -82,9 +94,10 @@ class CodeVersion:
         }
 
     def materialize(self, *partition_args: str) -> tuple[float, float]:
-        """One ``dagster asset materialize`` process; returns (wall seconds, start epoch)."""
+        """One ``dagster asset materialize`` process; returns (wall seconds, start epoch); the end
+        epoch is their sum."""
         cmd = [
-            str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+            str(Path(self.python).parent / "dagster"), "asset", "materialize",
             "-m", "retail_assets.definitions", "--select", SELECT, *partition_args,
         ]
         started = time.time()
@@ -98,7 +111,7 @@ class CodeVersion:
     def range_supported(self) -> bool:
         return "BackfillPolicy.single_run" in (self.root / "retail_assets/defs/silver/assets.py").read_text()
 
-    def last_run_figures(self, started: float) -> dict[str, float | int | bool]:
+    def last_run_figures(self, started: float, ended: float) -> dict[str, float | int | bool]:
         import dagster as dg
 
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
@@ -115,31 +128,101 @@ class CodeVersion:
                 parts = [meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta]
                 has_write = has_write or "write_seconds" in meta
                 compute += sum(parts)
+            first, last = min(e.timestamp for e in logs), max(e.timestamp for e in logs)
+            step = times.get(dg.DagsterEventType.STEP_SUCCESS, last) - times.get(dg.DagsterEventType.STEP_START, first)
             return {
                 "events": len(logs),
                 "compute_s": round(compute, 3),
                 "compute_includes_write": has_write,
                 "in_run_s": round(times[dg.DagsterEventType.RUN_SUCCESS] - times[dg.DagsterEventType.RUN_START], 3),
-                "start_latency_s": round(min(e.timestamp for e in logs) - started, 3),
+                "start_latency_s": round(first - started, 3),
+                "planned_events_s": round(times[dg.DagsterEventType.RUN_START] - first, 3),
+                "step_s": round(step, 3),
+                "exit_s": round(ended - last, 3),
             }
 
 
-def import_seconds(root: Path, repeats: int) -> float:
+IN_PROCESS = """
+import json, statistics, sys, time
+import dagster as dg
+from retail_assets.definitions import defs
+
+day, repeats = sys.argv[1], int(sys.argv[2])
+select = dg.AssetSelection.from_coercible([sys.argv[3]])
+job = defs().resolve_implicit_global_asset_job_def()
+with dg.DagsterInstance.get() as instance:
+    keys = list(select.resolve(defs().resolve_asset_graph()))
+    rows = []
+    for i in range(repeats + 1):  # the first run warms the process up (first use of every module)
+        t0 = time.perf_counter()
+        result = job.execute_in_process(partition_key=day, asset_selection=keys, instance=instance)
+        wall = time.perf_counter() - t0
+        assert result.success
+        compute = sum(
+            sum(m.metadata[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in m.metadata)
+            for m in result.asset_materializations_for_node("silver_facts")
+        )
+        if i:
+            rows.append((wall, compute))
+print(json.dumps({"walls": [r[0] for r in rows], "computes": [r[1] for r in rows]}))
+"""
+
+
+def in_process_figures(version: CodeVersion, day: date, repeats: int) -> dict[str, float]:
+    """The in-process measure (see the module docstring): medians over ``repeats`` warm runs."""
+    done = subprocess.run(
+        [version.python, "-c", IN_PROCESS, day.isoformat(), str(repeats), SELECT],
+        cwd=version.root, env=version.env, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{version.name}: the in-process measure failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    wall, compute = statistics.median(out["walls"]), statistics.median(out["computes"])
+    return {
+        "in_process_day_wall_s": round(wall, 3),
+        "in_process_day_compute_s": round(compute, 3),
+        "in_process_wall_over_compute": round(wall / compute, 2) if compute else None,
+    }
+
+
+def import_seconds(root: Path, repeats: int, python: str = sys.executable) -> float:
     code = "import retail_assets.definitions as d; d.defs()"
     env = {**os.environ, "PYTHONPATH": str(root)}
     walls = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True)
+        subprocess.run([python, "-c", code], cwd=root, env=env, check=True, capture_output=True)
         walls.append(time.perf_counter() - t0)
     return round(statistics.median(walls), 3)
 
 
-def measure(version: CodeVersion, days: int, import_repeats: int, backfill: bool = True) -> dict[str, object]:
+def day_figures(version: CodeVersion, day: date, repeats: int) -> tuple[float, dict[str, float | int | bool]]:
+    """(wall, run figures) of ``repeats`` CLI runs of one Silver day: the median of each figure (the
+    ratio is taken of the run with the median ratio, so that wall and compute come from one run)."""
+    samples = []
+    for _ in range(repeats):
+        wall, started = version.materialize("--partition", day.isoformat())
+        samples.append((wall, version.last_run_figures(started, started + wall)))
+    by_ratio = sorted(samples, key=lambda s: s[0] / s[1]["compute_s"] if s[1]["compute_s"] else 0.0)
+    wall, figures = by_ratio[len(by_ratio) // 2]
+    medians = {
+        k: round(statistics.median(s[1][k] for s in samples), 3)
+        for k in ("start_latency_s", "planned_events_s", "step_s", "exit_s", "in_run_s")
+    }
+    return wall, {**figures, **medians, "walls": [round(s[0], 3) for s in samples]}
+
+
+def measure(
+    version: CodeVersion,
+    days: int,
+    import_repeats: int,
+    backfill: bool = True,
+    in_process_repeats: int = 3,
+    day_repeats: int = 1,
+) -> dict[str, object]:
     day = START + timedelta(days=1)
     version.materialize("--partition", START.isoformat())  # warm-up: the page cache, and day 0's Silver
-    wall, started = version.materialize("--partition", day.isoformat())
-    one = version.last_run_figures(started)
+    wall, one = day_figures(version, day, day_repeats)
     first, last = day, day + timedelta(days=days - 1)
     t0 = time.perf_counter()
     if not backfill:
@@ -154,16 +237,21 @@ def measure(version: CodeVersion, days: int, import_repeats: int, backfill: bool
     backfill_wall = time.perf_counter() - t0 if runs else None
     return {
         "day_wall_s": round(wall, 3),
+        "day_walls_s": one["walls"],
         "day_compute_s": one["compute_s"],
         "day_compute_includes_write": one["compute_includes_write"],
         "day_wall_over_compute": round(wall / one["compute_s"], 2) if one["compute_s"] else None,
         "day_in_run_s": one["in_run_s"],
         "run_start_latency_s": one["start_latency_s"],
         "events_per_day": one["events"],
+        "planned_events_s": one["planned_events_s"],
+        "step_s": one["step_s"],
+        "exit_s": one["exit_s"],
+        **(in_process_figures(version, day, in_process_repeats) if in_process_repeats else {}),
         "backfill_days": days,
         "backfill_runs": runs,
         "backfill_wall_s": round(backfill_wall, 3) if backfill_wall else None,
-        "import_defs_s": import_seconds(version.root, import_repeats),
+        "import_defs_s": import_seconds(version.root, import_repeats, version.python),
     }
 
 
@@ -173,7 +261,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--before-root", default="", help="another checkout of the project to compare with")
     parser.add_argument("--home", default="", help="work directory (default: a temporary one)")
+    parser.add_argument("--before-python", default=sys.executable, help="the before checkout's interpreter")
     parser.add_argument("--import-repeats", type=int, default=3)
+    parser.add_argument("--in-process-repeats", type=int, default=3, help="0 skips the in-process measure")
+    parser.add_argument("--day-repeats", type=int, default=1, help="CLI runs of the one day (the median run is reported)")
     parser.add_argument(
         "--no-before-backfill", action="store_true", help="skip the before version's one-run-per-day backfill (slow)"
     )
@@ -183,11 +274,13 @@ def main() -> None:
     generate_s = generate(work / "home", args.scale_factor, args.days)
     versions = [CodeVersion("after", HERE, work, env)]
     if args.before_root:
-        versions.insert(0, CodeVersion("before", Path(args.before_root).resolve(), work, env))
+        versions.insert(0, CodeVersion("before", Path(args.before_root).resolve(), work, env, args.before_python))
     report: dict[str, object] = {"scale_factor": args.scale_factor, "generate_s": round(generate_s, 1)}
     for version in versions:
         backfill = not (version.name == "before" and args.no_before_backfill)
-        report[version.name] = measure(version, args.days, args.import_repeats, backfill)
+        report[version.name] = measure(
+            version, args.days, args.import_repeats, backfill, args.in_process_repeats, args.day_repeats
+        )
         print(version.name, json.dumps(report[version.name]), flush=True)
     print(json.dumps(report, indent=2))
 

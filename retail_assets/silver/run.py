@@ -3,8 +3,11 @@
 Why a module of its own: one Dagster step now covers a day or a range of days of every selected
 table (``defs/silver/assets.py``), so one table-day that raises (a corrupt Bronze file, a bug in a
 mapping) must not cost the other table-days their build. Each table-day gets its own DuckDB
-connection (a fresh in-memory database: no relation registered for one table can leak into
-another's checks) and yields a ``TableDayOutcome``; the caller reports them and decides how to fail.
+connection from ``connect`` and yields a ``TableDayOutcome``; the caller reports them and decides how
+to fail. The Silver asset passes a new cursor of one in-memory database per run: registered
+relations, temporary tables and settings belong to a connection, so nothing registered for one
+table-day is visible to another, and creating and tearing down an in-memory database per table-day
+cost ≈ 12 ms each (a fifth of a second per day of 18 tables, outside the measured compute).
 
 Order: days ascending, and within a day ``tables`` as given (the caller passes parents first), so
 the relationship and cross-day rules that read other Silver partitions find them written.

@@ -9,10 +9,13 @@ a range holding an incomplete day is refused as a whole with nothing written.
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pyarrow as pa
 import pytest
 
 from retail_assets import pipeline
@@ -117,6 +120,10 @@ def test_ready_consecutive_days_are_one_run_with_every_table_day_materialized_an
         (SILVER_KEYS[t], g, d.isoformat()) for t in FACT_TABLES for g in C.groups_for(t) for d in DAYS
     }
     assert [(e.asset_key.path[-1], e.check_name, e.partition) for e in evaluations if not e.passed] == []
+    # batch days: no event table exists, so nearly every table-day has a build note; they are one line per day
+    notes = [e.user_message for e in instance.all_logs(result.run_id) if "build notes" in e.user_message]
+    assert [line.split()[1] for line in notes] == [d.isoformat() for d in DAYS]
+    assert all("fact_receipts: cusn.receipt_created does not exist yet" in line for line in notes)
     written = delta.partition_row_counts(delta.table_uri(home.lake_root, "ag", "fact_receipts"))
     assert sorted(written) == DAYS
 
@@ -186,3 +193,17 @@ def test_a_table_day_that_raises_does_not_stop_the_others(tmp_path):
     error = result.get_step_failure_events()[0].event_specific_data.error.message
     assert f"1 of {len(FACT_TABLES) * 2} Silver table-days were not written" in error
     assert f"ag.fact_reorders {DAYS[0]}: " in error and "Parquet" in error
+
+
+def test_table_day_connections_are_cursors_that_share_no_registration():
+    """The asset gives each table-day a cursor of the run's one database (``defs/silver/assets.py``):
+    what one table-day registered (its built rows as ``silver``) or created must not reach the next."""
+    database = duckdb.connect()
+    with closing(database.cursor()) as first:
+        first.register("silver", pa.table({"x": [1]}))
+        first.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS y")
+        assert first.execute("SELECT count(*) FROM silver").fetchone() == (1,)
+    with closing(database.cursor()) as second:
+        for name in ("silver", "scratch"):
+            with pytest.raises(duckdb.CatalogException):
+                second.execute(f"SELECT * FROM {name}")

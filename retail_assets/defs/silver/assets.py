@@ -20,6 +20,7 @@ contains a day that is not fully landed is refused as a whole, with nothing writ
 """
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 
 import dagster as dg
@@ -130,6 +131,17 @@ def table_day_events(
         yield to_asset_check_evaluation(r, key, advice(r), partition=partition, blocking=r.name in BLOCKING_GROUPS)
 
 
+def day_notes_line(outcomes: list[TableDayOutcome]) -> str:
+    """The build notes of one day's table-days as ONE log line (e.g. which event tables do not exist yet).
+
+    Why one line per day and not one per note: every log line is an event the run worker writes to
+    the instance (a SQLite commit per event by default), and a batch day has a note for nearly every
+    table. Each note is also in the ``schema_equality`` evaluation's ``notes`` metadata of its table-day.
+    """
+    day = outcomes[0].day.isoformat()
+    return f"Silver {day} build notes: " + "; ".join(f"{o.table}: {n}" for o in outcomes for n in o.notes)
+
+
 def build_silver_facts() -> dg.AssetsDefinition:
     """The multi-asset (built by a function so that tests and the module export do not register twice)."""
 
@@ -163,13 +175,21 @@ def build_silver_facts() -> dg.AssetsDefinition:
         )
         spark = (lambda: silver_spark.spark_session) if engine_name == "spark" else None
         outcomes: list[TableDayOutcome] = []
-        for outcome in run_silver(check_context, tables, days, silver_duckdb.get_connection, spark):
-            outcomes.append(outcome)
-            for note in outcome.notes:
-                context.log.info(f"{outcome.table} {outcome.day}: {note}")
-            if outcome.error:
-                context.log.error(f"{outcome.label} was not written: {outcome.error}")
-            yield from table_day_events(outcome, engine_name)
+        notes: list[TableDayOutcome] = []
+        with silver_duckdb.get_connection() as database:
+            # each table-day gets a connection of its own to the run's one database (see run_silver)
+            for outcome in run_silver(check_context, tables, days, lambda: closing(database.cursor()), spark):
+                if notes and notes[-1].day != outcome.day:
+                    context.log.info(day_notes_line(notes))
+                    notes = []
+                outcomes.append(outcome)
+                if outcome.notes:
+                    notes.append(outcome)
+                if outcome.error:
+                    context.log.error(f"{outcome.label} was not written: {outcome.error}")
+                yield from table_day_events(outcome, engine_name)
+        if notes:
+            context.log.info(day_notes_line(notes))
         failed = [o for o in outcomes if not o.written]
         if failed:
             raise dg.Failure(

@@ -18,6 +18,7 @@ from retail_assets.silver.rules.kinds import (
     RelationalRule,
     SetRule,
     SharedRelation,
+    StockoutSpacing,
 )
 
 
@@ -213,6 +214,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             WHERE o.event_ts - COALESCE(o.prev_ts, p.last_stockout_ts) < INTERVAL 24 HOUR
             """,
             needs=("state_prev",),
+            precheck=StockoutSpacing("state_prev", 24),
         ),
     ),
     "fact_truck_moves": (
