@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=date.fromisoformat, nargs="+", default=[date(2024, 11, 19), date(2024, 11, 29)])
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--stores-per-shard", type=int, default=90)
+    ap.add_argument(
+        "--whole-max-sf", type=float, default=10.0,
+        help="skip the one-process mode above this scale factor (sf 30 needs ~22 GiB in one process)",
+    )
     ap.add_argument("--keep", type=Path, help="keep the homes under this directory")
     args = ap.parse_args(argv)
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))
@@ -147,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             shards = _shards(dims["rows"], args.stores_per_shard)
             _child(["sharded", start.isoformat(), str(shards)], env)  # the previous day, untimed
             for mode in args.modes:
+                if mode == "whole" and sf > args.whole_max_sf:
+                    continue
                 r = _child([mode, day.isoformat(), str(shards)], env)
                 rate = r["rows"] / r["wall_s"] if r["wall_s"] else 0.0
                 results.append({"sf": sf, "day": day.isoformat(), "mode": mode, "shards": shards, **r, "rows_per_s": rate})
