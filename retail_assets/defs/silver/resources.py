@@ -13,6 +13,7 @@ sensor tick and ``dg check defs`` of the code location, nearly all of which neve
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -24,6 +25,22 @@ ENGINES = ("duckdb", "spark")
 ENGINE_ENV = "RETAIL_ASSETS_SILVER_ENGINE"
 SPARK_REMOTE_ENV = "RETAIL_ASSETS_SPARK_REMOTE"
 FAIL_ON_SCHEMA_MISMATCH_ENV = "FAIL_ON_SCHEMA_MISMATCH"
+MEMORY_LIMIT_ENV = "RETAIL_ASSETS_SILVER_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
+"""Silver's DuckDB holds at most this much and spills the rest of a sort, join or aggregate to disk
+(``<RETAIL_ASSETS_HOME>/state/duckdb_spill``), so a large scale factor costs time, not the machine."""
+
+
+def silver_duckdb_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """DuckDB settings of the Silver database: a memory limit and a spill directory under the home."""
+    from retail_assets.config import HomeSettings
+
+    env = dict(os.environ if env is None else env)
+    spill = HomeSettings.from_env(env).state_dir / "duckdb_spill"
+    # DuckDB creates the last level only; in an unwritable home its own error names the directory
+    with contextlib.suppress(OSError):
+        spill.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": env.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT), "temp_directory": str(spill)}
 
 
 class SilverConfig(dg.ConfigurableResource):
@@ -75,7 +92,7 @@ def silver_resources_from_env() -> dict[str, Any]:
             engine=os.environ.get(ENGINE_ENV, "duckdb"),
             fail_on_schema_mismatch=os.environ.get(FAIL_ON_SCHEMA_MISMATCH_ENV, "false"),
         ),
-        "silver_duckdb": DuckDBResource(database=":memory:"),
+        "silver_duckdb": DuckDBResource(database=":memory:", connection_config=silver_duckdb_config()),
         "silver_spark": SilverSparkResource(spark_config={}, remote=os.environ.get(SPARK_REMOTE_ENV, "")),
     }
 
