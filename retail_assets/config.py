@@ -29,10 +29,12 @@ CONTRACT_VERSION = "2.0"
 # trips of the DC's truck as far as the day allows (SHP-…-R2/-A2/…), the DC's supplier reviews scale
 # with the demand uplift of the next 16 days, and the DC starts in the upper half of its stock band;
 # the fill rates land in the 95-99 % of the references at sf 0.3 and 1.
-# "4" (issue 9): a day is generated in shards of whole DCs (contract §8.4) whose output does not
+# "4" (issue 9): a day is generated in shards of whole DCs (contract §8.5) whose output does not
 # depend on the shard count — online orders are drawn per DC (stream ``online, D, dc_id``, order ids
-# ONL-{D}-{dc_id:05}-{seq:06} numbered per DC) and each DC books only its own round-robin lane of
-# supplier slots instead of the first free slot of a pool shared by every DC.
+# ONL-{D}-{dc_id:05}-{seq:06} numbered per DC), each DC books only its own lane of supplier slots
+# instead of the first free slot of a pool shared by every DC, with one supplier truck of each class
+# per DC (was 4 + 6 at sf 1) so a lane is as wide as the pool was, and the state tables carry the
+# home_dc_id of every row. 35/35 realism metrics inside at sf 0.3 and 1 (docs/realism_model4.txt).
 MODEL_VERSION = "4"
 DEFAULT_SEED = 42
 DEFAULT_SCALE_FACTOR = 1.0
