@@ -242,6 +242,9 @@ def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> Mainten
         retention_hours=math.ceil(policy.vacuum_retention.total_seconds() / 3600),
         dry_run=False,
         enforce_retention_duration=not policy.allow_short_retention,
+        # also files the log never referenced: the staged files of a sharded day whose commit never
+        # came (a crash, lake.staged), once they are older than the retention
+        full=True,
     )
     table.create_checkpoint()
     table.cleanup_metadata()

@@ -5,6 +5,7 @@ as it was."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -128,3 +129,23 @@ def test_a_lost_shard_is_refused_before_any_commit(reference, tmp_path):
     with pytest.raises(pipeline.PipelineError, match="ran twice"):
         sharded_pipeline.commit_day(home, SETTINGS, START, shards, twice)
     assert delta.table_version(bronze_uri(home.lake_root, "fact_receipts")) is None
+
+
+def test_maintenance_removes_the_staged_files_of_a_day_that_never_committed(reference, tmp_path):
+    from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
+
+    home = _home(tmp_path)
+    pipeline.build_and_write_dimensions(home, SETTINGS)
+    _write(home, START, 2)
+    day = START + timedelta(days=1)
+    shards = sharded_pipeline.begin_day(home, SETTINGS, day, "test", 2, today=TODAY)
+    sharded_pipeline.generate_shard(home, SETTINGS, day, shards[0])  # then the process dies: no commit
+    uri = bronze_uri(home.lake_root, "fact_receipts")
+    orphans = sorted((Path(uri) / f"event_date={day.isoformat()}").glob("part-s0000-*.parquet"))
+    assert len(orphans) == 1
+    before = _day_rows(home, "fact_receipts", START)
+    policy = MaintenancePolicy(vacuum_retention=timedelta(0), log_retention=timedelta(0), allow_short_retention=True)
+    maintain_table(uri, policy)
+    assert not orphans[0].exists(), "the uncommitted shard file must be vacuumed"
+    assert _day_rows(home, "fact_receipts", START).equals(before)
+    assert _day_rows(home, "fact_receipts", day).num_rows == 0
