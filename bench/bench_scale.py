@@ -10,7 +10,9 @@ itself is generated and written by each mode, each in a fresh process:
   ``max_concurrent`` 1 / 2 worker processes (wall includes the run's process starts).
 
 Reported per mode: wall (s), fact rows, rows/s, peak RSS (MiB; for Dagster the largest of the run
-process and its shard workers). Shards: ``ceil(stores / --stores-per-shard)``. Targets (issue 9):
+process and its shard workers) and, for the in-process modes, cores = CPU s / wall s (Arrow's Parquet
+encoding and Delta writes run on threads, so one worker already uses more than one core, which bounds
+the 1 -> 2 worker speed-up on a 2-core machine). Shards: ``ceil(stores / --stores-per-shard)``. Targets (issue 9):
 peak RSS <= 4 GiB at any scale factor, rows/s at sf 30 >= rows/s at sf 1, dagster2 / dagster1 >= 1.7.
 
 Usage: ``.venv/bin/python bench/bench_scale.py [--sf 1 10 30] [--days 2024-11-19 2024-11-29]
@@ -23,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -80,6 +83,8 @@ def child_main(argv: list[str]) -> int:
     day = date.fromisoformat(day_text)
     today = date(2030, 1, 1)
     t0 = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage0.ru_utime + usage0.ru_stime
     rows, worker_peak = 0, 0.0
     if action == "dims":
         tables = pipeline.build_and_write_dimensions(home, settings)
@@ -121,7 +126,9 @@ def child_main(argv: list[str]) -> int:
                 worker_peak = max(worker_peak, ev.metadata["largest_worker_peak_rss_mib"].value)
     wall = time.perf_counter() - t0
     own = sharded_pipeline.peak_rss_mib()
-    print(json.dumps({"wall_s": wall, "rows": rows, "peak_rss_mib": max(own, worker_peak)}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu0
+    print(json.dumps({"wall_s": wall, "rows": rows, "peak_rss_mib": max(own, worker_peak), "cpu_s": cpu}))
     return 0
 
 
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    print(f"{'sf':>5} {'day':>10} {'mode':>9} {'shards':>6} {'wall s':>8} {'rows':>11} {'rows/s':>9} {'peak MiB':>9}")
+    print(f"{'sf':>5} {'day':>10} {'mode':>9} {'shards':>6} {'wall s':>8} {'rows':>11} {'rows/s':>9} {'peak MiB':>9} {'cores':>5}")
     results = []
     for sf in args.sf:
         for day in args.days:
@@ -155,10 +162,13 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 r = _child([mode, day.isoformat(), str(shards)], env)
                 rate = r["rows"] / r["wall_s"] if r["wall_s"] else 0.0
+                # CPU seconds per wall second of the process itself (not meaningful for a Dagster run,
+                # whose work is in its worker processes): above 1, one process already uses both cores
+                cores = "" if mode.startswith("dagster") else f"{r['cpu_s'] / r['wall_s']:>5.2f}"
                 results.append({"sf": sf, "day": day.isoformat(), "mode": mode, "shards": shards, **r, "rows_per_s": rate})
                 print(
                     f"{sf:>5g} {day.isoformat():>10} {mode:>9} {shards:>6} {r['wall_s']:>8.1f} {r['rows']:>11,} "
-                    f"{rate:>9,.0f} {r['peak_rss_mib']:>9,.0f}",
+                    f"{rate:>9,.0f} {r['peak_rss_mib']:>9,.0f} {cores}",
                     flush=True,
                 )
             if args.keep is None:

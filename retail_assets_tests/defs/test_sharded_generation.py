@@ -11,7 +11,7 @@ import pytest
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import FACT_TABLES
-from retail_assets.defs.generation.sharded import SHARDED_GENERATION_JOB
+from retail_assets.defs.generation.sharded import SHARDED_GENERATION_JOB, WORKERS_FROM_A_PRELOADED_FORKSERVER
 from retail_assets.defs.keys import BRONZE_BATCH_KEYS
 from retail_assets.lake.ledger import Ledger
 from retail_assets_tests.lake.test_sharded_pipeline import STATE_KEYS, _day_rows
@@ -38,6 +38,12 @@ def env_home(tmp_path, monkeypatch) -> HomeSettings:
     return HomeSettings.from_env()
 
 
+def test_the_job_offers_workers_forked_from_a_preloaded_server_by_default():
+    run_config = sharded_job().partitioned_config.get_run_config_for_partition_key("2024-01-05")
+    start_method = run_config["execution"]["config"]["start_method"]
+    assert start_method == {"forkserver": {"preload_modules": ["retail_assets.definitions"]}}
+
+
 def test_two_worker_processes_land_the_one_process_rows(env_home, tmp_path):
     reference = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "one_process")})
     pipeline.build_and_write_dimensions(reference, SETTINGS)
@@ -52,7 +58,9 @@ def test_two_worker_processes_land_the_one_process_rows(env_home, tmp_path):
                 instance=instance,
                 run_config={
                     "ops": {"plan_shards": {"config": {"shards": 3, "steps": 2}}},
-                    "execution": {"config": {"max_concurrent": 2}},
+                    # the job's default start method (what the Launchpad offers) plus two workers
+                    "execution": {"config": {**WORKERS_FROM_A_PRELOADED_FORKSERVER["execution"]["config"],
+                                             "max_concurrent": 2}},
                 },
                 tags={"dagster/partition": day.isoformat()},
             )

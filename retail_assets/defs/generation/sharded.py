@@ -138,10 +138,21 @@ def commit_shards(
     )
 
 
+# Default run config (editable in the Launchpad): workers are forked from a server that has already
+# imported the code location, so a step starts in a fraction of a second instead of paying a fresh
+# interpreter and the imports (the fixed, serial part that limits the 1 -> 2 worker speed-up).
+WORKERS_FROM_A_PRELOADED_FORKSERVER = {
+    "execution": {
+        "config": {"start_method": {"forkserver": {"preload_modules": ["retail_assets.definitions"]}}}
+    }
+}
+
+
 @dg.job(
     name=SHARDED_GENERATION_JOB,
     partitions_def=daily_partitions,
     executor_def=dg.multiprocess_executor,
+    config=WORKERS_FROM_A_PRELOADED_FORKSERVER,
     description="Generate one Bronze day in shards of whole DCs, in parallel worker processes, one commit per table.",
 )
 def sharded_generation_job() -> None:
