@@ -109,7 +109,7 @@ def child_main(argv: list[str]) -> int:
                         "config": {
                             "max_concurrent": int(action[-1]),
                             # workers fork from a server that imported the code location once
-                            "start_method": {"forkserver": {"preload_modules": ["retail_assets.definitions"]}},
+                            "start_method": {"forkserver": {"preload_modules": ["retail_assets.worker_preload"]}},
                         }
                     },
                 },

@@ -41,7 +41,7 @@ def env_home(tmp_path, monkeypatch) -> HomeSettings:
 def test_the_job_offers_workers_forked_from_a_preloaded_server_by_default():
     run_config = sharded_job().partitioned_config.get_run_config_for_partition_key("2024-01-05")
     start_method = run_config["execution"]["config"]["start_method"]
-    assert start_method == {"forkserver": {"preload_modules": ["retail_assets.definitions"]}}
+    assert start_method == {"forkserver": {"preload_modules": ["retail_assets.worker_preload"]}}
 
 
 def test_two_worker_processes_land_the_one_process_rows(env_home, tmp_path):

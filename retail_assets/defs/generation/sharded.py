@@ -143,7 +143,7 @@ def commit_shards(
 # interpreter and the imports (the fixed, serial part that limits the 1 -> 2 worker speed-up).
 WORKERS_FROM_A_PRELOADED_FORKSERVER = {
     "execution": {
-        "config": {"start_method": {"forkserver": {"preload_modules": ["retail_assets.definitions"]}}}
+        "config": {"start_method": {"forkserver": {"preload_modules": ["retail_assets.worker_preload"]}}}
     }
 }
 
