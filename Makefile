@@ -110,13 +110,15 @@ demo-azure: install azurite
 # whole process group (webserver, daemon, code server) instead. It runs in DAGSTER_HOME (a
 # dagster.yaml in the working directory that is not DAGSTER_HOME's draws a warning). The full log
 # goes to $(DAGSTER_HOME_DIR)/logs/ui.log; the terminal leaves out the daemon's periodic no-op lines
-# (UI_NOISE: sensor ticks that skipped, automation ticks that requested nothing); UI_VERBOSE=1 shows
+# (UI_NOISE: sensor ticks that skipped, automation ticks that requested nothing; and Dagster's note,
+# one line naming all 134 check outputs, that `silver_facts` reported its check evaluations as events,
+# which it does on purpose: they carry each day's partition); UI_VERBOSE=1 shows
 # everything. Two warnings that are not about this project are ignored (PYTHONWARNINGS, inherited by
 # the webserver, the daemon and the code server): `dagster dev` is "superseded" by `dg dev` (which does
 # not take workspace.yaml), and Dagster 1.13.27's own sensor decorator passes `owners` to
 # SensorDefinition, which then warns that this parameter is beta although no sensor here sets it.
 UI_WARNINGS := ignore:Function `dev_command` is superseded,ignore:Parameter `owners` of initializer `SensorDefinition
-UI_NOISE := Checking for new runs for sensor|Sensor [A-Za-z0-9_]+ skipped|Prefetching asset records|Done prefetching asset records|Tick produced 0 runs|Adding [0-9]+ asset evaluations? for evaluation|Submitting 0 runs for evaluation|Finished auto-materialization tick|Checking [0-9]+ assets/checks and|Renaming any states corresponding
+UI_NOISE := Checking for new runs for sensor|Sensor [A-Za-z0-9_]+ skipped|Prefetching asset records|Done prefetching asset records|Tick produced 0 runs|Adding [0-9]+ asset evaluations? for evaluation|Submitting 0 runs for evaluation|Finished auto-materialization tick|Checking [0-9]+ assets/checks and|Renaming any states corresponding|op .silver_facts. did not yield or return expected outputs
 ifeq ($(UI_VERBOSE),1)
 UI_NOISE := ^$$^
 endif
