@@ -141,6 +141,9 @@ def commit_shards(
 # Default run config (editable in the Launchpad): workers are forked from a server that has already
 # imported the code location, so a step starts in a fraction of a second instead of paying a fresh
 # interpreter and the imports (the fixed, serial part that limits the 1 -> 2 worker speed-up).
+# A process keeps one forkserver for its life, with the environment it started with: right for a run
+# worker (a new process per run); a long-lived process that runs this job under several environments
+# (a notebook, a test session) should run it in a subprocess or choose spawn.
 WORKERS_FROM_A_PRELOADED_FORKSERVER = {
     "execution": {
         "config": {"start_method": {"forkserver": {"preload_modules": ["retail_assets.worker_preload"]}}}
