@@ -166,9 +166,14 @@ class StoreContext:
         )
         cust = customer_arrays(dims)
         # CSR over this context's stores only (a shard holds a subset of the chain's stores, §8.5)
-        lo = np.searchsorted(cust.home_sorted, store_id, side="left")
-        hi = np.searchsorted(cust.home_sorted, store_id, side="right")
-        homed = cust.by_home[np.isin(cust.home_sorted, store_id)].astype(np.int64)
+        key = store_id.astype(cust.home_sorted.dtype)
+        lo = np.searchsorted(cust.home_sorted, key, side="left")
+        hi = np.searchsorted(cust.home_sorted, key, side="right")
+        if len(key) > 1 and np.any(np.diff(key) <= 0):  # the ranges below assume ascending store ids
+            homed = cust.by_home[np.isin(cust.home_sorted, key)].astype(np.int64)
+        else:  # each store's customers are one range of the sorted index: no pass over every customer
+            homed = np.concatenate([cust.by_home[a:b] for a, b in zip(lo, hi, strict=True)] or [cust.by_home[:0]])
+            homed = homed.astype(np.int64)
         offsets = np.concatenate(([0], np.cumsum(hi - lo)))
         geo = dims["dim_geographies"]
         region_of = dict(
