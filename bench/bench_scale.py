@@ -10,9 +10,9 @@ itself is generated and written by each mode, each in a fresh process:
   ``max_concurrent`` 1 / 2 worker processes (wall includes the run's process starts).
 
 Reported per mode: wall (s), fact rows, rows/s, peak RSS (MiB; for Dagster the largest of the run
-process and its shard workers) and, for the in-process modes, cores = CPU s / wall s (Arrow's Parquet
-encoding and Delta writes run on threads, so one worker already uses more than one core, which bounds
-the 1 -> 2 worker speed-up on a 2-core machine). Shards: ``ceil(stores / --stores-per-shard)``. Targets (issue 9):
+process and its shard workers) and, for the in-process modes, cores = CPU s / wall s (whether one
+worker already uses more than one core, which would bound the 1 -> 2 worker speed-up on a 2-core
+machine; measured 1.02-1.05, so it does not). Shards: ``ceil(stores / --stores-per-shard)``. Targets (issue 9):
 peak RSS <= 4 GiB at any scale factor, rows/s at sf 30 >= rows/s at sf 1, dagster2 / dagster1 >= 1.7.
 
 Usage: ``.venv/bin/python bench/bench_scale.py [--sf 1 10 30] [--days 2024-11-19 2024-11-29]
@@ -98,6 +98,7 @@ def child_main(argv: list[str]) -> int:
         import dagster as dg
 
         from bench.bench_scale_job import sharded_job
+        from retail_assets.defs.generation.sharded import WORKERS_FROM_A_PRELOADED_FORKSERVER
 
         with dg.DagsterInstance.get() as instance:
             result = dg.execute_job(
@@ -107,9 +108,9 @@ def child_main(argv: list[str]) -> int:
                     "ops": {"plan_shards": {"config": {"shards": shards, "steps": int(action[-1])}}},
                     "execution": {
                         "config": {
+                            # the job's default start method (a preloaded forkserver) plus the workers
+                            **WORKERS_FROM_A_PRELOADED_FORKSERVER["execution"]["config"],
                             "max_concurrent": int(action[-1]),
-                            # workers fork from a server that imported the code location once
-                            "start_method": {"forkserver": {"preload_modules": ["retail_assets.worker_preload"]}},
                         }
                     },
                 },

@@ -96,7 +96,7 @@ def customer_arrays(dims: dict[str, pa.Table]) -> CustomerArrays:
     """``CustomerArrays`` of the dims' customers, cached per customers table (shared by shards)."""
     def build(d: dict[str, pa.Table]) -> CustomerArrays:
         arrays = CustomerArrays.from_table(d["dim_customers"])
-        pa.default_memory_pool().release_unused()  # the sort's and the casts' scratch, back to the OS
+        pa.default_memory_pool().release_unused()  # Arrow scratch (sort_by, combine_chunks), back to the OS
         return arrays
 
     return dims_cache.derived("CustomerArrays", {"dim_customers": dims["dim_customers"]}, build)
@@ -170,10 +170,10 @@ class StoreContext:
         lo = np.searchsorted(cust.home_sorted, key, side="left")
         hi = np.searchsorted(cust.home_sorted, key, side="right")
         if len(key) > 1 and np.any(np.diff(key) <= 0):  # the ranges below assume ascending store ids
-            homed = cust.by_home[np.isin(cust.home_sorted, key)].astype(np.int64)
+            homed = cust.by_home[np.isin(cust.home_sorted, key)]
         else:  # each store's customers are one range of the sorted index: no pass over every customer
             homed = np.concatenate([cust.by_home[a:b] for a, b in zip(lo, hi, strict=True)] or [cust.by_home[:0]])
-            homed = homed.astype(np.int64)
+        homed = homed.astype(np.int64)
         offsets = np.concatenate(([0], np.cumsum(hi - lo)))
         geo = dims["dim_geographies"]
         region_of = dict(
