@@ -15,8 +15,11 @@ Why: one process holding a whole day needs memory linear in the scale factor (sf
    it was; D stays incomplete until the mark, exactly as in the one-process pipeline.
 
 The rows of a table-day read back in shard order (shard 0's file first); within a shard they are in
-(event_ts, primary key) order. Batch path only: the streaming path enqueues a day's events in one
-process (``streaming.runner``).
+(event_ts, primary key) order.
+
+Both paths: ``path='batch'`` stages every Bronze table; ``path='stream'`` stages the batch-only ones
+and hands each shard's fact tables to ``on_tables``, where the streaming runner turns the streamable
+ones into events staged in the outbox (``streaming.runner``); the commit then marks the day for its path.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -36,6 +39,7 @@ import pyarrow.dataset as pads
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
+from retail_assets.generate import dims_cache
 from retail_assets.generate.day import generate_day
 from retail_assets.generate.shards import Shard, plan_shards, shard_dims
 from retail_assets.generate.state import CarryState, initial_state
@@ -74,6 +78,14 @@ def _dims(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
     return _DIMS_CACHE[key]
 
 
+def release_dimensions() -> None:
+    """Drop this process's dimensions and everything derived from them, and hand the memory back:
+    the streaming runner does so once a day's shards are made, before the outbox numbers its events."""
+    _DIMS_CACHE.clear()
+    dims_cache.clear()
+    pa.default_memory_pool().release_unused()
+
+
 def _uri(home: HomeSettings, table: str) -> str:
     return pipeline._uri(home, table)
 
@@ -87,19 +99,20 @@ def begin_day(
     *,
     ledger: Ledger | None = None,
     today: date | None = None,
+    path: str = "batch",
 ) -> list[Shard]:
-    """Check everything that can be refused, claim ``day`` for the batch path, plan the shards."""
+    """Check everything that can be refused, claim ``day`` for ``path``, plan the shards."""
     pipeline.validate_day(settings, day, today)
     dims = pipeline.load_dimensions(home, settings, only=("dim_stores", "dim_distribution_centers"))
     ledger = ledger or Ledger(home.state_dir)
     if day != settings.start_date:
         prev = day - timedelta(days=1)
         pipeline._check_complete(home, settings, prev, day, ledger)
-    names = (*FACT_TABLES, MANIFEST_TABLE, *pipeline.STATE_TABLES)
+    names = (*pipeline.tables_for_path(path), MANIFEST_TABLE, *pipeline.STATE_TABLES)
     pipeline._preflight(home, names)
     for name in names:
         staged._local_root(_uri(home, name))
-    ledger.claim(day, "batch", owner)
+    ledger.claim(day, path, owner)
     return plan_shards(dims, n_shards)
 
 
@@ -130,16 +143,27 @@ def load_shard_state(
     return CarryState.from_tables(prev, inventory, schedule, dims=sub)
 
 
-def generate_shard(home: HomeSettings, settings: DatasetSettings, day: date, shard: Shard) -> ShardOutput:
-    """Generate one shard of ``day`` and stage its rows of every Bronze and state table."""
+def generate_shard(
+    home: HomeSettings,
+    settings: DatasetSettings,
+    day: date,
+    shard: Shard,
+    *,
+    path: str = "batch",
+    on_tables: Callable[[Shard, Mapping[str, pa.Table]], None] | None = None,
+) -> ShardOutput:
+    """Generate one shard of ``day`` and stage its rows of the path's Bronze tables and the state;
+    ``on_tables`` (the stream path's event staging) sees every fact table of the shard first."""
     t0 = time.perf_counter()
     dims = _dims(home, settings)
     prev_state = load_shard_state(home, settings, dims, shard, day)
     result = generate_day(settings, shard_dims(dims, shard), prev_state, day, chain_rows=shard.owns_chain_rows)
+    if on_tables is not None:
+        on_tables(shard, result.tables)
     tag = f"s{shard.index:04d}"
     files: dict[str, staged.StagedFile | None] = {}
-    for name, table in result.tables.items():
-        spec = FACT_TABLES[name]
+    for name in pipeline.tables_for_path(path):
+        table, spec = result.tables[name], FACT_TABLES[name]
         files[name] = staged.stage_partition(_uri(home, name), table, spec.arrow_schema, spec.partition_by, day, tag)
     for name, table in result.state.to_tables().items():
         spec = CONTROL_TABLES[name]
@@ -156,9 +180,10 @@ def commit_day(
     outputs: Iterable[ShardOutput],
     *,
     ledger: Ledger | None = None,
+    path: str = "batch",
 ) -> dict[str, int]:
-    """One commit per table of every shard's files (Bronze, then state, then the manifest), then the
-    ledger mark; returns the rows per fact table. Refuses unless every shard of ``plan`` came back
+    """One commit per table of every shard's files (the path's Bronze, then state, then the manifest),
+    then the ledger mark for ``path``; returns the rows per fact table. Refuses unless every shard of ``plan`` came back
     exactly once (a lost shard would silently drop its DCs' rows)."""
     outputs = sorted(outputs, key=lambda o: o.shard.index)
     if [o.shard for o in outputs] != sorted(plan, key=lambda s: s.index):
@@ -169,16 +194,16 @@ def commit_day(
         )
     counts = {name: sum(o.row_counts[name] for o in outputs) for name in FACT_TABLES}
     specs = {**FACT_TABLES, **CONTROL_TABLES}
-    for name in (*FACT_TABLES, *pipeline.STATE_TABLES):
+    for name in (*pipeline.tables_for_path(path), *pipeline.STATE_TABLES):
         files = [f for o in outputs if (f := o.files[name]) is not None]
         spec = specs[name]
         staged.commit_partition(_uri(home, name), spec.arrow_schema, spec.partition_by, day, files)
     spec = CONTROL_TABLES[MANIFEST_TABLE]
     delta.replace_partition(
-        _uri(home, MANIFEST_TABLE), manifest_rows(day, "batch", counts, settings), spec.arrow_schema, day,
+        _uri(home, MANIFEST_TABLE), manifest_rows(day, path, counts, settings), spec.arrow_schema, day,
         partition_col=spec.partition_by,
     )  # fmt: skip
-    (ledger or Ledger(home.state_dir)).mark_generated(day, "batch")
+    (ledger or Ledger(home.state_dir)).mark_generated(day, path)  # type: ignore[arg-type]
     return counts
 
 
@@ -220,4 +245,5 @@ __all__ = [
     "generate_shard",
     "load_shard_state",
     "peak_rss_mib",
+    "release_dimensions",
 ]

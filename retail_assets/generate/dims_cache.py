@@ -34,3 +34,9 @@ def derived(kind: str, dims: dict[str, pa.Table], build: Callable[[dict[str, pa.
         del _CACHE[old]
     _CACHE[key] = (tables, value)
     return value
+
+
+def clear() -> None:
+    """Forget every derived structure (and the dimension tables it keeps alive): for a process that
+    is done generating and needs its memory for something else (the outbox's numbering of a day)."""
+    _CACHE.clear()

@@ -40,6 +40,17 @@ class Shard:
         return self.index == 0
 
 
+STORES_PER_SHARD = 90
+"""Stores in a shard when the count is chosen for the caller (about scale factor 1, ≈ 1 GiB of a
+streamed shard's peak): small enough that memory stays flat as the chain grows, large enough that
+the per-shard costs (state read, staged files, commit actions) stay a small part of a day."""
+
+
+def shard_count_for(stores: int, stores_per_shard: int = STORES_PER_SHARD) -> int:
+    """Shards that keep each at about ``stores_per_shard`` stores (1 for a chain of that size or less)."""
+    return max(1, -(-stores // max(1, stores_per_shard)))
+
+
 def plan_shards(dims: dict[str, pa.Table], n_shards: int) -> list[Shard]:
     """At most ``n_shards`` shards of consecutive DC ids with about equal numbers of stores.
 

@@ -585,12 +585,19 @@ def build_type_events(et: EventType, table: str, ctx: DayContext) -> pa.Table | 
     return pa.table(columns)
 
 
-def build_day_events(tables: dict[str, pa.Table], dataset_id: str, start_date: date, day: date) -> pa.Table:
-    """All events of ``day`` in drain order with their ``outbox_seq`` (schema ``EVENTS_SCHEMA``).
+SORT_COLUMNS = ("event_ts", "__rank", "__k0s", "__k0i", "__k1s", "__k1i")
+"""The drain order of a day's events (§5.6): time, event type rank, then the natural key."""
 
-    Rank orders by (event_ts, type rank, natural key) and seq = (day − start_date) × 10^10 + rank,
-    so the result depends only on the dataset and the day (§5.6).
-    """
+UNSEQUENCED_SCHEMA = pa.schema(
+    [*(f for f in EVENTS_SCHEMA if f.name != "outbox_seq"),
+     pa.field("__rank", BIGINT), pa.field("__k0s", VARCHAR), pa.field("__k0i", BIGINT),
+     pa.field("__k1s", VARCHAR), pa.field("__k1i", BIGINT)]
+)  # fmt: skip
+"""A shard's events before the day's ranks are known: ``EVENTS_SCHEMA`` without ``outbox_seq``, plus
+the sort keys from which the outbox numbers the whole day (``Outbox.enqueue_staged_day``)."""
+
+
+def _event_parts(tables: dict[str, pa.Table], dataset_id: str) -> list[pa.Table]:
     ctx = DayContext(dataset_id=dataset_id, tables=tables)
     pool = pa.default_memory_pool()
     parts = []
@@ -599,13 +606,43 @@ def build_day_events(tables: dict[str, pa.Table], dataset_id: str, start_date: d
             if (part := build_type_events(et, table, ctx)) is not None:
                 parts.append(part)
             pool.release_unused()  # the type's intermediate text columns: back to the OS, not kept for reuse
+    return parts
+
+
+def _require_day(event_dates: Arr, day: date, what: str) -> None:
+    outside = pc.sum(pc.cast(pc.not_equal(event_dates, pa.scalar(day, pa.date32())), pa.int64())).as_py()
+    if outside:
+        raise EventBuildError(f"{outside} fact row(s) of the {what} given for {day} have another event_date.")
+
+
+def build_unsequenced_events(tables: dict[str, pa.Table], dataset_id: str, day: date) -> pa.Table:
+    """The events of a part of ``day`` (a shard's fact rows) with their sort keys, in no set order
+    (schema ``UNSEQUENCED_SCHEMA``). Why: a shard cannot know its events' ranks in the whole day, and
+    the day must not be held in memory to find them; the outbox numbers them when every shard is in.
+    The events themselves do not depend on the split: every envelope rule joins rows of one store, DC
+    or order, which a shard holds whole (§8.5)."""
+    parts = _event_parts(tables, dataset_id)
+    if not parts:
+        return UNSEQUENCED_SCHEMA.empty_table()
+    events = pa.concat_tables([p.cast(UNSEQUENCED_SCHEMA) for p in parts])
+    del parts
+    _require_day(events["event_date"], day, "shard's tables")
+    return events
+
+
+def build_day_events(tables: dict[str, pa.Table], dataset_id: str, start_date: date, day: date) -> pa.Table:
+    """All events of ``day`` in drain order with their ``outbox_seq`` (schema ``EVENTS_SCHEMA``).
+
+    Rank orders by (event_ts, type rank, natural key) and seq = (day − start_date) × 10^10 + rank,
+    so the result depends only on the dataset and the day (§5.6).
+    """
+    pool = pa.default_memory_pool()
+    parts = _event_parts(tables, dataset_id)
     if not parts:
         return EVENTS_SCHEMA.empty_table()
-    sort_cols = ["event_ts", "__rank", "__k0s", "__k0i", "__k1s", "__k1i"]
+    sort_cols = list(SORT_COLUMNS)
     keys = pa.concat_tables([p.select(["event_date", *sort_cols]) for p in parts])
-    outside = pc.sum(pc.cast(pc.not_equal(keys["event_date"], pa.scalar(day, pa.date32())), pa.int64())).as_py()
-    if outside:
-        raise EventBuildError(f"{outside} fact row(s) of the tables given for {day} have another event_date.")
+    _require_day(keys["event_date"], day, "tables")
     ordinal = (day - start_date).days
     if ordinal < 0:
         raise EventBuildError(f"day {day} is before the dataset's start_date {start_date}.")

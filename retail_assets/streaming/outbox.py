@@ -44,6 +44,14 @@ TABLE = "streaming_outbox"
 DAYS_TABLE = "streaming_outbox_days"
 STATUSES = ("PENDING", "LEASED", "SENT", "DEAD")
 CHECKPOINT_THRESHOLD = "1GB"
+STAGING_FILE = "outbox_staging.duckdb"
+STAGING = "staging"  # the staging database's name while attached to an outbox session
+STAGED_EVENTS = f"{STAGING}.staged_events"
+STAGED_SHARDS = f"{STAGING}.staged_shards"
+DEFAULT_NUMBERING_MEMORY_LIMIT = "1GB"
+"""DuckDB's memory while it numbers a day staged in shards (``enqueue_staged_day``): the sort of the
+day's keys and the ordered insert spill beyond it, so a scale-factor-30 day (≈ 25 M events, ≈ 15 GB of
+bodies) is numbered in bounded memory."""
 
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -167,6 +175,7 @@ class OutboxSettings:
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
     min_retry_window_s: float = DEFAULT_MIN_RETRY_WINDOW_S
+    numbering_memory_limit: str = DEFAULT_NUMBERING_MEMORY_LIMIT
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -323,15 +332,7 @@ class Outbox:
                 if done[0][0]:
                     self._run(conn, "ROLLBACK")
                     return 0
-                open_rows = self._run(
-                    conn, f"SELECT count(*) FROM {TABLE} WHERE status IN ('PENDING', 'LEASED')"
-                )[0][0]
-                if max_pending is not None and open_rows + events.num_rows > max_pending:
-                    raise OutboxFullError(
-                        f"refusing to enqueue {day}: {events.num_rows:,} new events + {open_rows:,} pending would "
-                        f"exceed the cap of {max_pending:,} pending events. Drain the outbox first "
-                        "(`retail-assets stream`), or raise max_pending / lower the scale factor."
-                    )
+                self._refuse_over_cap(conn, day, events.num_rows, max_pending)
                 conn.register("__new_events", events)
                 self._run(
                     conn,
@@ -348,6 +349,144 @@ class Outbox:
                 self._run(conn, "ROLLBACK")
                 raise
         return events.num_rows
+
+    def _refuse_over_cap(self, conn: duckdb.DuckDBPyConnection, day: date, new: int, max_pending: int | None) -> None:
+        """The hard cap: PENDING + LEASED + the new events must stay within ``max_pending``."""
+        if max_pending is None:
+            return
+        open_rows = self._run(conn, f"SELECT count(*) FROM {TABLE} WHERE status IN ('PENDING', 'LEASED')")[0][0]
+        if open_rows + new > max_pending:
+            raise OutboxFullError(
+                f"refusing to enqueue {day}: {new:,} new events + {open_rows:,} pending would "
+                f"exceed the cap of {max_pending:,} pending events. Drain the outbox first "
+                "(`retail-assets stream`), or raise max_pending / lower the scale factor."
+            )
+
+    # --- a day enqueued in shards (contract §5.6, §8.5) ----------------------------------------
+    # Why a staging file: a large day's events do not fit in memory at once, and their outbox_seq is
+    # their rank in the whole day. Each shard's events go to ``outbox_staging.duckdb`` with their sort
+    # keys (one transaction per shard, so a shard is staged whole or not at all); when every shard is
+    # in, one outbox transaction numbers the day (a spilling sort of the keys) and inserts it in seq
+    # order. A separate file, because a day's staging is as large as the day and is thrown away after:
+    # deleting the file gives the disk back, where deleted rows would only leave free blocks.
+
+    @property
+    def staging_path(self) -> Path:
+        return self.database.parent / STAGING_FILE
+
+    def _attach_staging(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._run(conn, f"ATTACH IF NOT EXISTS '{self.staging_path}' AS {STAGING}")
+        self._run(
+            conn,
+            f"""CREATE TABLE IF NOT EXISTS {STAGED_EVENTS} (
+                shard INTEGER NOT NULL,
+                event_date DATE NOT NULL,
+                event_ts TIMESTAMPTZ NOT NULL,
+                event_type VARCHAR NOT NULL,
+                event_id VARCHAR NOT NULL USING COMPRESSION zstd,
+                partition_key VARCHAR NOT NULL,
+                body VARCHAR NOT NULL USING COMPRESSION zstd,
+                sort_rank BIGINT, sort_k0s VARCHAR, sort_k0i BIGINT, sort_k1s VARCHAR, sort_k1i BIGINT
+            )""",
+        )
+        self._run(
+            conn,
+            f"""CREATE TABLE IF NOT EXISTS {STAGED_SHARDS} (
+                event_date DATE NOT NULL, shard INTEGER NOT NULL, events BIGINT NOT NULL
+            )""",
+        )
+
+    def discard_staged(self) -> None:
+        """Remove every staged shard (the remains of a day whose generation stopped before its
+        enqueue: that day is generated again from the start, deterministically the same)."""
+        with self._session() as conn:
+            self._run(conn, f"DETACH DATABASE IF EXISTS {STAGING}")
+        for suffix in ("", ".wal"):
+            Path(f"{self.staging_path}{suffix}").unlink(missing_ok=True)
+
+    def stage_shard(self, day: date, shard: int, events: pa.Table) -> int:
+        """Stage one shard's events of ``day`` (``events.UNSEQUENCED_SCHEMA``), replacing an earlier
+        staging of the same shard; returns the events staged."""
+        from retail_assets.streaming.events import UNSEQUENCED_SCHEMA
+
+        if events.schema.names != UNSEQUENCED_SCHEMA.names:
+            raise OutboxError(f"staged events must have the columns {UNSEQUENCED_SCHEMA.names}, got {events.schema.names}")
+        with self._session() as conn:
+            self._attach_staging(conn)
+            self._run(conn, "BEGIN TRANSACTION")
+            try:
+                where = "WHERE event_date = ? AND shard = ?"
+                self._run(conn, f"DELETE FROM {STAGED_EVENTS} {where}", [day, shard])
+                self._run(conn, f"DELETE FROM {STAGED_SHARDS} {where}", [day, shard])
+                conn.register("__shard_events", events)
+                self._run(conn, f"INSERT INTO {STAGED_EVENTS} SELECT ?, * FROM __shard_events", [shard])
+                conn.unregister("__shard_events")
+                self._run(conn, f"INSERT INTO {STAGED_SHARDS} VALUES (?, ?, ?)", [day, shard, events.num_rows])
+                self._run(conn, "COMMIT")
+            except BaseException:
+                self._run(conn, "ROLLBACK")
+                raise
+        return events.num_rows
+
+    def enqueue_staged_day(self, day: date, shards: list[int], first_seq: int, max_pending: int | None = None) -> int:
+        """Number the staged events of ``day`` and enqueue them in one transaction, exactly as
+        ``enqueue_day`` would the whole day: ``outbox_seq`` = ``first_seq`` + rank − 1 by (event_ts,
+        type rank, natural key). Refuses unless exactly ``shards`` were staged (a lost shard would drop
+        its events silently). A day already enqueued is skipped (returns 0). Discards the staging after."""
+        with self._session() as conn:
+            self._attach_staging(conn)
+            spill = self.database.parent / "duckdb_spill"
+            spill.mkdir(parents=True, exist_ok=True)
+            self._run(conn, f"SET memory_limit = '{self.settings.numbering_memory_limit}'")
+            self._run(conn, f"SET temp_directory = '{spill}'")
+            self._run(conn, "BEGIN TRANSACTION")
+            try:
+                n = self._enqueue_staged(conn, day, shards, first_seq, max_pending)
+                self._run(conn, "ROLLBACK" if n is None else "COMMIT")
+            except BaseException:
+                self._run(conn, "ROLLBACK")
+                raise
+            finally:
+                self._run(conn, "RESET memory_limit")
+        self.discard_staged()
+        return n or 0
+
+    def _enqueue_staged(
+        self, conn: duckdb.DuckDBPyConnection, day: date, shards: list[int], first_seq: int, max_pending: int | None
+    ) -> int | None:
+        """The enqueue inside the caller's transaction; None when the day was enqueued before."""
+        if self._run(conn, f"SELECT count(*) FROM {DAYS_TABLE} WHERE event_date = ?", [day])[0][0]:
+            return None
+        staged = self._run(conn, f"SELECT shard, events FROM {STAGED_SHARDS} WHERE event_date = ? ORDER BY shard", [day])
+        if [s for s, _ in staged] != sorted(shards):
+            raise OutboxError(
+                f"day {day}: shards {[s for s, _ in staged]} are staged, the plan has {sorted(shards)}; a shard's "
+                "events were lost. Run the stream again: the day is generated again from the start."
+            )
+        total = sum(e for _, e in staged)
+        self._refuse_over_cap(conn, day, total, max_pending)
+        self._run(
+            conn,
+            f"""CREATE OR REPLACE TEMP TABLE __ranks AS
+                SELECT rowid AS staged_row,
+                       row_number() OVER (ORDER BY event_ts, sort_rank, sort_k0s, sort_k0i, sort_k1s, sort_k1i)
+                           AS day_rank
+                FROM {STAGED_EVENTS} WHERE event_date = ?""",
+            [day],
+        )
+        self._run(
+            conn,
+            f"""INSERT INTO {TABLE} (outbox_seq, event_date, event_ts, event_type, event_id,
+                                     partition_key, body, status, attempts)
+                SELECT ? + r.day_rank - 1, s.event_date, s.event_ts, s.event_type, s.event_id,
+                       s.partition_key, s.body, 'PENDING', 0
+                FROM {STAGED_EVENTS} s JOIN __ranks r ON s.rowid = r.staged_row
+                ORDER BY r.day_rank""",
+            [first_seq],
+        )
+        self._run(conn, "DROP TABLE __ranks")
+        self._run(conn, f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)", [day, total, self.clock()])
+        return total
 
     # --- lease / ack / nack --------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from retail_assets.streaming.events import build_day_events
 from retail_assets.streaming.lease_owner import LivenessCheck
 from retail_assets.streaming.outbox import Outbox, OutboxSettings
 from retail_assets.streaming.policy import DayBacklog, Verdict, decide, gather
+from retail_assets.streaming.sharded_day import generate_day_in_shards, stream_shard_count
 from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot
 
@@ -56,6 +57,7 @@ class StreamSettings:
     generate: bool = True
     until: StreamUntil | None = None  # None: RETAIL_ASSETS_STREAM_UNTIL (default +3)
     min_free_gb: float | None = None  # None: RETAIL_ASSETS_MIN_FREE_GB, else derived from the scale factor
+    shards: int | None = None  # None: about one per 90 stores (1 up to scale factor ≈ 1); see sharded_day.py
 
 
 @dataclass
@@ -112,8 +114,10 @@ def generate_into_outbox(
     max_pending: int,
     log: Callable[[str], None],
     today: date | None = None,
+    shards: int | None = None,
 ) -> tuple[date | None, int, str]:
-    """Claim + generate the next day and enqueue its events; returns (day, events, note)."""
+    """Claim + generate the next day and enqueue its events; returns (day, events, note). A chain of
+    more than one shard's stores is made in shards (``sharded_day.py``), a smaller one in one piece."""
     from retail_assets import pipeline
 
     day = next_stream_day(home, dataset, outbox)
@@ -123,6 +127,9 @@ def generate_into_outbox(
     except pipeline.DayOutOfRangeError:
         return None, 0, f"caught up: the next day {day.isoformat()} is in the future; only draining."
     _ensure_dimensions(home, dataset, log)
+    n_shards = stream_shard_count(home, shards)
+    if n_shards > 1:
+        return day, generate_day_in_shards(home, dataset, outbox, day, owner, n_shards, max_pending, log, today), ""
     result = pipeline.generate_and_write_day(home, dataset, day, "stream", owner, today=today)
     t1 = time.perf_counter()
     events = build_day_events(result.tables, dataset.dataset_id, dataset.start_date, day)
@@ -162,7 +169,7 @@ def stream_once(
     verdict = generation_verdict(home, dataset, outbox, settings, today)
     if verdict.may_generate and settings.generate:
         out.generated_day, out.enqueued, out.note = generate_into_outbox(
-            home, dataset, outbox, owner, settings.max_pending, log, today
+            home, dataset, outbox, owner, settings.max_pending, log, today, settings.shards
         )
         if out.generated_day is not None:
             from retail_assets.contract.tables import BATCH_ONLY_TABLES
