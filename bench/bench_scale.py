@@ -36,7 +36,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
-MODES = ("whole", "sharded", "dagster1", "dagster2")
+MODES = ("whole", "sharded", "dagster1", "dagster2", "stream", "drain")
 
 
 def _env(home: Path, sf: float, start: date) -> dict[str, str]:
@@ -94,6 +94,26 @@ def child_main(argv: list[str]) -> int:
         rows = result.row_count
     elif action == "sharded":
         rows = sum(sharded_pipeline.generate_and_write_day_sharded(home, settings, day, "bench", shards, today=today).values())
+    elif action == "stream":
+        # the streaming job's generation step: the day (batch-claimed by an earlier mode) is released
+        # and made again on the stream path — in shards above one shard's stores — up to the enqueue
+        from retail_assets.lake.ledger import Ledger
+        from retail_assets.streaming.outbox import Outbox
+        from retail_assets.streaming.runner import generate_into_outbox
+
+        Ledger(home.state_dir).release(day, "batch")
+        outbox = Outbox.in_state_dir(home.state_dir)
+        generated, rows, note = generate_into_outbox(home, settings, outbox, "bench", 10**10, lambda _: None, today)
+        if generated != day:
+            raise SystemExit(f"the stream generated {generated}, not {day}: {note}")
+    elif action == "drain":  # every enqueued event into the Bronze event tables (local sink)
+        from retail_assets.streaming.drain import DrainSettings, drain
+        from retail_assets.streaming.outbox import Outbox
+        from retail_assets.streaming.sinks.local import LocalDeltaSink
+
+        outbox = Outbox.in_state_dir(home.state_dir)
+        result = drain(outbox, LocalDeltaSink(home.lake_root), "bench", DrainSettings(max_events=10**10, max_seconds=86_400))
+        rows = result.sent
     elif action.startswith("dagster"):
         import dagster as dg
 

@@ -183,11 +183,16 @@ PEAK_GIB_PER_SCALE_FACTOR: dict[str, float] = {
 }
 BASE_PEAK_GIB = 0.27
 GIB = 1024**3
+DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR = 0.103
+"""What is left when a day is made in shards: building the dimensions in one process (sf 100,
+40.3 M customers: 10.3 GiB peak). A shard worker holds less (the customer columns it needs)."""
 
 
-def peak_memory_gib(scale_factor: float) -> float:
-    """The worst measured peak (a streamed day) for ``scale_factor``, in GiB."""
-    return BASE_PEAK_GIB + max(PEAK_GIB_PER_SCALE_FACTOR.values()) * scale_factor
+def peak_memory_gib(scale_factor: float, whole_day: bool = True) -> float:
+    """The worst measured peak for ``scale_factor`` in GiB: a streamed day in one process, or, for
+    days made in shards, the dimensions' build."""
+    per_sf = max(PEAK_GIB_PER_SCALE_FACTOR.values()) if whole_day else DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR
+    return BASE_PEAK_GIB + per_sf * scale_factor
 
 
 def machine_memory_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup/memory.max")) -> tuple[int, int | None]:
@@ -219,21 +224,34 @@ def require_scale_factor_generates(scale_factor: float, source: str = "scale_fac
 
 
 def require_scale_factor_fits(
-    scale_factor: float, source: str = "RETAIL_ASSETS_SCALE_FACTOR", memory: tuple[int, int | None] | None = None
+    scale_factor: float,
+    source: str = "RETAIL_ASSETS_SCALE_FACTOR",
+    memory: tuple[int, int | None] | None = None,
+    whole_day: bool = True,
 ) -> None:
-    """Refuse a scale factor whose measured peak would not fit in this machine's memory.
+    """Refuse a scale factor whose measured peak would not fit in this machine's memory: a whole day
+    in one process, or (``whole_day=False``, days made in shards) the dimensions' build.
 
     Compared with the total (or the cgroup limit), not with what is free now, so that the same
     settings are accepted on the same machine every time; the message gives both.
     """
     total, available = memory or machine_memory_bytes()
-    need = peak_memory_gib(scale_factor)
+    need = peak_memory_gib(scale_factor, whole_day)
     if need * GIB <= total:
         return
+    free = f", {available / GIB:.1f} GiB available now" if available is not None else ""
+    if not whole_day:
+        per_sf = DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR
+        fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
+        raise ConfigError(
+            f"{source}={scale_factor:g} cannot fit in memory even in shards: building its dimensions needs about "
+            f"{need:.1f} GiB ({BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit, measured at sf 100), "
+            f"and this machine has {total / GIB:.1f} GiB in total{free}. The largest scale factor that fits is "
+            f"{fits:g}: set {source}={fits:g} or lower, or run on a machine with more memory."
+        )
     per_sf = max(PEAK_GIB_PER_SCALE_FACTOR.values())
     fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
     measured = ", ".join(f"{k} {v:g}" for k, v in PEAK_GIB_PER_SCALE_FACTOR.items())
-    free = f", {available / GIB:.1f} GiB available now" if available is not None else ""
     raise ConfigError(
         f"{source}={scale_factor:g} cannot fit in memory: a day needs about {need:.1f} GiB at its peak "
         f"({BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit for a streamed day; measured "
@@ -279,11 +297,13 @@ class DatasetSettings:
         return "ds-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> DatasetSettings:
+    def from_env(cls, env: dict[str, str] | None = None, whole_day: bool = True) -> DatasetSettings:
+        """``whole_day=False`` for callers that make a large day in shards (the streaming runner),
+        which check the memory of a one-process day themselves when they fall back to one."""
         env = dict(os.environ if env is None else env)
         scale_factor = parse_scale_factor(env.get("RETAIL_ASSETS_SCALE_FACTOR", DEFAULT_SCALE_FACTOR))
         require_scale_factor_generates(scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
-        require_scale_factor_fits(scale_factor)
+        require_scale_factor_fits(scale_factor, whole_day=whole_day)
         return cls(
             seed=parse_seed(env.get("RETAIL_ASSETS_SEED", DEFAULT_SEED)),
             scale_factor=scale_factor,

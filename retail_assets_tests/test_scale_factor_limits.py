@@ -34,11 +34,17 @@ def test_a_scale_factor_beyond_memory_is_refused_with_the_estimate_and_the_large
     require_scale_factor_fits(7.5, memory=eight_gib)  # the advertised maximum is accepted
 
 
-def test_the_sharded_job_is_not_held_to_the_one_process_guard() -> None:
-    huge = RetailSettings(scale_factor="5000")  # no machine holds a whole day of this in memory
-    with pytest.raises(ConfigError, match="cannot fit in memory"):
-        huge.dataset()
-    assert huge.dataset(whole_day=False).scale_factor == 5000.0
+def test_days_in_shards_are_held_to_the_dimensions_guard_only() -> None:
+    sixteen_gib = (16 * GIB, None)
+    require_scale_factor_fits(100, memory=sixteen_gib, whole_day=False)  # dims of sf 100: 10.6 GiB
+    with pytest.raises(ConfigError, match="cannot fit in memory: a day needs"):
+        require_scale_factor_fits(100, memory=sixteen_gib)  # but not a whole day of it
+    with pytest.raises(ConfigError, match="even in shards: building its dimensions") as info:
+        require_scale_factor_fits(200, memory=sixteen_gib, whole_day=False)
+    assert "The largest scale factor that fits is 152.71" in str(info.value)
+    huge = RetailSettings(scale_factor="5000")  # not even its dimensions fit anywhere here
+    with pytest.raises(ConfigError, match="even in shards"):
+        huge.dataset(whole_day=False)
 
 
 def test_this_machines_memory_is_read_and_a_cgroup_limit_wins(tmp_path: Path) -> None:

@@ -47,8 +47,7 @@ class RetailSettings(dg.ConfigurableResource):
         sharded job), which the one-process memory guard does not apply to."""
         scale_factor = parse_scale_factor(self.scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
         require_scale_factor_generates(scale_factor, "RETAIL_ASSETS_SCALE_FACTOR")
-        if whole_day:
-            require_scale_factor_fits(scale_factor)
+        require_scale_factor_fits(scale_factor, whole_day=whole_day)
         return DatasetSettings(
             seed=parse_seed(self.seed),
             scale_factor=scale_factor,

@@ -136,7 +136,7 @@ def _stream(args: argparse.Namespace) -> int:
     from retail_assets.streaming.runner import StreamSettings, stream_once
 
     home = HomeSettings.from_env()
-    dataset = DatasetSettings.from_env()
+    dataset = DatasetSettings.from_env(whole_day=False)  # a large day streams in shards (sharded_day.py)
     settings = StreamSettings(
         drain=DrainSettings(
             max_events=args.max_events,

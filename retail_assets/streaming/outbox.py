@@ -45,13 +45,15 @@ DAYS_TABLE = "streaming_outbox_days"
 STATUSES = ("PENDING", "LEASED", "SENT", "DEAD")
 CHECKPOINT_THRESHOLD = "1GB"
 STAGING_FILE = "outbox_staging.duckdb"
+SPILL_DIR = "duckdb_spill"  # next to the outbox; the Silver database spills there too
 STAGING = "staging"  # the staging database's name while attached to an outbox session
 STAGED_EVENTS = f"{STAGING}.staged_events"
 STAGED_SHARDS = f"{STAGING}.staged_shards"
-DEFAULT_NUMBERING_MEMORY_LIMIT = "1GB"
-"""DuckDB's memory while it numbers a day staged in shards (``enqueue_staged_day``): the sort of the
-day's keys and the ordered insert spill beyond it, so a scale-factor-30 day (≈ 25 M events, ≈ 15 GB of
-bodies) is numbered in bounded memory."""
+DEFAULT_MEMORY_LIMIT = "1GB"
+"""DuckDB's memory in an outbox session (its default is 80 % of the machine). Why a limit: the
+numbering of a day staged in shards sorts the day's keys and inserts it in seq order (sf 30: ≈ 25 M
+events, ≈ 15 GB of bodies), and a drain scans an outbox of that size batch after batch; both spill
+or evict beyond the limit instead of growing the process with the scale factor."""
 
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -175,7 +177,7 @@ class OutboxSettings:
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
     min_retry_window_s: float = DEFAULT_MIN_RETRY_WINDOW_S
-    numbering_memory_limit: str = DEFAULT_NUMBERING_MEMORY_LIMIT
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -290,6 +292,8 @@ class Outbox:
             # checkpoints (rewrites the touched row groups) every couple of batches, ~0.6 s each. The
             # WAL is replayed after a crash and checkpointed when the connection closes anyway.
             self._run(conn, f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            self._run(conn, f"SET memory_limit = '{self.settings.memory_limit}'")
+            self._run(conn, f"SET temp_directory = '{self.database.parent / SPILL_DIR}'")
             if not self._ready:
                 for ddl in _DDL:
                     self._run(conn, ddl)
@@ -435,10 +439,6 @@ class Outbox:
         its events silently). A day already enqueued is skipped (returns 0). Discards the staging after."""
         with self._session() as conn:
             self._attach_staging(conn)
-            spill = self.database.parent / "duckdb_spill"
-            spill.mkdir(parents=True, exist_ok=True)
-            self._run(conn, f"SET memory_limit = '{self.settings.numbering_memory_limit}'")
-            self._run(conn, f"SET temp_directory = '{spill}'")
             self._run(conn, "BEGIN TRANSACTION")
             try:
                 n = self._enqueue_staged(conn, day, shards, first_seq, max_pending)
@@ -446,8 +446,6 @@ class Outbox:
             except BaseException:
                 self._run(conn, "ROLLBACK")
                 raise
-            finally:
-                self._run(conn, "RESET memory_limit")
         self.discard_staged()
         return n or 0
 

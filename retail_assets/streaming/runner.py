@@ -127,7 +127,7 @@ def generate_into_outbox(
     except pipeline.DayOutOfRangeError:
         return None, 0, f"caught up: the next day {day.isoformat()} is in the future; only draining."
     _ensure_dimensions(home, dataset, log)
-    n_shards = stream_shard_count(home, shards)
+    n_shards = stream_shard_count(home, dataset, shards)
     if n_shards > 1:
         return day, generate_day_in_shards(home, dataset, outbox, day, owner, n_shards, max_pending, log, today), ""
     result = pipeline.generate_and_write_day(home, dataset, day, "stream", owner, today=today)

@@ -27,24 +27,28 @@ from datetime import date
 import pyarrow as pa
 
 from retail_assets import pipeline, sharded_pipeline
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import DatasetSettings, HomeSettings, require_scale_factor_fits
 from retail_assets.generate.shards import Shard, shard_count_for
 from retail_assets.lake import delta
 from retail_assets.streaming.events import SEQ_DAY_FACTOR, build_unsequenced_events
 from retail_assets.streaming.outbox import Outbox
 
 
-def stream_shard_count(home: HomeSettings, requested: int | None) -> int:
-    """``requested``, or about one shard per ``STORES_PER_SHARD`` stores. One shard on a lake that is
-    not local (the staged commit writes files next to the table; ``lake.staged``)."""
+def stream_shard_count(home: HomeSettings, dataset: DatasetSettings, requested: int | None) -> int:
+    """``requested``, or about one shard per ``STORES_PER_SHARD`` stores; one shard on a lake that is
+    not local (the staged commit writes files next to the table; ``lake.staged``). One shard holds
+    the whole day, so then the one-process memory guard applies (the callers skipped it)."""
+    if requested is not None and requested < 1:
+        raise ValueError(f"stream shards must be at least 1, got {requested}")
     if requested is not None:
-        if requested < 1:
-            raise ValueError(f"stream shards must be at least 1, got {requested}")
-        return requested
-    if not delta.is_local(str(home.lake_root)):
-        return 1
-    stores = pipeline.load_dimensions(home, only=("dim_stores",))["dim_stores"].num_rows
-    return shard_count_for(stores)
+        n = requested
+    elif not delta.is_local(str(home.lake_root)):
+        n = 1
+    else:
+        n = shard_count_for(pipeline.load_dimensions(home, only=("dim_stores",))["dim_stores"].num_rows)
+    if n == 1:
+        require_scale_factor_fits(dataset.scale_factor)
+    return n
 
 
 def generate_day_in_shards(

@@ -35,7 +35,7 @@ from retail_assets.streaming.runner import StreamSettings, stream_once
 from retail_assets.streaming.sinks.local import LocalDeltaSink
 from retail_assets_tests.conftest import TEST_START_DATE
 from retail_assets_tests.crash import crash_child
-from retail_assets_tests.crash.crash_child import SETTINGS
+from retail_assets_tests.crash.crash_child import drain_batch_for, settings_for, shards_for
 
 DAY1 = TEST_START_DATE
 DAY2 = DAY1 + timedelta(days=1)
@@ -64,17 +64,26 @@ STREAM_POINTS = [
     "ack",
     "landed",
 ]
+SHARDED_STREAM_POINTS = [  # a stream day made in shards (streaming/sharded_day.py), 2 shards at sf 0.08
+    "claim",
+    "stage",
+    f"commit:{BATCH_ONLY_TABLES[0]}",
+    "commit:ctl_state_inventory",
+    "partition:ctl_day_manifest",
+    "generated",
+    "enqueue_staged",
+]
 
 
 def home_at(path: Path) -> HomeSettings:
     return HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(path)})
 
 
-def stream_until_landed(home: HomeSettings, day) -> None:
+def stream_until_landed(home: HomeSettings, day, path: str = "stream") -> None:
     """What the outbox_sensor does: stream runs until the day is landed (bounded)."""
-    settings = StreamSettings(drain=DrainSettings(batch_size=500))
+    settings = StreamSettings(drain=DrainSettings(batch_size=drain_batch_for(path)), shards=shards_for(path))
     for _ in range(6):
-        stream_once(home, SETTINGS, LocalDeltaSink(home.lake_root), "recovery", settings, today=day)
+        stream_once(home, settings_for(path), LocalDeltaSink(home.lake_root), "recovery", settings, today=day)
         record = Ledger(home.state_dir).day_record(day)
         if record is not None and record.landed:
             return
@@ -82,23 +91,33 @@ def stream_until_landed(home: HomeSettings, day) -> None:
     raise AssertionError(f"{day} never landed: {Ledger(home.state_dir).day_record(day)}")
 
 
-@pytest.fixture(scope="module")
-def homes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("crash")
+def _homes(root: Path, paths: tuple[str, ...]):
+    """A base home with DAY1, and per path a reference that made DAY2 on it uncrashed, then DAY3."""
+    settings = settings_for(paths[0])
     base = home_at(root / "base")
-    pipeline.build_and_write_dimensions(base, SETTINGS)
-    pipeline.generate_and_write_day(base, SETTINGS, DAY1, "batch", "reference")
+    pipeline.build_and_write_dimensions(base, settings)
+    pipeline.generate_and_write_day(base, settings, DAY1, "batch", "reference")
     refs = {}
-    for path in ("batch", "stream"):
+    for path in paths:
         shutil.copytree(base.home, root / f"ref_{path}")
         ref = home_at(root / f"ref_{path}")
         if path == "batch":
-            pipeline.generate_and_write_day(ref, SETTINGS, DAY2, "batch", "reference")
+            pipeline.generate_and_write_day(ref, settings, DAY2, "batch", "reference")
         else:
-            stream_until_landed(ref, DAY2)
-        pipeline.generate_and_write_day(ref, SETTINGS, DAY3, "batch", "reference")
+            stream_until_landed(ref, DAY2, path)
+        pipeline.generate_and_write_day(ref, settings, DAY3, "batch", "reference")
         refs[path] = ref
     return root, base, refs
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory):
+    return _homes(tmp_path_factory.mktemp("crash"), ("batch", "stream"))
+
+
+@pytest.fixture(scope="module")
+def sharded_homes(tmp_path_factory):
+    return _homes(tmp_path_factory.mktemp("crash_sharded"), ("stream_sharded",))
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +165,7 @@ def assert_same_lake(home: HomeSettings, ref: HomeSettings, path: str) -> None:
             got, want = _partition(home, table, day), _partition(ref, table, day)
             if not got.equals(want):
                 differ.append(f"{table} {day}: {got.num_rows} rows vs {want.num_rows} in the reference")
-    if path == "stream":
+    if path != "batch":
         for event_type in EVENT_TYPES:
             got, want = _events(home, event_type), _events(ref, event_type)
             if not got.equals(want):
@@ -154,30 +173,40 @@ def assert_same_lake(home: HomeSettings, ref: HomeSettings, path: str) -> None:
     assert not differ, "the lake differs from the uncrashed reference:\n" + "\n".join(differ)
 
 
-@pytest.mark.parametrize(("path", "point"), [("batch", p) for p in BATCH_POINTS] + [("stream", p) for p in STREAM_POINTS])
-def test_crash_after_each_commit_point_is_refused_or_recovers_identically(homes, forkserver, path, point):
-    root, base, refs = homes
+CASES = (
+    [("batch", p) for p in BATCH_POINTS]
+    + [("stream", p) for p in STREAM_POINTS]
+    + [("stream_sharded", p) for p in SHARDED_STREAM_POINTS]
+)
+
+
+@pytest.mark.parametrize(("path", "point"), CASES)
+def test_crash_after_each_commit_point_is_refused_or_recovers_identically(request, forkserver, path, point):
+    root, base, refs = request.getfixturevalue("sharded_homes" if path == "stream_sharded" else "homes")
+    settings = settings_for(path)
     case = root / f"case_{path}_{point.replace(':', '_')}"
     shutil.copytree(base.home, case)
     home = home_at(case)
     crash(forkserver, home, path, point)
 
     try:  # the next step: generate the next day
-        pipeline.generate_and_write_day(home, SETTINGS, DAY3, "batch", "next-step")
+        pipeline.generate_and_write_day(home, settings, DAY3, "batch", "next-step")
         refused = None
     except pipeline.PipelineError as exc:
         refused = str(exc)
     if refused is not None:
         assert DAY2.isoformat() in refused and "Fix:" in refused, refused
         if path == "batch":  # the fix the message names
-            pipeline.generate_and_write_day(home, SETTINGS, DAY2, "batch", "operator")
+            pipeline.generate_and_write_day(home, settings, DAY2, "batch", "operator")
         else:
-            stream_until_landed(home, DAY2)
-        pipeline.generate_and_write_day(home, SETTINGS, DAY3, "batch", "next-step")
-    elif path == "stream":
-        stream_until_landed(home, DAY2)
+            stream_until_landed(home, DAY2, path)
+        pipeline.generate_and_write_day(home, settings, DAY3, "batch", "next-step")
+    elif path != "batch":
+        stream_until_landed(home, DAY2, path)
     assert_same_lake(home, refs[path], path)
     record = Ledger(home.state_dir).day_record(DAY2)
     assert record is not None and record.landed, record
-    if point in ("claim", "partition:ctl_state_inventory", "partition:ctl_state_schedule"):
+    if point in ("claim", "stage", "partition:ctl_state_inventory", "partition:ctl_state_schedule") or point.startswith(
+        "commit:"
+    ):
         assert refused is not None, f"a crash after {point} must be refused, not built upon"

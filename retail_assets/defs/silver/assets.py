@@ -170,7 +170,7 @@ def build_silver_facts() -> dg.AssetsDefinition:
         engine_name = silver_config.engine_name()
         check_context = CheckContext(
             lake_root=home.lake_root,
-            dataset_id=retail_settings.dataset().dataset_id,
+            dataset_id=retail_settings.dataset(whole_day=False).dataset_id,
             fail_on_schema_mismatch=silver_config.fail_on_mismatch(),
         )
         spark = (lambda: silver_spark.spark_session) if engine_name == "spark" else None

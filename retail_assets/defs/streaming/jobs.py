@@ -191,13 +191,13 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         sink_kind = resolve_sink_kind(config.sink)
         sink = build_sink(
             sink_kind, home.lake_root, config.eventhub_name, config.send_timeout_s,
-            earliest=settings.dataset().start_date,
+            earliest=settings.dataset(whole_day=False).start_date,
         )
         try:
             # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
             # instance's managed_python_loggers route into this run's logs
             result = stream_once(
-                home, settings.dataset(), sink, dagster_owner(context.run_id), stream_settings, outbox=outbox,
+                home, settings.dataset(whole_day=False), sink, dagster_owner(context.run_id), stream_settings, outbox=outbox,
                 is_alive=owner_liveness(dagster_run_in_progress=_run_in_progress(context.instance)),
             )
         finally:
@@ -277,7 +277,7 @@ def eventhub_ingest_op(context: dg.OpExecutionContext, config: EventHubIngestCon
             consumer_group=config.consumer_group,
             max_events=config.max_events,
             max_seconds=config.max_seconds,
-            earliest=context.resources.retail_settings.dataset().start_date,
+            earliest=context.resources.retail_settings.dataset(whole_day=False).start_date,
         )
     except EventHubConfigError as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -53,7 +53,7 @@ def outbox_sensor(context: dg.SensorEvaluationContext, retail_settings: RetailSe
         )
     observation = outbox_observation(status, "outbox_sensor")
     try:
-        verdict = verdict_from_status(home, retail_settings.dataset(), status)
+        verdict = verdict_from_status(home, retail_settings.dataset(whole_day=False), status)
     except (ValueError, RuntimeError) as exc:  # a bad RETAIL_ASSETS_STREAM_UNTIL, a damaged ledger: the message has the fix
         return dg.SensorResult(skip_reason=f"cannot decide what to stream: {exc}", asset_events=[observation])
     if verdict.kind not in ("draining", "generate"):
