@@ -14,6 +14,9 @@ The rules that keep the old system's failures away:
   outbox (a crash between its claim and its enqueue, even if later days were generated since),
   that day is generated again — deterministically the same events — and enqueued first, so no
   day is skipped.
+* A chain of more than one shard's stores (about scale factor 1) is generated in shards and its events
+  staged, then numbered and enqueued in one transaction (``streaming/sharded_day.py``): memory is a
+  shard's, not the day's. A smaller chain is generated in one piece.
 * Generation stops at today (UTC); the run then only drains.
 * After the drain, ``StreamResult.blocked`` is set when no further run can make progress without the
   operator (DEAD events, or the disk guard): the CLI exits non-zero and the Dagster run fails on it.
