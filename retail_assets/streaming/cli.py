@@ -234,7 +234,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-retry-window-s", type=float, default=900.0,
         help="an event is DEAD only after --max-attempts failed sends spanning at least this many seconds",
     )
-    stream.add_argument("--max-pending", type=int, default=5_000_000, help="hard cap on pending events")
+    stream.add_argument(
+        "--max-pending", type=int, default=None,
+        help="hard cap on pending events (default: 5,000,000 per scale-factor unit, at least 5,000,000)",
+    )
     stream.add_argument("--no-generate", action="store_true", help="only drain, never generate a day")
     stream.add_argument(
         "--until", default=None,

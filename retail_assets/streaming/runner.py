@@ -27,6 +27,7 @@ Plain Python; the Dagster job (``defs/streaming``) and the CLI both call ``strea
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot
 
 DEFAULT_MAX_PENDING = 5_000_000
+"""The pending-events cap per scale-factor unit (at least this much): about six days of events, so
+that a backlog cannot build up unseen, while a large scale factor's single day (sf 30: 22 M events)
+is still accepted — a fixed cap would refuse it after generating it, on every run."""
+
+
+def max_pending_for(scale_factor: float) -> int:
+    """The default cap on pending events for a dataset of ``scale_factor``."""
+    return max(DEFAULT_MAX_PENDING, math.ceil(DEFAULT_MAX_PENDING * scale_factor))
+
 _log = logging.getLogger(__name__)  # captured into Dagster run logs (dagster.yaml: managed_python_loggers)
 
 
@@ -56,7 +66,7 @@ _log = logging.getLogger(__name__)  # captured into Dagster run logs (dagster.ya
 class StreamSettings:
     drain: DrainSettings = field(default_factory=DrainSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
-    max_pending: int = DEFAULT_MAX_PENDING
+    max_pending: int | None = None  # None: max_pending_for(scale factor)
     generate: bool = True
     until: StreamUntil | None = None  # None: RETAIL_ASSETS_STREAM_UNTIL (default +3)
     min_free_gb: float | None = None  # None: RETAIL_ASSETS_MIN_FREE_GB, else derived from the scale factor
@@ -172,7 +182,9 @@ def stream_once(
     verdict = generation_verdict(home, dataset, outbox, settings, today)
     if verdict.may_generate and settings.generate:
         out.generated_day, out.enqueued, out.note = generate_into_outbox(
-            home, dataset, outbox, owner, settings.max_pending, log, today, settings.shards
+            home, dataset, outbox, owner,
+            settings.max_pending if settings.max_pending is not None else max_pending_for(dataset.scale_factor),
+            log, today, settings.shards,
         )
         if out.generated_day is not None:
             from retail_assets.contract.tables import BATCH_ONLY_TABLES

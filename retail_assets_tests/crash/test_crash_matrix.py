@@ -65,13 +65,10 @@ STREAM_POINTS = [
     "landed",
 ]
 SHARDED_STREAM_POINTS = [  # a stream day made in shards (streaming/sharded_day.py), 2 shards at sf 0.08
-    "claim",
-    "stage",
-    f"commit:{BATCH_ONLY_TABLES[0]}",
-    "commit:ctl_state_inventory",
-    "partition:ctl_day_manifest",
-    "generated",
-    "enqueue_staged",
+    "stage",  # a shard's events staged, nothing committed (as after the claim)
+    "commit:ctl_state_inventory",  # some table-days committed (as after any staged table's commit)
+    "generated",  # the day whole in the lake, its events only staged
+    "enqueue_staged",  # numbered and enqueued, nothing drained
 ]
 
 

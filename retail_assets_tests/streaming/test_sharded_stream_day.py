@@ -20,7 +20,7 @@ from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.paths import bronze_uri
 from retail_assets.streaming import runner
 from retail_assets.streaming.events import EVENTS_SCHEMA
-from retail_assets.streaming.outbox import Outbox, OutboxError
+from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxFullError
 
 START = date(2024, 12, 23)
 DAY = START + timedelta(days=1)  # Christmas Eve: a busy day with online orders and supplier trucks
@@ -125,3 +125,14 @@ def test_a_day_enqueued_before_is_not_enqueued_twice(one_process):
     before = _outbox_events(one_process).num_rows
     assert outbox.enqueue_staged_day(DAY, [], 1) == 0
     assert _outbox_events(one_process).num_rows == before
+
+
+def test_the_cap_refuses_a_staged_day_and_scales_with_the_dataset(base, tmp_path):
+    home = _copy(base, tmp_path / "home")
+    with pytest.raises(OutboxFullError, match="would exceed the cap of 1,000 pending events"):
+        runner.generate_into_outbox(
+            home, SETTINGS, Outbox.in_state_dir(home.state_dir), "test", 1_000, lambda _: None, TODAY, 3
+        )
+    assert Outbox.in_state_dir(home.state_dir).enqueued_days() == {}
+    # the default cap takes a large scale factor's day (sf 30 Tuesday: 22,266,148 events), not just sf 1's
+    assert runner.max_pending_for(0.2) == runner.DEFAULT_MAX_PENDING < 22_266_148 < runner.max_pending_for(30)

@@ -59,7 +59,7 @@ class StreamOutboxConfig(dg.Config):
     lease_seconds: float = 120.0
     backoff_s: float = 2.0
     min_retry_window_s: float = DEFAULT_MIN_RETRY_WINDOW_S  # DEAD needs max_attempts sends spanning this long
-    max_pending: int = 5_000_000
+    max_pending: int = 0  # 0: 5,000,000 per scale-factor unit (at least 5,000,000); runner.max_pending_for
     generate: bool = True
 
 
@@ -183,7 +183,7 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
                 max_attempts=config.max_attempts, lease_seconds=config.lease_seconds, backoff_base_s=config.backoff_s,
                 min_retry_window_s=config.min_retry_window_s,
             ),
-            max_pending=config.max_pending,
+            max_pending=config.max_pending or None,
             generate=config.generate,
             until=parse_stream_until(config.until, "op config `until`") if config.until else None,
         )
