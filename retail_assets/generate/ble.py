@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from retail_assets.generate.dimensions import BLE_ID_PREFIX, customer_device_ids
 from retail_assets.generate.rng import rng
 from retail_assets.generate.store_context import ZONES, StoreContext
 
@@ -185,8 +187,8 @@ def simulate_ble(
     change_num = np.arange(len(c_rec)) - np.repeat(c_starts, np.diff(np.append(c_starts, len(c_rec)))) + 1
 
     # device identity per visit: the detected app user's ble_id_ext
-    customer_idx = pa.array(receipt_customer - 1, type=pa.int64(), mask=~detected)
-    device_arr = ctx.customer_ble_id.take(customer_idx).cast(pa.string())
+    device_ids = customer_device_ids(BLE_ID_PREFIX, np.where(detected, receipt_customer, 1))
+    device_arr = pc.if_else(pa.array(detected), device_ids, pa.scalar(None, pa.string()))
     device_customer = np.where(detected, receipt_customer, -1)
     return BleResult(
         ping_receipt=p_rec,

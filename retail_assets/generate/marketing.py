@@ -20,7 +20,12 @@ import pyarrow as pa
 from retail_assets.config import DatasetSettings
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.generate import calendar as cal
-from retail_assets.generate.dimensions import largest_remainder, settings_key
+from retail_assets.generate.dimensions import (
+    AD_ID_PREFIX,
+    customer_device_ids,
+    largest_remainder,
+    settings_key,
+)
 from retail_assets.generate.ids import join, ymd, zpad
 from retail_assets.generate.money import round_half_away
 from retail_assets.generate.rng import rng
@@ -279,7 +284,7 @@ def impressions_for_day(settings: DatasetSettings, dims: dict[str, pa.Table], da
             "channel": imp.channel,
             "creative_id_ext": creative_ids,
             "device_type": np.array([d for d, _, _ in DEVICES])[imp.device],
-            "customer_ad_id_ext": customers.column("ad_id_ext").combine_chunks().take(idx),
+            "customer_ad_id_ext": customer_device_ids(AD_ID_PREFIX, imp.customer_id),
             "customer_id": pa.array(imp.customer_id, type=pa.int64(), mask=~app_user),
             "cost": imp.cost_1e4,
             "cost_cents": cost_cents_of(imp.cost_1e4),

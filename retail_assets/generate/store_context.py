@@ -19,8 +19,9 @@ from retail_assets.generate.money import TAX_K2, decimal_unscaled
 
 STORE_FORMATS = ("HYPERMARKET", "SUPERSTORE", "STANDARD", "NEIGHBORHOOD", "EXPRESS")
 ZONES = ("ENTRANCE", "GROCERY", "ELECTRONICS", "CLOTHING", "CHECKOUT")
-CUSTOMER_COLUMNS = ("customer_id", "home_store_id", "app_user", "ble_id_ext", "ad_id_ext")
-"""The columns of dim_customers that generating a day reads (here, ``Network`` and marketing)."""
+CUSTOMER_COLUMNS = ("customer_id", "home_store_id", "app_user")
+"""The columns of dim_customers that generating a day reads (here, ``Network`` and marketing); the
+device ids are derived from ``customer_id`` where needed (``dimensions.customer_device_ids``)."""
 EPOCH = date(1970, 1, 1)
 
 
@@ -67,7 +68,6 @@ class CustomerArrays:
 
     home_store_id: np.ndarray  # int64 (C,)
     app_user: np.ndarray  # bool (C,)
-    ble_id: pa.Array  # string (C,)
     by_home: np.ndarray  # int32: customer_id sorted by (home_store_id, customer_id)
     home_sorted: np.ndarray  # int32: home_store_id of ``by_home``
     # Why int32 for the two sorted index arrays: every worker holds them for the whole chain (8 bytes
@@ -79,14 +79,13 @@ class CustomerArrays:
         if not np.array_equal(ids, np.arange(1, len(ids) + 1)):
             customers = customers.sort_by("customer_id")
             ids = _np(customers, "customer_id").astype(np.int64)
-        home = _np(customers, "home_store_id").astype(np.int64)
+        home = _np(customers, "home_store_id").astype(np.int64, copy=False)  # the Arrow buffer itself when int64
         if len(ids) and max(int(ids[-1]), int(home.max())) > np.iinfo(np.int32).max:
             raise ValueError(f"{len(ids):,} customers or a store id beyond int32: the customer index needs int64")
         order = np.lexsort((ids, home))
         return cls(
             home_store_id=home,
             app_user=_np(customers, "app_user").astype(bool),
-            ble_id=customers.column("ble_id_ext").combine_chunks(),
             by_home=ids[order].astype(np.int32),
             home_sorted=home[order].astype(np.int32),
         )
@@ -126,7 +125,6 @@ class StoreContext:
     tags: tuple[str | None, ...]
     customer_home_store: np.ndarray  # int64 (C,)
     customer_app_user: np.ndarray  # bool (C,)
-    customer_ble_id: pa.Array  # string (C,)
     home_customers_sorted: np.ndarray  # customer_id sorted by (home_store_id, customer_id)
     home_offsets: np.ndarray  # (S+1,) CSR offsets into home_customers_sorted
 
@@ -201,7 +199,6 @@ class StoreContext:
             tags=tuple(products.column("tags").to_pylist()),
             customer_home_store=cust.home_store_id,
             customer_app_user=cust.app_user,
-            customer_ble_id=cust.ble_id,
             home_customers_sorted=homed,
             home_offsets=offsets.astype(np.int64),
         )
