@@ -18,6 +18,7 @@ from retail_assets.generate.table_build import sort_keys
 from retail_assets.lake import delta
 from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.paths import bronze_uri
+from retail_assets.streaming import outbox as outbox_module
 from retail_assets.streaming import runner
 from retail_assets.streaming.events import EVENTS_SCHEMA
 from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxFullError
@@ -76,8 +77,10 @@ def one_process(base, tmp_path_factory) -> HomeSettings:
     return home
 
 
-def test_shards_enqueue_the_one_process_events_and_land_its_rows(base, one_process, tmp_path):
+def test_shards_enqueue_the_one_process_events_and_land_its_rows(base, one_process, tmp_path, monkeypatch):
     home = _copy(base, tmp_path / "home")
+    # the day is numbered in windows of event time, as a large day is (a few here, dozens at sf 30)
+    monkeypatch.setattr(outbox_module, "NUMBERING_WINDOW_EVENTS", 3_000)
     log: list[str] = []
     day, n, _ = _stream_day(home, 3, log)
     assert day == DAY
