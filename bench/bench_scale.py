@@ -7,16 +7,20 @@ itself is generated and written by each mode, each in a fresh process:
 * ``whole``    — ``pipeline.generate_and_write_day``: one process holds the day (the old way);
 * ``sharded``  — ``sharded_pipeline`` in one process, one shard after the other (memory = a shard);
 * ``dagster1`` / ``dagster2`` — ``sharded_generation_job`` on Dagster's multiprocess executor with
-  ``max_concurrent`` 1 / 2 worker processes (wall includes the run's process starts).
+  ``max_concurrent`` 1 / 2 worker processes (wall includes the run's process starts);
+* ``stream``   — the streaming run's generation step for the day (``runner.generate_into_outbox``:
+  in shards above 90 stores, events staged, numbered and enqueued); rows = events enqueued;
+* ``drain``    — every enqueued event into the Bronze event tables through the local sink.
 
 Reported per mode: wall (s), fact rows, rows/s, peak RSS (MiB; for Dagster the largest of the run
 process and its shard workers) and, for the in-process modes, cores = CPU s / wall s (whether one
 worker already uses more than one core, which would bound the 1 -> 2 worker speed-up on a 2-core
 machine; measured 1.02-1.05, so it does not). Shards: ``ceil(stores / --stores-per-shard)``. Targets (issue 9):
-peak RSS <= 4 GiB at any scale factor, rows/s at sf 30 >= rows/s at sf 1, dagster2 / dagster1 >= 1.7.
+peak RSS <= 4 GiB at any scale factor, rows/s at sf 30 >= rows/s at sf 1, dagster2 / dagster1 >= 1.7;
+a streamed sf-30 day <= 4 GiB (``--sf 30 --modes stream drain``).
 
 Usage: ``.venv/bin/python bench/bench_scale.py [--sf 1 10 30] [--days 2024-11-19 2024-11-29]
-[--modes whole sharded dagster1 dagster2] [--stores-per-shard 90] [--keep DIR]``
+[--modes whole sharded dagster1 dagster2 stream drain] [--stores-per-shard 90] [--keep DIR]``
 """
 
 from __future__ import annotations
