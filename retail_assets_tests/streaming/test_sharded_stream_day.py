@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from retail_assets import pipeline
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import HomeSettings
 from retail_assets.contract.tables import BATCH_ONLY_TABLES, CONTROL_TABLES, FACT_TABLES
 from retail_assets.generate.table_build import sort_keys
 from retail_assets.lake import delta
@@ -22,19 +22,9 @@ from retail_assets.streaming import outbox as outbox_module
 from retail_assets.streaming import runner
 from retail_assets.streaming.events import EVENTS_SCHEMA
 from retail_assets.streaming.outbox import Outbox, OutboxError, OutboxFullError
+from retail_assets_tests.lake.test_sharded_pipeline import SETTINGS, START, STATE_KEYS, TODAY, _home
 
-START = date(2024, 12, 23)
 DAY = START + timedelta(days=1)  # Christmas Eve: a busy day with online orders and supplier trucks
-TODAY = date(2025, 1, 31)
-SETTINGS = DatasetSettings(seed=42, scale_factor=0.2, start_date=START)  # 4 DCs: real shards
-STATE_KEYS = {
-    "ctl_state_inventory": ["location_type", "location_id", "product_id"],
-    "ctl_state_schedule": ["due_ts", "action_type", "action_key"],
-}
-
-
-def _home(root) -> HomeSettings:
-    return HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(root)})
 
 
 def _outbox_events(home: HomeSettings) -> pa.Table:
