@@ -241,8 +241,9 @@ class LandedIds:
         self._sorted[key] = np.sort(fingerprints(existing["event_id"]))
         self._recent[key] = []
 
-    def maybe_landed(self, event_type: str, day: date, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """A bool per id: True when an id with its fingerprint was landed (confirm before trusting)."""
+    def maybe_landed(self, event_type: str, day: date, fp: np.ndarray) -> np.ndarray:
+        """A bool per fingerprint (``fingerprints`` of the ids): True when an id with it was landed
+        (confirm before trusting)."""
         key = (event_type, day)
         self._load(key)
         recent = self._recent[key]
@@ -250,21 +251,16 @@ class LandedIds:
             # fold the recent appends in once they are an eighth of the day: amortised linear
             self._sorted[key] = np.sort(np.concatenate([self._sorted[key], *recent]))
             recent.clear()
-        fp = fingerprints(ids)
         hit = _in_sorted(self._sorted[key], fp)
         for r in recent:
             hit |= _in_sorted(r, fp)
         return hit
 
-    def add(self, event_type: str, day: date, ids: pa.Array | pa.ChunkedArray) -> None:
+    def add(self, event_type: str, day: date, fp: np.ndarray) -> None:
+        """Record the fingerprints of ids just landed."""
         key = (event_type, day)
         self._load(key)
-        self._recent[key].append(np.sort(fingerprints(ids)))
-
-    def count(self, event_type: str, day: date) -> int:
-        key = (event_type, day)
-        self._load(key)
-        return len(self._sorted[key]) + sum(len(r) for r in self._recent[key])
+        self._recent[key].append(np.sort(fp))
 
 
 _HASHER: list = []  # one in-memory DuckDB per process (opening one costs ≈ 15 ms; a batch hashes in ≈ 5)
@@ -488,10 +484,11 @@ class Lander:
             report.duplicates += later.num_rows - len(conflicts)
             rejects.extend(conflicts)
             rows = first_rows.take(pc.sort_indices(firsts["i_min"]))
-        to_write = []
+        to_write: list[tuple[date, pa.Table, np.ndarray]] = []
         for day_scalar in pc.unique(rows["event_date"]).to_pylist():
             day_rows = rows.filter(pc.equal(rows["event_date"], pa.scalar(day_scalar, pa.date32())))
-            maybe = self.ids.maybe_landed(name, day_scalar, day_rows["event_id"])
+            fp = fingerprints(day_rows["event_id"])  # once: probed here, recorded after the append
+            maybe = self.ids.maybe_landed(name, day_scalar, fp)
             if maybe.any():  # confirmed against the landed rows: a fingerprint collision is not a duplicate
                 landed = self._landed_copies(name, day_scalar, day_rows.filter(pa.array(maybe))["event_id"])
                 seen = pc.is_in(day_rows["event_id"], value_set=landed["event_id"])
@@ -499,15 +496,16 @@ class Lander:
                 conflicts = _differing(dups, landed)
                 report.duplicates += dups.num_rows - len(conflicts)
                 rejects.extend(conflicts)
-                day_rows = day_rows.filter(pc.invert(seen))
+                fresh = pc.invert(seen)
+                day_rows, fp = day_rows.filter(fresh), fp[fresh.to_numpy(zero_copy_only=False)]
             if day_rows.num_rows:
-                to_write.append(day_rows)
+                to_write.append((day_scalar, day_rows, fp))
                 report.landed[(name, day_scalar)] += day_rows.num_rows
         if to_write:
-            new = pa.concat_tables(to_write)
+            new = pa.concat_tables([t for _, t, _ in to_write])
             delta.append(bronze_uri(self.lake_root, name), new, schema, "event_date")
-            for t in to_write:
-                self.ids.add(name, t["event_date"][0].as_py(), t["event_id"])
+            for day_scalar, _, fp in to_write:
+                self.ids.add(name, day_scalar, fp)
         return rejects
 
     def _landed_copies(self, name: str, day: date, ids: pa.ChunkedArray | pa.Array) -> pa.Table:
