@@ -188,11 +188,14 @@ DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR = 0.103
 40.3 M customers: 10.3 GiB peak). A shard worker holds less (the customer columns it needs)."""
 
 
+def _peak_gib_per_scale_factor(whole_day: bool) -> float:
+    return max(PEAK_GIB_PER_SCALE_FACTOR.values()) if whole_day else DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR
+
+
 def peak_memory_gib(scale_factor: float, whole_day: bool = True) -> float:
     """The worst measured peak for ``scale_factor`` in GiB: a streamed day in one process, or, for
     days made in shards, the dimensions' build."""
-    per_sf = max(PEAK_GIB_PER_SCALE_FACTOR.values()) if whole_day else DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR
-    return BASE_PEAK_GIB + per_sf * scale_factor
+    return BASE_PEAK_GIB + _peak_gib_per_scale_factor(whole_day) * scale_factor
 
 
 def machine_memory_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup/memory.max")) -> tuple[int, int | None]:
@@ -240,17 +243,15 @@ def require_scale_factor_fits(
     if need * GIB <= total:
         return
     free = f", {available / GIB:.1f} GiB available now" if available is not None else ""
+    per_sf = _peak_gib_per_scale_factor(whole_day)
+    fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
     if not whole_day:
-        per_sf = DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR
-        fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
         raise ConfigError(
             f"{source}={scale_factor:g} cannot fit in memory even in shards: building its dimensions needs about "
             f"{need:.1f} GiB ({BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit, measured at sf 100), "
             f"and this machine has {total / GIB:.1f} GiB in total{free}. The largest scale factor that fits is "
             f"{fits:g}: set {source}={fits:g} or lower, or run on a machine with more memory."
         )
-    per_sf = max(PEAK_GIB_PER_SCALE_FACTOR.values())
-    fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
     measured = ", ".join(f"{k} {v:g}" for k, v in PEAK_GIB_PER_SCALE_FACTOR.items())
     raise ConfigError(
         f"{source}={scale_factor:g} cannot fit in memory: a day needs about {need:.1f} GiB at its peak "

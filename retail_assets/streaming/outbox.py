@@ -53,10 +53,10 @@ NUMBERING_WINDOW_EVENTS = 250_000
 """Events numbered per statement when a day staged in shards is enqueued (≈ 150 MB of rows: sorted
 in memory, far below the outbox's memory limit)."""
 DEFAULT_MEMORY_LIMIT = "1GB"
-"""DuckDB's memory in an outbox session (its default is 80 % of the machine). Why a limit: the
-numbering of a day staged in shards sorts the day's keys and inserts it in seq order (sf 30: ≈ 25 M
-events, ≈ 15 GB of bodies), and a drain scans an outbox of that size batch after batch; both spill
-or evict beyond the limit instead of growing the process with the scale factor."""
+"""DuckDB's memory in an outbox session (its default is 80 % of the machine). Why a limit: a large
+day is staged and numbered (sf 30: ≈ 22 M events, ≈ 15 GB of bodies) and a drain scans an outbox of
+that size batch after batch; DuckDB evicts or spills beyond the limit instead of growing the process
+with the scale factor."""
 
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -339,8 +339,7 @@ class Outbox:
         with self._session() as conn:
             self._run(conn, "BEGIN TRANSACTION")
             try:
-                done = self._run(conn, f"SELECT count(*) FROM {DAYS_TABLE} WHERE event_date = ?", [day])
-                if done[0][0]:
+                if self._already_enqueued(conn, day):
                     self._run(conn, "ROLLBACK")
                     return 0
                 self._refuse_over_cap(conn, day, events.num_rows, max_pending)
@@ -361,6 +360,9 @@ class Outbox:
                 raise
         return events.num_rows
 
+    def _already_enqueued(self, conn: duckdb.DuckDBPyConnection, day: date) -> bool:
+        return bool(self._run(conn, f"SELECT count(*) FROM {DAYS_TABLE} WHERE event_date = ?", [day])[0][0])
+
     def _refuse_over_cap(self, conn: duckdb.DuckDBPyConnection, day: date, new: int, max_pending: int | None) -> None:
         """The hard cap: PENDING + LEASED + the new events must stay within ``max_pending``."""
         if max_pending is None:
@@ -377,7 +379,7 @@ class Outbox:
     # Why a staging file: a large day's events do not fit in memory at once, and their outbox_seq is
     # their rank in the whole day. Each shard's events go to ``outbox_staging.duckdb`` with their sort
     # keys (one transaction per shard, so a shard is staged whole or not at all); when every shard is
-    # in, one outbox transaction numbers the day (a spilling sort of the keys) and inserts it in seq
+    # in, one outbox transaction numbers the day window by window of event time and inserts it in seq
     # order. A separate file, because a day's staging is as large as the day and is thrown away after:
     # deleting the file gives the disk back, where deleted rows would only leave free blocks.
 
@@ -455,7 +457,7 @@ class Outbox:
         self, conn: duckdb.DuckDBPyConnection, day: date, shards: list[int], first_seq: int, max_pending: int | None
     ) -> int | None:
         """The enqueue inside the caller's transaction; None when the day was enqueued before."""
-        if self._run(conn, f"SELECT count(*) FROM {DAYS_TABLE} WHERE event_date = ?", [day])[0][0]:
+        if self._already_enqueued(conn, day):
             return None
         staged = self._run(conn, f"SELECT shard, events FROM {STAGED_SHARDS} WHERE event_date = ? ORDER BY shard", [day])
         if [s for s, _ in staged] != sorted(shards):
@@ -506,8 +508,7 @@ class Outbox:
                 windows[-1] = (first, minute + 1, count + n)
             else:
                 windows.append((minute, minute + 1, n))
-        as_ts = lambda m: datetime.fromtimestamp(m * 60, UTC)  # noqa: E731
-        return [(as_ts(a), as_ts(b), n) for a, b, n in windows]
+        return [(datetime.fromtimestamp(a * 60, UTC), datetime.fromtimestamp(b * 60, UTC), n) for a, b, n in windows]
 
     # --- lease / ack / nack --------------------------------------------------------------------
 

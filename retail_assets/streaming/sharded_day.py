@@ -30,7 +30,7 @@ from retail_assets import pipeline, sharded_pipeline
 from retail_assets.config import DatasetSettings, HomeSettings, require_scale_factor_fits
 from retail_assets.generate.shards import Shard, shard_count_for
 from retail_assets.lake import delta
-from retail_assets.streaming.events import SEQ_DAY_FACTOR, build_unsequenced_events
+from retail_assets.streaming.events import build_unsequenced_events, first_outbox_seq
 from retail_assets.streaming.outbox import Outbox
 
 
@@ -38,9 +38,9 @@ def stream_shard_count(home: HomeSettings, dataset: DatasetSettings, requested: 
     """``requested``, or about one shard per ``STORES_PER_SHARD`` stores; one shard on a lake that is
     not local (the staged commit writes files next to the table; ``lake.staged``). One shard holds
     the whole day, so then the one-process memory guard applies (the callers skipped it)."""
-    if requested is not None and requested < 1:
-        raise ValueError(f"stream shards must be at least 1, got {requested}")
     if requested is not None:
+        if requested < 1:
+            raise ValueError(f"stream shards must be at least 1, got {requested}")
         n = requested
     elif not delta.is_local(str(home.lake_root)):
         n = 1
@@ -82,7 +82,7 @@ def generate_day_in_shards(
     sharded_pipeline.commit_day(home, dataset, day, shards, outputs, path="stream")
     sharded_pipeline.release_dimensions()  # the numbering below needs the memory, not the dimensions
     t1 = time.perf_counter()
-    first_seq = (day - dataset.start_date).days * SEQ_DAY_FACTOR + 1
+    first_seq = first_outbox_seq(dataset.start_date, day)
     n = outbox.enqueue_staged_day(day, [s.index for s in shards], first_seq, max_pending=max_pending)
     log(
         f"day {day.isoformat()} (stream path): {len(shards)} shards generated and committed in {t1 - t0:.1f} s, "

@@ -189,15 +189,15 @@ def stream_outbox_op(context: dg.OpExecutionContext, config: StreamOutboxConfig)
         )
         outbox = Outbox(outbox_path(home.state_dir), connect=duck.get_connection, settings=stream_settings.outbox)
         sink_kind = resolve_sink_kind(config.sink)
+        dataset = settings.dataset(whole_day=False)  # a large day streams in shards (sharded_day.py)
         sink = build_sink(
-            sink_kind, home.lake_root, config.eventhub_name, config.send_timeout_s,
-            earliest=settings.dataset(whole_day=False).start_date,
+            sink_kind, home.lake_root, config.eventhub_name, config.send_timeout_s, earliest=dataset.start_date
         )
         try:
             # no ``log=``: the core modules log through ``logging`` (retail_assets.*), which the
             # instance's managed_python_loggers route into this run's logs
             result = stream_once(
-                home, settings.dataset(whole_day=False), sink, dagster_owner(context.run_id), stream_settings, outbox=outbox,
+                home, dataset, sink, dagster_owner(context.run_id), stream_settings, outbox=outbox,
                 is_alive=owner_liveness(dagster_run_in_progress=_run_in_progress(context.instance)),
             )
         finally:
