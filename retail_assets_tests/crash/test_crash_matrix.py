@@ -5,7 +5,9 @@ that never crashed.
 Commit points (``pipeline`` and ``streaming.runner`` docstrings list them): the ledger claim, a
 Bronze partition, the last Bronze partition, each carried-state table, the manifest, the ledger's
 generated mark; for a stream day also the outbox enqueue, a landing commit, an outbox ack and the
-ledger's landed mark. After the crash, the operator's next step is what the product tells them:
+ledger's landed mark; for a stream day made in shards (``streaming/sharded_day.py``, its own sf-0.08
+reference) a shard's staged events, a staged table's commit, the generated mark and the numbered
+enqueue. After the crash, the operator's next step is what the product tells them:
 generate D+1; when that is refused, the message names D and the fix (re-materialize D / run the
 stream again), which is then done, and D+1 generated. The lake must then equal the reference in
 every Bronze, state and manifest partition of D and D+1 (event tables compared without the landing
