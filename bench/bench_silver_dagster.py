@@ -31,7 +31,11 @@ run with this virtualenv, or with its own (``--before-python DIR/.venv/bin/pytho
 there): the environment is part of what a run costs (e.g. whether its bytecode is compiled). Usage::
 
     python bench/bench_silver_dagster.py [--scale-factor 1] [--days 14] [--before-root DIR] [--home DIR]
-        [--no-before-backfill] [--in-process-repeats 3] [--day-repeats 1]
+        [--no-before-backfill] [--in-process-repeats 3] [--day-repeats 1] [--instance sqlite|postgres]
+
+``--instance postgres`` runs every version on its own ``dagster.postgres.yaml`` against a private
+PostgreSQL cluster this script starts (``scripts/local_postgres.sh``) and stops: the production
+instance, where Dagster's cost per event is a matter of connections (retail_assets/pooled_postgres_storage.py).
 """
 
 from __future__ import annotations
@@ -72,19 +76,33 @@ def generate(home: Path, scale_factor: float, days: int) -> float:
     t0 = time.perf_counter()
     pipeline.build_and_write_dimensions(home_settings, settings)
     for i in range(days + 1):
-        pipeline.generate_and_write_day(home_settings, settings, START + timedelta(days=i), "batch", owner="bench")
+        pipeline.generate_and_write_day(
+            home_settings, settings, START + timedelta(days=i), "batch", owner="bench"
+        )
     return time.perf_counter() - t0
 
 
 class CodeVersion:
     """One checkout of the project, its own Dagster instance, and the CLI runs made against it."""
 
-    def __init__(self, name: str, root: Path, work: Path, env: dict[str, str], python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        work: Path,
+        env: dict[str, str],
+        python: str = sys.executable,
+        instance_yaml: str = "dagster.yaml",
+    ) -> None:
         self.name, self.root, self.python = name, root, python
         self.dagster_home = work / f"dagster_home_{name}"
         self.dagster_home.mkdir(parents=True, exist_ok=True)
-        if (root / "dagster.yaml").is_file():
-            shutil.copyfile(root / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        if (root / instance_yaml).is_file():
+            shutil.copyfile(root / instance_yaml, self.dagster_home / "dagster.yaml")
+        elif instance_yaml != "dagster.yaml":
+            raise SystemExit(
+                f"{name}: {root / instance_yaml} does not exist (that checkout has no such instance)"
+            )
         self.env = {
             **os.environ,
             **env,
@@ -97,8 +115,14 @@ class CodeVersion:
         """One ``dagster asset materialize`` process; returns (wall seconds, start epoch); the end
         epoch is their sum."""
         cmd = [
-            str(Path(self.python).parent / "dagster"), "asset", "materialize",
-            "-m", "retail_assets.definitions", "--select", SELECT, *partition_args,
+            str(Path(self.python).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "retail_assets.definitions",
+            "--select",
+            SELECT,
+            *partition_args,
         ]
         started = time.time()
         t0 = time.perf_counter()
@@ -125,16 +149,22 @@ class CodeVersion:
                 if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
                     continue
                 meta = event.step_materialization_data.materialization.metadata
-                parts = [meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta]
+                parts = [
+                    meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta
+                ]
                 has_write = has_write or "write_seconds" in meta
                 compute += sum(parts)
             first, last = min(e.timestamp for e in logs), max(e.timestamp for e in logs)
-            step = times.get(dg.DagsterEventType.STEP_SUCCESS, last) - times.get(dg.DagsterEventType.STEP_START, first)
+            step = times.get(dg.DagsterEventType.STEP_SUCCESS, last) - times.get(
+                dg.DagsterEventType.STEP_START, first
+            )
             return {
                 "events": len(logs),
                 "compute_s": round(compute, 3),
                 "compute_includes_write": has_write,
-                "in_run_s": round(times[dg.DagsterEventType.RUN_SUCCESS] - times[dg.DagsterEventType.RUN_START], 3),
+                "in_run_s": round(
+                    times[dg.DagsterEventType.RUN_SUCCESS] - times[dg.DagsterEventType.RUN_START], 3
+                ),
                 "start_latency_s": round(first - started, 3),
                 "planned_events_s": round(times[dg.DagsterEventType.RUN_START] - first, 3),
                 "step_s": round(step, 3),
@@ -172,7 +202,10 @@ def in_process_figures(version: CodeVersion, day: date, repeats: int) -> dict[st
     """The in-process measure (see the module docstring): medians over ``repeats`` warm runs."""
     done = subprocess.run(
         [version.python, "-c", IN_PROCESS, day.isoformat(), str(repeats), SELECT],
-        cwd=version.root, env=version.env, capture_output=True, text=True,
+        cwd=version.root,
+        env=version.env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise SystemExit(f"{version.name}: the in-process measure failed:\n{done.stderr[-3000:]}")
@@ -255,8 +288,52 @@ def measure(
     }
 
 
+INSTANCE_FILES = {"sqlite": "dagster.yaml", "postgres": "dagster.postgres.yaml"}
+
+
+class BenchPostgres:
+    """A private PostgreSQL cluster for ``--instance postgres`` (``scripts/local_postgres.sh``, loopback)."""
+
+    def __init__(self, work: Path) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        work.chmod(0o711)  # the server's user (postgres, when we are root) must reach the cluster
+        self.script_env = {
+            **os.environ,
+            "RETAIL_ASSETS_PG_DIR": str(work / "postgres"),
+            "RETAIL_ASSETS_PG_PORT": str(port),
+        }
+        self.env: dict[str, str] = {}
+
+    def _script(self, command: str) -> str:
+        done = subprocess.run(
+            ["bash", str(HERE / "scripts/local_postgres.sh"), command],
+            env=self.script_env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"local_postgres.sh {command} failed:\n{done.stderr}")
+        return done.stdout
+
+    def start(self) -> dict[str, str]:
+        self._script("start")
+        for line in self._script("env").splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            self.env[name] = value
+        return self.env
+
+    def stop(self) -> None:
+        self._script("stop")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale-factor", type=float, default=1.0)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--before-root", default="", help="another checkout of the project to compare with")
@@ -264,25 +341,49 @@ def main() -> None:
     parser.add_argument("--before-python", default=sys.executable, help="the before checkout's interpreter")
     parser.add_argument("--import-repeats", type=int, default=3)
     parser.add_argument("--in-process-repeats", type=int, default=3, help="0 skips the in-process measure")
-    parser.add_argument("--day-repeats", type=int, default=1, help="CLI runs of the one day (the median run is reported)")
     parser.add_argument(
-        "--no-before-backfill", action="store_true", help="skip the before version's one-run-per-day backfill (slow)"
+        "--day-repeats", type=int, default=1, help="CLI runs of the one day (the median run is reported)"
+    )
+    parser.add_argument(
+        "--instance",
+        choices=sorted(INSTANCE_FILES),
+        default="sqlite",
+        help="the Dagster instance file each version runs on (postgres: a private cluster, started and stopped here)",
+    )
+    parser.add_argument(
+        "--no-before-backfill",
+        action="store_true",
+        help="skip the before version's one-run-per-day backfill (slow)",
     )
     args = parser.parse_args()
     work = Path(args.home or tempfile.mkdtemp(prefix="bench_silver_dagster_"))
     env = dataset_env(work / "home", args.scale_factor)
-    generate_s = generate(work / "home", args.scale_factor, args.days)
-    versions = [CodeVersion("after", HERE, work, env)]
-    if args.before_root:
-        versions.insert(0, CodeVersion("before", Path(args.before_root).resolve(), work, env, args.before_python))
-    report: dict[str, object] = {"scale_factor": args.scale_factor, "generate_s": round(generate_s, 1)}
-    for version in versions:
-        backfill = not (version.name == "before" and args.no_before_backfill)
-        report[version.name] = measure(
-            version, args.days, args.import_repeats, backfill, args.in_process_repeats, args.day_repeats
-        )
-        print(version.name, json.dumps(report[version.name]), flush=True)
-    print(json.dumps(report, indent=2))
+    postgres = BenchPostgres(work) if args.instance == "postgres" else None
+    if postgres is not None:
+        env.update(postgres.start())
+        os.environ.update(postgres.env)  # this process reads the runs back through the instance too
+    try:
+        generate_s = generate(work / "home", args.scale_factor, args.days)
+        instance_yaml = INSTANCE_FILES[args.instance]
+        versions = [CodeVersion("after", HERE, work, env, instance_yaml=instance_yaml)]
+        if args.before_root:
+            before = Path(args.before_root).resolve()
+            versions.insert(0, CodeVersion("before", before, work, env, args.before_python, instance_yaml))
+        report: dict[str, object] = {
+            "scale_factor": args.scale_factor,
+            "instance": args.instance,
+            "generate_s": round(generate_s, 1),
+        }
+        for version in versions:
+            backfill = not (version.name == "before" and args.no_before_backfill)
+            report[version.name] = measure(
+                version, args.days, args.import_repeats, backfill, args.in_process_repeats, args.day_repeats
+            )
+            print(version.name, json.dumps(report[version.name]), flush=True)
+        print(json.dumps(report, indent=2))
+    finally:
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def test_the_postgres_instance_is_the_default_one_plus_postgres_storage():
     assert "storage" not in default, "dagster.yaml stays on Dagster's default (SQLite) storage"
     storage = production.pop("storage")
     assert production == default, "dagster.postgres.yaml must equal dagster.yaml apart from `storage:`"
-    db = storage["postgres"]["postgres_db"]
+    custom = storage["custom"]
+    assert (custom["module"], custom["class"]) == ("retail_assets.pooled_postgres_storage", "PooledPostgresStorage")
+    db = custom["config"]["postgres_db"]
     from_env = {v["env"] for v in db.values() if isinstance(v, dict) and "env" in v}
     assert from_env == PG_ENV_VARS, "every connection setting comes from the environment, no secret in the file"
     assert db["scheme"] == "postgresql+psycopg2"

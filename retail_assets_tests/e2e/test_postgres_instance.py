@@ -24,6 +24,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import yaml
 
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract import FACT_TABLES
@@ -171,3 +172,57 @@ def test_runs_events_backfills_and_sensor_state_live_in_postgres(
     # Nothing went to SQLite on the side.
     present = [f for f in SQLITE_FILES if (dagster_home / f).exists()]
     assert not present, f"SQLite storage under {dagster_home}: {present}"
+
+
+CHECKS_PER_RUN = 20
+
+
+def _connections_opened_by_a_run(instance_yaml: str, dagster_home: Path) -> tuple[int, int]:
+    """(DBAPI connections opened, events stored) by one in-process run of an asset with
+    ``CHECKS_PER_RUN`` checks, against an instance loaded from ``instance_yaml``."""
+    import sqlalchemy
+
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / instance_yaml, dagster_home / "dagster.yaml")
+    names = [f"rule_{i}" for i in range(CHECKS_PER_RUN)]
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec(n, asset="pooled_probe") for n in names])
+    def pooled_probe() -> dg.MaterializeResult:
+        return dg.MaterializeResult(
+            check_results=[dg.AssetCheckResult(check_name=n, passed=True) for n in names]
+        )
+
+    opened = []
+    listener = lambda *_: opened.append(1)  # noqa: E731
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", listener)
+        try:
+            result = dg.materialize([pooled_probe], instance=instance)
+        finally:
+            sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", listener)
+        assert result.success
+        events = len(instance.all_logs(result.run_id))
+        evaluated = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("pooled_probe"), n) for n in names]
+        )
+        assert len(evaluated) == CHECKS_PER_RUN, "every check evaluation is stored and readable"
+    return len(opened), events
+
+
+def test_a_run_on_the_production_instance_reuses_its_connections(
+    postgres: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """dagster-postgres opens a connection per statement (~5 ms each here: a fork and a SCRAM
+    exchange); ``dagster.postgres.yaml``'s storage keeps one per storage open for the process."""
+    for name, value in postgres.env.items():
+        monkeypatch.setenv(name, value)
+    plain_yaml = tmp_path / "plain.postgres.yaml"
+    production = yaml.safe_load((REPO_ROOT / "dagster.postgres.yaml").read_text())
+    production["storage"] = {"postgres": production["storage"]["custom"]["config"]}
+    plain_yaml.write_text(yaml.safe_dump(production))
+
+    pooled, events = _connections_opened_by_a_run("dagster.postgres.yaml", tmp_path / "pooled")
+    plain, _ = _connections_opened_by_a_run(str(plain_yaml), tmp_path / "plain")
+    assert events > 2 * CHECKS_PER_RUN
+    assert plain > events, f"dagster-postgres's own storage: {plain} connections for {events} events"
+    assert pooled <= 6, f"the pooled storage opened {pooled} connections for {events} events"
