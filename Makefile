@@ -31,6 +31,10 @@ else
 $(error INSTANCE=$(INSTANCE) is not an instance this project ships: use INSTANCE=sqlite (the default) or INSTANCE=postgres)
 endif
 
+# make ui's log folder under DAGSTER_HOME (retail_assets/demo.py LOGS_DIR_NAME): Dagster's webserver and
+# daemons treat $$DAGSTER_HOME/logs as a telemetry queue and empty it, so never log there.
+UI_LOGS := retail_assets_logs
+
 AZURITE_DIR := tools/azurite
 AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.retail-assets-installed
 AZURE_HOME ?= $(CURDIR)/.retail-azure
@@ -109,7 +113,7 @@ demo-azure: install azurite
 # dagster dev ignores SIGINT/SIGTERM, so it runs in its own session and Ctrl-C kills that
 # whole process group (webserver, daemon, code server) instead. It runs in DAGSTER_HOME (a
 # dagster.yaml in the working directory that is not DAGSTER_HOME's draws a warning). The full log
-# goes to $(DAGSTER_HOME_DIR)/logs/ui.log; the terminal leaves out the daemon's periodic no-op lines
+# goes to $(DAGSTER_HOME_DIR)/$(UI_LOGS)/ui.log (not logs/: see demo.LOGS_DIR_NAME); the terminal leaves out the daemon's periodic no-op lines
 # (UI_NOISE: sensor ticks that skipped, automation ticks that requested nothing; and Dagster's note,
 # one line naming all 134 check outputs, that `silver_facts` reported its check evaluations as events,
 # which it does on purpose: they carry each day's partition); UI_VERBOSE=1 shows
@@ -125,11 +129,11 @@ endif
 
 ui: install dagster-home $(if $(filter postgres,$(INSTANCE)),postgresql)
 	@test -f "$(RETAIL_ASSETS_HOME)/calendar.json" || $(BIN)/retail-assets calendar init
-	@mkdir -p "$(DAGSTER_HOME_DIR)/logs"
-	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR), $(INSTANCE); full log in logs/ui.log there); Ctrl-C to stop"
-	@$(INSTANCE_ENV) DAGSTER_HOME="$(DAGSTER_HOME_DIR)" PATH="$(BIN):$$PATH" PYTHONWARNINGS='$(UI_WARNINGS)' \
+	@mkdir -p "$(DAGSTER_HOME_DIR)/$(UI_LOGS)"
+	@echo "Dagster UI on http://127.0.0.1:$(UI_PORT) (instance $(DAGSTER_HOME_DIR), $(INSTANCE); full log in $(UI_LOGS)/ui.log there); Ctrl-C to stop"
+	@$(INSTANCE_ENV) DAGSTER_HOME="$(DAGSTER_HOME_DIR)" DAGSTER_DISABLE_TELEMETRY=1 PATH="$(BIN):$$PATH" PYTHONWARNINGS='$(UI_WARNINGS)' \
 	setsid bash -c 'set -o pipefail; cd "$(DAGSTER_HOME_DIR)" && "$(BIN)/dagster" dev -w "$(CURDIR)/workspace.yaml" \
-		-p $(UI_PORT) 2>&1 | tee -a logs/ui.log | grep --line-buffered -vE "$(UI_NOISE)"' & \
+		-p $(UI_PORT) 2>&1 | tee -a $(UI_LOGS)/ui.log | grep --line-buffered -vE "$(UI_NOISE)"' & \
 	pid=$$!; \
 	stop() { kill -TERM -- -$$pid 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -$$pid 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL -- -$$pid 2>/dev/null; exit 0; }; \
 	trap stop INT TERM; \

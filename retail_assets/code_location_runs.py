@@ -131,7 +131,9 @@ class CodeLocationLauncher:
     def start(self) -> None:
         launch_home = write_launch_instance(self.dagster_home)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**self.env, "DAGSTER_HOME": str(launch_home)}
+        # DAGSTER_DISABLE_TELEMETRY: otherwise the webserver queues and uploads $DAGSTER_HOME/logs
+        # (see demo.LOGS_DIR_NAME), telemetry switched off in dagster.yaml or not
+        env = {**self.env, "DAGSTER_HOME": str(launch_home), "DAGSTER_DISABLE_TELEMETRY": "1"}
         command = [
             sys.executable, "-m", "dagster_webserver", "-w", str(WORKSPACE_YAML),
             "-h", "127.0.0.1", "-p", str(self.port),

@@ -74,6 +74,12 @@ REPORT_GROUP = "reports"
 
 
 INSTANCE_YAML_ENV = "RETAIL_ASSETS_DAGSTER_YAML"
+LOGS_DIR_NAME = "retail_assets_logs"
+"""Where ``make ui`` and the demo keep their logs, under ``DAGSTER_HOME``. Not ``logs/``: Dagster's
+webserver and each daemon treat ``$DAGSTER_HOME/logs`` as their telemetry queue whatever
+``telemetry.enabled`` says (only ``DAGSTER_DISABLE_TELEMETRY`` stops them): they move its files away,
+try to upload them, and delete them, so ``ui.log`` and ``demo_launcher.log`` vanished within seconds
+of ``make ui`` starting. The Makefile spells the same name."""
 """Which instance file the demo installs into DAGSTER_HOME; ``make demo INSTANCE=postgres`` names
 ``dagster.postgres.yaml`` here, so the demo does not put the SQLite settings back over it."""
 
@@ -281,7 +287,7 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
         f"{calendar.last_offered_day(wall_today())} (retail-assets calendar show)",
         flush=True,
     )
-    log_path = dagster_home / "logs" / "demo_launcher.log"
+    log_path = dagster_home / LOGS_DIR_NAME / "demo_launcher.log"
     print(f"==> start a private dagster-webserver to launch runs through the code location (log: {log_path}) ...")
     try:
         started = time.perf_counter()

@@ -53,3 +53,22 @@ def test_the_demo_refuses_an_instance_file_that_does_not_exist(tmp_path, monkeyp
     monkeypatch.setenv(INSTANCE_YAML_ENV, str(tmp_path / "nope.yaml"))
     with pytest.raises(ConfigError, match=r"RETAIL_ASSETS_DAGSTER_YAML=.*nope\.yaml is not a file"):
         ensure_dagster_home(home)
+
+
+def test_make_ui_and_the_demo_log_outside_dagsters_telemetry_queue(tmp_path, monkeypatch):
+    """Dagster's webserver and daemons move ``$DAGSTER_HOME/<their logs dir>`` away to upload it
+    (whatever ``telemetry.enabled`` says): our logs must live elsewhere, and ``make ui`` switches the
+    upload off."""
+    from dagster_shared.telemetry import get_or_create_dir_from_dagster_home
+
+    from retail_assets.demo import LOGS_DIR_NAME
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    telemetry_queue = Path(get_or_create_dir_from_dagster_home("logs"))
+    assert telemetry_queue.parent == tmp_path
+    assert telemetry_queue.name != LOGS_DIR_NAME
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"UI_LOGS := {LOGS_DIR_NAME}\n" in makefile
+    ui_recipe = makefile.split("\nui:", 1)[1].split("\n\n", 1)[0]
+    assert "tee -a $(UI_LOGS)/ui.log" in ui_recipe
+    assert "DAGSTER_DISABLE_TELEMETRY=1" in ui_recipe
