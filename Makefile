@@ -89,7 +89,7 @@ postgresql:
 	@bash scripts/install_postgres.sh
 
 test: lint check-defs chromium azurite postgresql
-	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q --durations=25
 
 # Inner loop (~half the time): everything but the browser e2e, the external-server suites (Azurite,
 # Sail server, fake Event Hubs) and the SIGKILL crash matrix. CI runs `make test`, i.e. everything.

@@ -57,6 +57,13 @@ class LocalPostgres:
             name, _, value = line.removeprefix("export ").partition("=")
             self.env[name] = value
 
+    def restart(self) -> None:
+        """Stop and start the server (same port and data): every open connection is closed."""
+        for command in ("stop", "start"):
+            done = self._script(command)
+            if done.returncode != 0:
+                raise E2EError(f"local_postgres.sh {command} failed ({done.returncode}):\n{done.stderr}")
+
     def is_running(self) -> bool:
         return self._script("status").returncode == 0
 

@@ -226,3 +226,26 @@ def test_a_run_on_the_production_instance_reuses_its_connections(
     assert events > 2 * CHECKS_PER_RUN
     assert plain > events, f"dagster-postgres's own storage: {plain} connections for {events} events"
     assert pooled <= 6, f"the pooled storage opened {pooled} connections for {events} events"
+
+
+def test_a_long_lived_process_survives_a_database_restart(
+    postgres: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Kept-open connections die with the server (a restart, a failover, a proxy's idle timeout); the
+    daemon and the webserver live through that, so the next run must not fail on a dead connection."""
+    for name, value in postgres.env.items():
+        monkeypatch.setenv(name, value)
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("rule", asset="restart_probe")])
+    def restart_probe() -> dg.MaterializeResult:
+        return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="rule", passed=True)])
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert dg.materialize([restart_probe], instance=instance).success
+        postgres.restart()
+        after = dg.materialize([restart_probe], instance=instance)
+        assert after.success
+        assert instance.get_run_record_by_id(after.run_id) is not None
