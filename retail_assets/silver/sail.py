@@ -42,13 +42,20 @@ def local_sail_url() -> str:
 
 
 def spark_connect_session(remote: str = "", config: dict[str, str] | None = None):
-    """A Spark Connect session to ``remote`` (default: the local Sail server), time zone UTC."""
+    """A new Spark Connect session to ``remote`` (default: the local Sail server), time zone UTC.
+
+    Why ``create`` and not ``getOrCreate``: pyspark's Connect builder returns the process's active
+    session whatever remote it is asked for, so a process that had a session to the local Sail
+    server and then asked for ``sc://cluster`` silently kept querying the local one — and stopping
+    "its" session stopped the other user's (seen as ``NO_ACTIVE_SESSION`` in the Silver tests when
+    the separate-server test ran in the same process first). Callers keep the session they get
+    (the Spark resource creates one per run), so a new one per call costs one channel."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.remote(remote or local_sail_url())
     for key, value in {"spark.sql.session.timeZone": "UTC", **(config or {})}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    return builder.create()
 
 
 _ENV_OF_OPTION = {"allow_http": ("AZURE_ALLOW_HTTP", "AWS_ALLOW_HTTP")}
