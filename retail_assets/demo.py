@@ -74,14 +74,14 @@ REPORT_GROUP = "reports"
 
 
 INSTANCE_YAML_ENV = "RETAIL_ASSETS_DAGSTER_YAML"
+"""Which instance file the demo installs into DAGSTER_HOME; ``make demo INSTANCE=postgres`` names
+``dagster.postgres.yaml`` here, so the demo does not put the SQLite settings back over it."""
 LOGS_DIR_NAME = "retail_assets_logs"
 """Where ``make ui`` and the demo keep their logs, under ``DAGSTER_HOME``. Not ``logs/``: Dagster's
 webserver and each daemon treat ``$DAGSTER_HOME/logs`` as their telemetry queue whatever
 ``telemetry.enabled`` says (only ``DAGSTER_DISABLE_TELEMETRY`` stops them): they move its files away,
 try to upload them, and delete them, so ``ui.log`` and ``demo_launcher.log`` vanished within seconds
 of ``make ui`` starting. The Makefile spells the same name."""
-"""Which instance file the demo installs into DAGSTER_HOME; ``make demo INSTANCE=postgres`` names
-``dagster.postgres.yaml`` here, so the demo does not put the SQLite settings back over it."""
 
 
 def ensure_dagster_home(home: HomeSettings) -> Path:
