@@ -291,45 +291,6 @@ def measure(
 INSTANCE_FILES = {"sqlite": "dagster.yaml", "postgres": "dagster.postgres.yaml"}
 
 
-class BenchPostgres:
-    """A private PostgreSQL cluster for ``--instance postgres`` (``scripts/local_postgres.sh``, loopback)."""
-
-    def __init__(self, work: Path) -> None:
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        work.chmod(0o711)  # the server's user (postgres, when we are root) must reach the cluster
-        self.script_env = {
-            **os.environ,
-            "RETAIL_ASSETS_PG_DIR": str(work / "postgres"),
-            "RETAIL_ASSETS_PG_PORT": str(port),
-        }
-        self.env: dict[str, str] = {}
-
-    def _script(self, command: str) -> str:
-        done = subprocess.run(
-            ["bash", str(HERE / "scripts/local_postgres.sh"), command],
-            env=self.script_env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"local_postgres.sh {command} failed:\n{done.stderr}")
-        return done.stdout
-
-    def start(self) -> dict[str, str]:
-        self._script("start")
-        for line in self._script("env").splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            self.env[name] = value
-        return self.env
-
-    def stop(self) -> None:
-        self._script("stop")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -358,9 +319,14 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.home or tempfile.mkdtemp(prefix="bench_silver_dagster_"))
     env = dataset_env(work / "home", args.scale_factor)
-    postgres = BenchPostgres(work) if args.instance == "postgres" else None
-    if postgres is not None:
-        env.update(postgres.start())
+    postgres = None
+    if args.instance == "postgres":
+        # the test suite's private cluster (scripts/local_postgres.sh on a free loopback port), deleted at the end
+        from retail_assets_tests.e2e.postgres import LocalPostgres
+
+        postgres = LocalPostgres()
+        postgres.start()
+        env.update(postgres.env)
         os.environ.update(postgres.env)  # this process reads the runs back through the instance too
     try:
         generate_s = generate(work / "home", args.scale_factor, args.days)
