@@ -177,13 +177,27 @@ def test_runs_events_backfills_and_sensor_state_live_in_postgres(
 CHECKS_PER_RUN = 20
 
 
-def _connections_opened_by_a_run(instance_yaml: str, dagster_home: Path) -> tuple[int, int]:
+@pytest.fixture
+def postgres_env(postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch) -> LocalPostgres:
+    """The server's ``DAGSTER_PG_*`` variables in this process's environment (the instance file reads them)."""
+    for name, value in postgres.env.items():
+        monkeypatch.setenv(name, value)
+    return postgres
+
+
+def _home_with(instance_yaml: str | Path, dagster_home: Path) -> Path:
+    """A new DAGSTER_HOME holding ``instance_yaml`` (relative to the repository) as its dagster.yaml."""
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / instance_yaml, dagster_home / "dagster.yaml")
+    return dagster_home
+
+
+def _connections_opened_by_a_run(instance_yaml: str | Path, dagster_home: Path) -> tuple[int, int]:
     """(DBAPI connections opened, events stored) by one in-process run of an asset with
     ``CHECKS_PER_RUN`` checks, against an instance loaded from ``instance_yaml``."""
     import sqlalchemy
 
-    dagster_home.mkdir(parents=True)
-    shutil.copyfile(REPO_ROOT / instance_yaml, dagster_home / "dagster.yaml")
+    _home_with(instance_yaml, dagster_home)
     names = [f"rule_{i}" for i in range(CHECKS_PER_RUN)]
 
     @dg.asset(check_specs=[dg.AssetCheckSpec(n, asset="pooled_probe") for n in names])
@@ -209,35 +223,25 @@ def _connections_opened_by_a_run(instance_yaml: str, dagster_home: Path) -> tupl
     return len(opened), events
 
 
-def test_a_run_on_the_production_instance_reuses_its_connections(
-    postgres: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_a_run_on_the_production_instance_reuses_its_connections(postgres_env: LocalPostgres, tmp_path: Path):
     """dagster-postgres opens a connection per statement (~5 ms each here: a fork and a SCRAM
     exchange); ``dagster.postgres.yaml``'s storage keeps one per storage open for the process."""
-    for name, value in postgres.env.items():
-        monkeypatch.setenv(name, value)
     plain_yaml = tmp_path / "plain.postgres.yaml"
     production = yaml.safe_load((REPO_ROOT / "dagster.postgres.yaml").read_text())
     production["storage"] = {"postgres": production["storage"]["custom"]["config"]}
     plain_yaml.write_text(yaml.safe_dump(production))
 
     pooled, events = _connections_opened_by_a_run("dagster.postgres.yaml", tmp_path / "pooled")
-    plain, _ = _connections_opened_by_a_run(str(plain_yaml), tmp_path / "plain")
+    plain, _ = _connections_opened_by_a_run(plain_yaml, tmp_path / "plain")
     assert events > 2 * CHECKS_PER_RUN
     assert plain > events, f"dagster-postgres's own storage: {plain} connections for {events} events"
     assert pooled <= 6, f"the pooled storage opened {pooled} connections for {events} events"
 
 
-def test_a_long_lived_process_survives_a_database_restart(
-    postgres: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_a_long_lived_process_survives_a_database_restart(postgres_env: LocalPostgres, tmp_path: Path):
     """Kept-open connections die with the server (a restart, a failover, a proxy's idle timeout); the
     daemon and the webserver live through that, so the next run must not fail on a dead connection."""
-    for name, value in postgres.env.items():
-        monkeypatch.setenv(name, value)
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copyfile(REPO_ROOT / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
+    dagster_home = _home_with("dagster.postgres.yaml", tmp_path / "dagster_home")
 
     @dg.asset(check_specs=[dg.AssetCheckSpec("rule", asset="restart_probe")])
     def restart_probe() -> dg.MaterializeResult:
@@ -245,7 +249,7 @@ def test_a_long_lived_process_survives_a_database_restart(
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         assert dg.materialize([restart_probe], instance=instance).success
-        postgres.restart()
+        postgres_env.restart()
         after = dg.materialize([restart_probe], instance=instance)
         assert after.success
         assert instance.get_run_record_by_id(after.run_id) is not None
