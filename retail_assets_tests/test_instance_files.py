@@ -36,6 +36,18 @@ def test_the_postgres_instance_is_the_default_one_plus_postgres_storage():
     assert db["scheme"] == "postgresql+psycopg2"
 
 
+def test_the_queue_daemon_looks_at_the_queue_every_second(tmp_path, monkeypatch):
+    """A clicked run waits in the queue for the daemon's next look; Dagster's default is every 5 s.
+    Loaded through Dagster, so a misspelt or ignored key fails here instead of silently costing a
+    user seconds per click."""
+    import dagster as dg
+
+    (tmp_path / "dagster.yaml").write_text(SQLITE_YAML.read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+
+
 def test_the_demo_installs_the_instance_file_it_is_told_to(tmp_path, monkeypatch):
     home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home")})
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
