@@ -67,7 +67,8 @@ class Registered:
     empty_for_day: set[str] = field(default_factory=set)
     """Event relations known to hold no rows of D (rules vacuous without them hold without a run)."""
     in_memory: dict[str, pa.Table] = field(default_factory=dict)
-    """Relations registered from Arrow tables in memory (dimension keys, state), for prechecks."""
+    """Relations registered from Arrow tables in memory (dimension keys, state, parents' partitions
+    of D), for prechecks."""
     relations: dict[str, Any] = field(default_factory=dict)
     """Name → Arrow table or dataset, registered on a connection only when a statement runs."""
 
@@ -145,6 +146,7 @@ def resolve_relations(lake_root: str, build: SilverBuild, needs: set[str]) -> Re
                 out.unavailable[name] = f"{uri} does not exist yet"
             else:
                 out.relations[name] = data
+                out.in_memory[name] = data  # same-day parent and document-sum prechecks read it
         elif name.startswith("ag_"):
             uri = silver_uri(lake_root, name[3:])
             snapshot = REFERENCE_CACHE.dataset(uri)

@@ -26,6 +26,7 @@ from retail_assets.silver.rules.kinds import (
     EventDay,
     InSet,
     KeysIn,
+    KeysInByType,
     NotBelow,
     ProductOf,
     RowRule,
@@ -178,6 +179,11 @@ def dimension_rules(table: str) -> tuple[SetRule, ...]:
                 "WHERE (s.node_type = 'STORE' AND s.node_id NOT IN (SELECT store_id FROM dim_stores)) "
                 "OR (s.node_type = 'DC' AND s.node_id NOT IN (SELECT dc_id FROM dim_distribution_centers))",
                 needs=("dim_stores", "dim_distribution_centers"),
+                precheck=KeysInByType(
+                    "node_type",
+                    "node_id",
+                    (("STORE", "dim_stores", "store_id"), ("DC", "dim_distribution_centers", "dc_id")),
+                ),
             )
         )
     return tuple(rules)

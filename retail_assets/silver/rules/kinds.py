@@ -115,6 +115,53 @@ class KeysIn:
 
 
 @dataclass(frozen=True)
+class KeysInByType:
+    """Proof that a typed reference rule holds: for each ``(type value, relation, key)`` case, every
+    non-null ``column`` value of the rows whose ``type_column`` is that value is a ``key`` of
+    ``relation`` (rows of another or a NULL type are not referenced, as in the rule's SQL)."""
+
+    type_column: str
+    column: str
+    cases: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class KeysInParent:
+    """Proof that a same-day parent rule holds: every ``child`` key tuple of a row without a NULL
+    key is the ``parent`` key tuple of a row of ``relation`` whose ``event_date`` is D."""
+
+    child: tuple[str, ...]
+    relation: str
+    parent: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DocumentSums:
+    """Proof that a document-sum rule holds: every row of ``relation`` (the documents of D) finds
+    built rows with its ``key``, as many as its ``count`` column, whose ``sums`` (document column,
+    line column) add up to its values; nothing involved is NULL."""
+
+    relation: str
+    key: tuple[str, ...]
+    sums: tuple[tuple[str, str], ...]
+    count: str
+
+
+@dataclass(frozen=True)
+class PaidDocuments:
+    """Proof that a payment rule holds over the documents of D (the rows of each ``documents``
+    relation, keyed by its id column) and the built payments (keyed by the first non-NULL of
+    ``references``). ``part``: ``exists`` (every payment finds its document), ``amount`` (its
+    amount_cents is the document's total_cents), ``after`` (its event_ts is later than the
+    document's), ``approved`` (every document has exactly one APPROVED payment). Only judged
+    when the document ids are unique and nothing the rule compares is NULL."""
+
+    part: str
+    documents: tuple[tuple[str, str], ...]
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CentsOf:
     """Proof that ``cents = cents(money)`` holds on every row, for a money column of scale <= 2
     (where ``money × 100`` is a whole number, so no rounding is involved)."""
@@ -191,7 +238,20 @@ class StockoutSpacing:
 
 
 Precheck = (
-    KeysIn | CentsOf | BalanceWalk | EventDay | InSet | NotBelow | SumOf | ProductOf | UniqueKey | StockoutSpacing
+    KeysIn
+    | KeysInByType
+    | KeysInParent
+    | DocumentSums
+    | PaidDocuments
+    | CentsOf
+    | BalanceWalk
+    | EventDay
+    | InSet
+    | NotBelow
+    | SumOf
+    | ProductOf
+    | UniqueKey
+    | StockoutSpacing
 )
 """A cheap sufficient condition for a rule to hold, checked on the Arrow data before any SQL runs
 (``prechecks.py``). When it cannot prove the rule, the rule's query runs and reports as usual, so
@@ -264,6 +324,10 @@ class ParentRule:
     vacuous_without: tuple[str, ...] = ()
     shared: tuple[SharedRelation, ...] = ()
     precheck: Precheck | None = None
+    parent_rows: SharedRelation | None = None
+    """The parent's rows of ``window`` (``event_date`` and ``parent_cols`` at least) as a relation
+    the table's other rules read too; it must also be in ``shared``. Why: the rule reads the window
+    twice (its days, its keys), and a dataset scan of a Silver table costs a few ms each time."""
 
     @property
     def name(self) -> str:
@@ -288,14 +352,17 @@ class ParentRule:
         where = " AND ".join(f"s.{q(c)} IS NOT NULL" for c in self.child_cols)
         if self.child_where:
             where += f" AND ({self.child_where})"
+        rows = f"{self.parent_relation} WHERE {window}"
+        if self.parent_rows is not None:
+            rows = self.parent_rows.name  # already the window's rows
         if self.parent_day_in:
             where += (
                 f" AND strptime(substr(s.{q(self.parent_day_in)}, 5, 8), '%Y%m%d')::DATE IN "
-                f"(SELECT DISTINCT event_date FROM {self.parent_relation} WHERE {window})"
+                f"(SELECT DISTINCT event_date FROM {rows})"
             )
         return (
             f"SELECT DISTINCT {key_expr(self.child_cols, 's')} AS k FROM silver s "
-            f"ANTI JOIN (SELECT * FROM {self.parent_relation} WHERE {window}) p ON {on} WHERE {where}"
+            f"ANTI JOIN (SELECT * FROM {rows}) p ON {on} WHERE {where}"
         )
 
     def query(self, day: date) -> str:

@@ -14,6 +14,9 @@ from retail_assets.silver.rules.groups import INVENTORY_BALANCE, MONEY, RELATION
 from retail_assets.silver.rules.kinds import (
     BalanceWalk,
     DayWindow,
+    DocumentSums,
+    KeysInParent,
+    PaidDocuments,
     ParentRule,
     RelationalRule,
     SetRule,
@@ -87,6 +90,30 @@ DOCUMENTS = SharedRelation(
 DOCUMENT_TABLES = ("day_fact_receipts", "day_fact_online_order_headers")
 
 
+def paid(part: str) -> PaidDocuments:
+    """The precheck of one payment rule over ``DOCUMENTS`` (its relations and id columns)."""
+    return PaidDocuments(
+        part,
+        (("day_fact_receipts", "receipt_id_ext"), ("day_fact_online_order_headers", "order_id_ext")),
+        ("receipt_id_ext", "order_id_ext"),
+    )
+
+
+ORDER_HEADERS_TO_DAY = SharedRelation(
+    "order_headers_to_day",
+    "SELECT event_date, order_id_ext, line_count, subtotal_cents, discount_cents, tax_cents "
+    f"FROM ag_fact_online_order_headers WHERE {DayWindow.UP_TO_DAY.predicate}",
+)
+"""The online order headers up to D: the lines' parent rule reads their days and ids, the cross-day
+sum rule the last week of them (one dataset scan instead of three)."""
+ORDER_LINES_OF_WEEK = SharedRelation(
+    "order_lines_of_week",
+    "SELECT order_id_ext, line_num, line_status, event_ts, ext_cents, discount_cents, tax_cents "
+    "FROM ag_fact_online_order_lines WHERE event_date BETWEEN DATE '{week_ago}' AND DATE '{yesterday}'",
+)
+"""The online order lines of the week before D, read by the status-order and the cross-day sum rules."""
+
+
 TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
     "fact_receipts": (
         ParentRule(
@@ -128,6 +155,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "fact_receipts",
             ("receipt_id_ext",),
             DayWindow.SAME_DAY,
+            precheck=KeysInParent(("receipt_id_ext",), "day_fact_receipts", ("receipt_id_ext",)),
         ),
         SetRule(
             "C7",
@@ -141,6 +169,12 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
                OR r.tax_cents <> l.tax OR r.line_count <> l.n
             """,
             needs=("day_fact_receipts",),
+            precheck=DocumentSums(
+                "day_fact_receipts",
+                ("receipt_id_ext",),
+                (("subtotal_cents", "ext_cents"), ("discount_cents", "discount_cents"), ("tax_cents", "tax_cents")),
+                "line_count",
+            ),
         ),
     ),
     "fact_payments": (
@@ -152,6 +186,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "ON d.doc = COALESCE(s.receipt_id_ext, s.order_id_ext) WHERE s.amount_cents <> d.total_cents",
             needs=DOCUMENT_TABLES,
             shared=(DOCUMENTS,),
+            precheck=paid("amount"),
         ),
         SetRule(
             "C7",
@@ -162,6 +197,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "WHERE COALESCE(p.approved, 0) <> 1",
             needs=DOCUMENT_TABLES,
             shared=(DOCUMENTS,),
+            precheck=paid("approved"),
         ),
         SetRule(
             "C9",
@@ -171,6 +207,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "ON d.doc = COALESCE(s.receipt_id_ext, s.order_id_ext)",
             needs=DOCUMENT_TABLES,
             shared=(DOCUMENTS,),
+            precheck=paid("exists"),
         ),
         SetRule(
             "C11",
@@ -180,6 +217,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "ON d.doc = COALESCE(s.receipt_id_ext, s.order_id_ext) WHERE s.event_ts <= d.event_ts",
             needs=DOCUMENT_TABLES,
             shared=(DOCUMENTS,),
+            precheck=paid("after"),
         ),
     ),
     "fact_stockouts": (
@@ -247,6 +285,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "fact_receipts",
             ("receipt_id_ext",),
             DayWindow.SAME_DAY,
+            precheck=KeysInParent(("receipt_id_ext",), "day_fact_receipts", ("receipt_id_ext",)),
         ),
         SetRule(
             "C7",
@@ -266,6 +305,8 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             DayWindow.UP_TO_DAY,
             Severity.WARN,
             parent_day_in="order_id_ext",
+            shared=(ORDER_HEADERS_TO_DAY,),
+            parent_rows=ORDER_HEADERS_TO_DAY,
         ),
         SetRule(
             "C11",
@@ -273,8 +314,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "PICKED < SHIPPED < DELIVERED per line",
             """
             WITH r AS (SELECT order_id_ext, line_num, line_status, event_ts FROM silver
-                       UNION ALL SELECT order_id_ext, line_num, line_status, event_ts FROM ag_fact_online_order_lines
-                       WHERE event_date BETWEEN DATE '{week_ago}' AND DATE '{yesterday}'),
+                       UNION ALL SELECT order_id_ext, line_num, line_status, event_ts FROM order_lines_of_week),
                  w AS (SELECT order_id_ext, line_num,
                               max(event_ts) FILTER (WHERE line_status = 'PICKED') p,
                               max(event_ts) FILTER (WHERE line_status = 'SHIPPED') sh,
@@ -285,18 +325,20 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
               AND (p >= sh OR sh >= dl OR p >= dl)
             """,
             needs=("ag_fact_online_order_lines",),
+            shared=(ORDER_LINES_OF_WEEK,),
         ),
         SetRule(
             "C7",
             MONEY,
             "order header = Σ its PICKED lines (cross-day)",
             """
-            SELECT h.order_id_ext AS k FROM ag_fact_online_order_headers h
+            SELECT h.order_id_ext AS k FROM order_headers_to_day h
             JOIN (SELECT order_id_ext, sum(ext_cents) ext, sum(discount_cents) disc, sum(tax_cents) tax,
                          count(*) n
-                  FROM (SELECT * FROM silver WHERE line_status = 'PICKED' UNION ALL
-                        SELECT * FROM ag_fact_online_order_lines
-                        WHERE line_status = 'PICKED' AND event_date BETWEEN DATE '{week_ago}' AND DATE '{yesterday}')
+                  FROM (SELECT order_id_ext, ext_cents, discount_cents, tax_cents FROM silver
+                        WHERE line_status = 'PICKED' UNION ALL
+                        SELECT order_id_ext, ext_cents, discount_cents, tax_cents FROM order_lines_of_week
+                        WHERE line_status = 'PICKED')
                   GROUP BY 1) l USING (order_id_ext)
             WHERE h.event_date BETWEEN DATE '{week_ago}' AND DATE '{day}'
               AND h.order_id_ext IN (SELECT order_id_ext FROM silver WHERE line_status = 'PICKED')
@@ -305,6 +347,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             """,
             needs=("ag_fact_online_order_headers", "ag_fact_online_order_lines"),
             severity=Severity.WARN,
+            shared=(ORDER_HEADERS_TO_DAY, ORDER_LINES_OF_WEEK),
         ),
     ),
     "fact_promo_lines": (
@@ -314,6 +357,7 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             "fact_receipt_lines",
             ("receipt_id_ext", "line_num"),
             DayWindow.SAME_DAY,
+            precheck=KeysInParent(("receipt_id_ext", "line_num"), "day_fact_receipt_lines", ("receipt_id_ext", "line_num")),
         ),
         SetRule(
             "C7",
@@ -327,6 +371,9 @@ TABLE_RULES: dict[str, tuple[RelationalRule, ...]] = {
             WHERE l.n IS NULL OR p.discount_cents <> l.d OR p.product_count <> l.n
             """,
             needs=("day_fact_promotions",),
+            precheck=DocumentSums(
+                "day_fact_promotions", ("receipt_id_ext", "promo_code"), (("discount_cents", "discount_cents"),), "product_count"
+            ),
         ),
     ),
 }
