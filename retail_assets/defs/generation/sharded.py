@@ -39,6 +39,16 @@ class ShardPlanConfig(dg.Config):
     and its start-up cost (process, code location, dimensions) is paid once, not per shard."""
 
 
+def shard_count(config: ShardPlanConfig) -> int:
+    """The shards asked for, rounded up to a multiple of the steps, so that every step makes as many.
+
+    Why: the steps run in parallel and the day waits for the last one; 29 shards on 2 steps made one
+    step do 15 and the other 14 (sf 30: 30.1 s against 27.9 s). A shard's rows do not depend on the
+    shard count (contract §8.5), and more shards only make each one smaller."""
+    steps = max(1, config.steps)
+    return max(1, -(-config.shards // steps) * steps)
+
+
 def _day(context: dg.OpExecutionContext) -> date:
     try:
         return date.fromisoformat(context.partition_key)
@@ -65,12 +75,15 @@ def plan_shards(
     day = _day(context)
     try:
         shards = sharded_pipeline.begin_day(
-            home, settings, day, f"dagster-run:{context.run.run_id}", config.shards,
+            home, settings, day, f"dagster-run:{context.run.run_id}", shard_count(config),
             ledger=ledger_for(home, ledger_duckdb),
         )  # fmt: skip
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise _fail(exc, day) from exc
-    context.log.info(f"{day}: {len(shards)} shards of DCs {[list(s.dc_ids) for s in shards]}")
+    context.log.info(
+        f"{day}: {len(shards)} shards (asked: {config.shards}, {config.steps} steps) of DCs "
+        f"{[list(s.dc_ids) for s in shards]}"
+    )
     yield dg.Output(shards, output_name="plan")
     steps = max(1, min(config.steps, len(shards)))
     for step in range(steps):
