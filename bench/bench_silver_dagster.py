@@ -41,6 +41,7 @@ instance, where Dagster's cost per event is a matter of connections (retail_asse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -291,6 +293,26 @@ def measure(
 INSTANCE_FILES = {"sqlite": "dagster.yaml", "postgres": "dagster.postgres.yaml"}
 
 
+@contextlib.contextmanager
+def bench_environment(instance: str, home: Path, scale_factor: float) -> Iterator[dict[str, str]]:
+    """The dataset's variables for ``home``; for ``postgres`` also those of a private cluster (the test
+    suite's: ``scripts/local_postgres.sh`` on a free loopback port), stopped and deleted at the end."""
+    env = dataset_env(home, scale_factor)
+    if instance != "postgres":
+        yield env
+        return
+    from retail_assets_tests.e2e.postgres import LocalPostgres
+
+    postgres = LocalPostgres()
+    postgres.start()
+    try:
+        env.update(postgres.env)
+        os.environ.update(postgres.env)  # this process reads the runs back through the instance too
+        yield env
+    finally:
+        postgres.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -318,17 +340,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(args.home or tempfile.mkdtemp(prefix="bench_silver_dagster_"))
-    env = dataset_env(work / "home", args.scale_factor)
-    postgres = None
-    if args.instance == "postgres":
-        # the test suite's private cluster (scripts/local_postgres.sh on a free loopback port), deleted at the end
-        from retail_assets_tests.e2e.postgres import LocalPostgres
-
-        postgres = LocalPostgres()
-        postgres.start()
-        env.update(postgres.env)
-        os.environ.update(postgres.env)  # this process reads the runs back through the instance too
-    try:
+    with bench_environment(args.instance, work / "home", args.scale_factor) as env:
         generate_s = generate(work / "home", args.scale_factor, args.days)
         instance_yaml = INSTANCE_FILES[args.instance]
         versions = [CodeVersion("after", HERE, work, env, instance_yaml=instance_yaml)]
@@ -347,9 +359,6 @@ def main() -> None:
             )
             print(version.name, json.dumps(report[version.name]), flush=True)
         print(json.dumps(report, indent=2))
-    finally:
-        if postgres is not None:
-            postgres.stop()
 
 
 if __name__ == "__main__":

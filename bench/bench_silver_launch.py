@@ -43,7 +43,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_silver_dagster import HERE, INSTANCE_FILES, START, dataset_env, generate
+from bench_silver_dagster import HERE, INSTANCE_FILES, START, bench_environment, generate
 
 from retail_assets_tests.e2e.graphql_api import DagsterAPI
 from retail_assets_tests.e2e.server import DagsterDev, E2EError, wait_for
@@ -153,16 +153,7 @@ def main() -> None:
     parser.add_argument("--home", default="", help="work directory (default: a temporary one)")
     args = parser.parse_args()
     work = Path(args.home or tempfile.mkdtemp(prefix="bench_silver_launch_"))
-    env = dataset_env(work / "home", args.scale_factor)
-    postgres = None
-    if args.instance == "postgres":
-        from retail_assets_tests.e2e.postgres import LocalPostgres
-
-        postgres = LocalPostgres()
-        postgres.start()
-        env.update(postgres.env)
-        os.environ.update(postgres.env)
-    try:
+    with bench_environment(args.instance, work / "home", args.scale_factor) as env:
         report: dict[str, object] = {
             "scale_factor": args.scale_factor,
             "instance": args.instance,
@@ -172,9 +163,6 @@ def main() -> None:
             report[f"dequeue_{interval}s"] = figures = measure(work, env, args.instance, interval, args.repeats)
             print(f"dequeue_{interval}s", json.dumps(figures), flush=True)
         print(json.dumps(report, indent=2))
-    finally:
-        if postgres is not None:
-            postgres.stop()
 
 
 if __name__ == "__main__":
