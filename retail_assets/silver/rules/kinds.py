@@ -215,7 +215,7 @@ class ProductOf:
 @dataclass(frozen=True)
 class UniqueKey:
     """Proof that no two rows share ``columns`` (a primary key without NULLs): the distinct values of
-    one column, or of the columns combined into one integer (``prechecks._mixed_radix``).
+    one column, or of the columns combined into one integer (``int_codes.mixed_radix``).
 
     Tried up to ``max_rows`` rows (None, the default: any size). An earlier Arrow group-by of several
     columns lost to DuckDB's parallel hash aggregate in the statement that runs anyway; the combined

@@ -13,7 +13,7 @@ only ever says "holds" or "cannot tell": when it cannot tell, the rule's query r
 usual count and sample of offending keys.
 
 Ids such as ``RCP-20240102-00054-000001`` have one byte length and differ in a few digits, so the
-varying bytes make a small integer code (``_fixed_width_codes``): uniqueness, same-day parents,
+varying bytes make a small integer code (``int_codes``): uniqueness, same-day parents (``document_prechecks``),
 document sums and payments against their documents then index arrays by code (the ids of both
 tables coded together) instead of hashing strings; when every rule of a table is proven, its
 statement is not run at all, which is where most of the saving is.
@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retail_assets.silver.rules.document_prechecks import document_sums, keys_in_parent, paid_documents
+from retail_assets.silver.rules.int_codes import all_distinct, bounded, int_values, mixed_radix, stable_order
 from retail_assets.silver.rules.kinds import (
     BalanceWalk,
     CentsOf,
@@ -85,12 +87,12 @@ def holds(
             return _keys_in_by_type(data, relations, precheck)
         if isinstance(precheck, KeysInParent):
             parent = relations.get(precheck.relation)
-            return parent is not None and day is not None and _keys_in_parent(data, parent, precheck, day)
+            return parent is not None and day is not None and keys_in_parent(data, parent, precheck, day)
         if isinstance(precheck, PaidDocuments):
-            return _paid_documents(data, relations, precheck)
+            return paid_documents(data, relations, precheck)
         if isinstance(precheck, DocumentSums):
             documents = relations.get(precheck.relation)
-            return documents is not None and _document_sums(data, documents, precheck)
+            return documents is not None and document_sums(data, documents, precheck)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError):
         return False  # e.g. a type the kernel does not hash: let the SQL decide
     raise TypeError(f"unknown precheck {precheck!r}")
@@ -199,10 +201,6 @@ def _walk_by_integers(cols: pa.Table, location_col: str) -> dict | None:
     }
 
 
-RADIX_PASSES = 3
-"""Most 16-bit digits ``_stable_order`` sorts by (keys below 2**48); wider keys take ``argsort``."""
-
-
 def _order_by_key_then_time(loc: np.ndarray, product: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
     """The row order by (location, product, ts) when the rows are already in ``ts`` order (a stable
     sort by the key alone then keeps each key's rows in time order); None when they are not."""
@@ -212,22 +210,7 @@ def _order_by_key_then_time(loc: np.ndarray, product: np.ndarray, ts: np.ndarray
     loc_low, product_low = int(loc.min()), int(product.min())
     product_span = int(product.max()) - product_low + 1
     span = (int(loc.max()) - loc_low + 1) * product_span
-    return _stable_order((loc - loc_low) * product_span + (product - product_low), span)
-
-
-def _stable_order(keys: np.ndarray, span: int) -> np.ndarray:
-    """A stable sort order of non-negative int64 ``keys`` below ``span``, as a least-significant-digit
-    radix sort by 16-bit digits (numpy sorts a 16-bit array stably by radix; a stable ``argsort``
-    of int64 is a merge sort, several times slower)."""
-    if span > 2 ** (16 * RADIX_PASSES):
-        return np.argsort(keys, kind="stable")
-    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    shift = 16
-    while (span - 1) >> shift:
-        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
-        order = order[np.argsort(digit, kind="stable")]
-        shift += 16
-    return order
+    return stable_order((loc - loc_low) * product_span + (product - product_low), span)
 
 
 KEY_BITS = 31
@@ -482,239 +465,7 @@ def _keys_in_by_type(data: pa.Table, relations: Mapping[str, pa.Table], rule: Ke
     return True
 
 
-# --- same-day parents and document sums: both tables' keys as integers of one code space ---
-
-
-def _joint_codes(
-    left: list[pa.ChunkedArray], right: list[pa.ChunkedArray]
-) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """Key tuples of two tables (NULL-free columns, pairwise of one type) as int64 codes in
-    ``0..span-1``, equal exactly for equal tuples across both tables (``span`` at most
-    ``MARKS_PER_ROW`` per row); None when they cannot be coded (a type ``_codes`` does not take).
-
-    Why: the rows of both sides coded together (``_codes`` of each column over both tables) let
-    the prechecks index arrays by key instead of hashing strings, as DuckDB's joins did."""
-    if len(left) != len(right) or any(a.type != b.type for a, b in zip(left, right, strict=True)):
-        return None
-    n = len(left[0]) if left else 0
-    columns = [pa.chunked_array(a.chunks + b.chunks, a.type) for a, b in zip(left, right, strict=True)]
-    both = pa.table(columns, names=[f"k{i}" for i in range(len(columns))])
-    combined = _mixed_radix(both)
-    if combined is None:
-        return None
-    codes, span = _compact(*combined)
-    return codes[:n], codes[n:], span
-
-
-_JOINT: OrderedDict[tuple, tuple[pa.Table, pa.Table, tuple | None]] = OrderedDict()
-"""Joint codes of the last few (child keys, parent keys) pairs: a table's same-day parent and its
-document-sum rule code the same key of the same two tables (receipt lines and receipts)."""
-
-
-def _joint_codes_of(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """``_joint_codes`` of two key tables, memoised by the memory their columns view (a ``select``
-    of the same columns is a new table over the same buffers; the entry holds the tables, so their
-    buffers stay allocated and an address cannot be reused for other data while it is cached)."""
-    parts: list[tuple] = [(left.num_columns, left.num_rows), (right.num_columns, right.num_rows)]
-    for column in (*left.columns, *right.columns):
-        parts.append((str(column.type), column.num_chunks))
-        for chunk in column.chunks:
-            parts.append((chunk.offset, len(chunk), *(b.address if b is not None else 0 for b in chunk.buffers())))
-    key = tuple(parts)
-    hit = _JOINT.get(key)
-    if hit is not None:
-        _JOINT.move_to_end(key)
-        return hit[2]
-    coded = _joint_codes(list(left.columns), list(right.columns))
-    _JOINT[key] = (left, right, coded)
-    while len(_JOINT) > 4:
-        _JOINT.popitem(last=False)
-    return coded
-
-
-def _compact(codes: np.ndarray, span: int) -> tuple[np.ndarray, int]:
-    """The codes renumbered densely (0..distinct-1, order kept) when their range is more than
-    ``MARKS_PER_ROW`` per row, so arrays indexed by code stay small (two-column keys: receipt id
-    and line number span ~27 M codes for ~140 k rows at scale factor 1)."""
-    if not len(codes) or span <= MARKS_PER_ROW * len(codes):
-        return codes, span
-    order = _stable_order(codes, span)
-    ordered = codes[order]
-    rank = np.empty(len(codes), np.int64)
-    rank[order] = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
-    return rank, int(rank[order[-1]]) + 1
-
-
-def _without_nulls(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
-    """The rows of ``table`` with no NULL among ``columns`` (such rows join nothing in SQL)."""
-    if not any(table.column(c).null_count for c in columns):
-        return table
-    mask = pc.is_valid(table.column(columns[0]))
-    for c in columns[1:]:
-        mask = pc.and_(mask, pc.is_valid(table.column(c)))
-    return table.filter(mask)
-
-
-def _keys_in_parent(data: pa.Table, parent: pa.Table, rule: KeysInParent, day: date) -> bool:
-    """Every child key tuple (rows without a NULL key) is a key tuple of a parent row of D.
-
-    Why: the same-day reference of receipt and promo lines was an anti-join of every line against
-    the day's parents in the table's statement; marking the parents' codes and looking the lines'
-    up is a fraction of that, and with the table's other rules proven the statement is not run."""
-    child = _without_nulls(data.select(list(rule.child)), rule.child)
-    if not child.num_rows:
-        return True
-    dates = parent.column("event_date")
-    if dates.null_count or len(dates) == 0 or any(v.as_py() != day for v in pc.min_max(dates).values()):
-        parent = parent.filter(pc.equal(dates, pa.scalar(day, pa.date32())))  # a partition of D: rarely needed
-    keys = _without_nulls(parent.select(list(rule.parent)), rule.parent)
-    if not keys.num_rows:
-        return False
-    coded = _joint_codes_of(child, keys)
-    if coded is None:
-        return False
-    child_codes, parent_codes, span = coded
-    present = np.zeros(span, np.bool_)
-    present[parent_codes] = True
-    return bool(present[child_codes].all())
-
-
-EXACT_SUM = 2**52
-"""Integer sums below this in magnitude are exact in float64 (``np.bincount`` weights add floats)."""
-
-
-def _document_sums(data: pa.Table, documents: pa.Table, rule: DocumentSums) -> bool:
-    """Every document finds its lines: as many as its count, their sums equal to its columns.
-
-    Why: the document-sum rule grouped every built line by its document's string id (receipt
-    lines at scale factor 1: 130 k rows, most of the table's statement); counting and summing per
-    integer code with ``np.bincount`` gives the same totals. Any NULL, a non-integer column or a
-    sum that float64 might round leaves the rule to its SQL."""
-    line_columns = [*rule.key, *(line for _, line in rule.sums)]
-    doc_columns = [*rule.key, *(doc for doc, _ in rule.sums), rule.count]
-    if any(data.column(c).null_count for c in line_columns) or any(documents.column(c).null_count for c in doc_columns):
-        return False
-    if not documents.num_rows:
-        return True
-    coded = _joint_codes_of(data.select(list(rule.key)), documents.select(list(rule.key)))
-    if coded is None:
-        return False
-    line_codes, doc_codes, span = coded
-    # Number the documents' codes 0..d-1 (a repeated id shares one number) and count and sum per
-    # number: arrays of d entries, where per code they had ``span`` (~50 × as many at sf 1).
-    number = np.full(span, -1, np.int64)
-    number[doc_codes] = np.arange(len(doc_codes))
-    doc_number, line_number = number[doc_codes], number[line_codes]
-    mine = line_number >= 0  # lines of no document: the rule, reading from the documents, ignores them
-    line_number = line_number[mine]
-    counts = np.bincount(line_number, minlength=len(doc_codes))[doc_number]
-    expected = _int_values(documents.column(rule.count))
-    if expected is None or not np.array_equal(counts, expected) or not bool((counts > 0).all()):
-        return False
-    for doc, line in rule.sums:
-        values, totals = _int_values(data.column(line)), _int_values(documents.column(doc))
-        if values is None or totals is None or not _bounded(totals, EXACT_SUM):
-            return False
-        if len(values) and float(np.abs(values.astype(np.float64)).sum()) >= EXACT_SUM:
-            return False
-        sums = np.bincount(line_number, weights=values[mine], minlength=len(doc_codes))[doc_number]
-        if not np.array_equal(sums, totals.astype(np.float64)):
-            return False
-    return True
-
-
-PAYMENT_COLUMNS = ("amount_cents", "event_ts")
-DOCUMENT_COLUMNS = ("total_cents", "event_ts")
-
-
-_PAID: OrderedDict[tuple, tuple[tuple, dict | None]] = OrderedDict()
-"""The coded join of a table's payments and documents, shared by the four payment prechecks."""
-
-
-def _paid_join(data: pa.Table, relations: Mapping[str, pa.Table], rule: PaidDocuments) -> dict | None:
-    """Payments and documents side by side with their ids coded together (``_joint_codes``); None
-    when a document relation is missing or the ids cannot be coded."""
-    tables = [relations.get(relation) for relation, _ in rule.documents]
-    if any(t is None for t in tables):
-        return None
-    key = (id(data), *(id(t) for t in tables), rule.documents, rule.references)
-    hit = _PAID.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], (data, *tables), strict=True)):
-        return hit[1]
-    parts = [
-        t.select([k, *DOCUMENT_COLUMNS]).rename_columns(["doc", *DOCUMENT_COLUMNS])
-        for t, (_, k) in zip(tables, rule.documents, strict=True)
-    ]
-    documents = pa.concat_tables(parts)
-    refs = [data.column(c) for c in rule.references]
-    doc_of = refs[0] if len(refs) == 1 else pc.coalesce(*refs)
-    payments = pa.table([doc_of, *(data.column(c) for c in PAYMENT_COLUMNS)], names=["doc", *PAYMENT_COLUMNS])
-    joined = None
-    if not payments.column("doc").null_count and not documents.column("doc").null_count:
-        coded = None
-        if payments.num_rows and documents.num_rows:
-            coded = _joint_codes(list(payments.select(["doc"]).columns), list(documents.select(["doc"]).columns))
-        joined = {"payments": payments, "documents": documents, "coded": coded}
-    _PAID[key] = ((data, *tables), joined)  # holding the tables keeps their ids from reuse
-    while len(_PAID) > 4:
-        _PAID.popitem(last=False)
-    return joined
-
-
-def _paid_documents(data: pa.Table, relations: Mapping[str, pa.Table], rule: PaidDocuments) -> bool:
-    """One part of the payment rules on integer codes of the document ids (see ``PaidDocuments``).
-
-    Why: the four payment rules joined every payment to the union of the day's receipts and
-    orders in DuckDB (~15 ms of statement at scale factor 1 for ~15 k payments); with the ids
-    coded together, each part is an array lookup, and the joint coding is shared by the four."""
-    joined = _paid_join(data, relations, rule)
-    if joined is None:
-        return False  # a missing relation, or a NULL id (an ANTI JOIN reports it): the SQL decides
-    payments, documents = joined["payments"], joined["documents"]
-    if any(payments.column(c).null_count for c in PAYMENT_COLUMNS) or any(c.null_count for c in documents.columns):
-        return False
-    if payments.schema.field("event_ts").type != documents.schema.field("event_ts").type:
-        return False
-    if not documents.num_rows:
-        return not payments.num_rows if rule.part == "exists" else True
-    if not payments.num_rows:
-        return rule.part != "approved"
-    if joined["coded"] is None:
-        return False
-    pay, doc, span = joined["coded"]
-    if rule.part == "approved":
-        approved = pc.fill_null(pc.equal(data.column("status"), "APPROVED"), False).to_numpy(zero_copy_only=False)
-        return bool((np.bincount(pay[approved], minlength=span)[doc] == 1).all())
-    if (np.bincount(doc, minlength=span) > 1).any():
-        return False  # a repeated document id joins a payment several times: the SQL decides
-    slot = np.full(span, -1, np.int64)
-    slot[doc] = np.arange(len(doc))
-    at = slot[pay]
-    if rule.part == "exists":
-        return bool((at >= 0).all())
-    found = at >= 0
-    mine_column, their_column = ("amount_cents", "total_cents") if rule.part == "amount" else ("event_ts", "event_ts")
-    mine = pc.cast(payments.column(mine_column), pa.int64()).to_numpy()[found]
-    theirs = pc.cast(documents.column(their_column), pa.int64()).to_numpy()[at[found]]
-    if rule.part == "amount":
-        return bool(np.array_equal(mine, theirs))
-    if rule.part == "after":
-        return bool((mine > theirs).all())
-    return False
-
-
 # --- row rules on the Arrow columns: a min/max or a distinct set instead of a predicate per row ---
-
-
-def _int_values(column: pa.ChunkedArray) -> np.ndarray | None:
-    """The values of a 64-bit-or-narrower integer column without NULLs as int64; None otherwise."""
-    if not pa.types.is_integer(column.type) or column.null_count:
-        return None
-    if pa.types.is_uint64(column.type):
-        return None  # may not fit int64
-    if column.num_chunks == 0:
-        return np.empty(0, np.int64)
-    return np.concatenate([c.to_numpy() for c in column.chunks]).astype(np.int64, copy=False)
 
 
 def _event_day(data: pa.Table, day: date) -> bool:
@@ -764,14 +515,10 @@ SAFE_FACTOR = 2**31
 """Factors below this in magnitude: their product cannot overflow int64."""
 
 
-def _bounded(values: np.ndarray, limit: int) -> bool:
-    return not len(values) or (int(values.min()) > -limit and int(values.max()) < limit)
-
-
 def _sum_of(data: pa.Table, rule: SumOf) -> bool:
-    result = _int_values(data.column(rule.result))
-    terms = [_int_values(data.column(c)) for c in (*rule.plus, *rule.minus)]
-    if result is None or any(t is None for t in terms) or not all(_bounded(t, SAFE_ADDEND) for t in terms):
+    result = int_values(data.column(rule.result))
+    terms = [int_values(data.column(c)) for c in (*rule.plus, *rule.minus)]
+    if result is None or any(t is None for t in terms) or not all(bounded(t, SAFE_ADDEND) for t in terms):
         return False
     if len(rule.plus) + len(rule.minus) > 3:
         return False  # the bound above covers three terms
@@ -782,10 +529,10 @@ def _sum_of(data: pa.Table, rule: SumOf) -> bool:
 
 
 def _product_of(data: pa.Table, rule: ProductOf) -> bool:
-    result, left, right = (_int_values(data.column(c)) for c in (rule.result, rule.left, rule.right))
+    result, left, right = (int_values(data.column(c)) for c in (rule.result, rule.left, rule.right))
     if result is None or left is None or right is None:
         return False
-    if not (_bounded(left, SAFE_FACTOR) and _bounded(right, SAFE_FACTOR)):
+    if not (bounded(left, SAFE_FACTOR) and bounded(right, SAFE_FACTOR)):
         return False  # DuckDB raises on an overflowing product: let the SQL do so
     return bool(np.array_equal(result, left * right))
 
@@ -803,149 +550,11 @@ def _unique_key(data: pa.Table, rule: UniqueKey) -> bool:
         return False
     if data.num_rows < 2:
         return True
-    combined = _mixed_radix(keys)
+    combined = mixed_radix(keys)
     if combined is not None:
-        return _all_distinct(*combined)
+        return all_distinct(*combined)
     if len(rule.columns) == 1:
         # one column: its distinct values, about twice as fast as a group-by (sf 1 inventory ids)
         return len(pc.unique(keys.column(0))) == data.num_rows
     return keys.group_by(list(rule.columns)).aggregate([]).num_rows == data.num_rows
 
-
-RADIX_LIMIT = 2**62
-"""Largest product of the columns' code ranges that one int64 key may hold."""
-
-MARKS_PER_ROW = 8
-"""``_all_distinct`` marks codes in a byte array when the code range is at most this many bytes per
-row (sf 1 inventory ids: 630 k codes for 146 k rows); wider ranges are radix-sorted."""
-
-
-def _all_distinct(codes: np.ndarray, span: int) -> bool:
-    """Whether the codes (each in ``0..span-1``) are pairwise different, without hashing: a byte per
-    possible code, marked, counts the distinct codes when the range is small; otherwise a radix sort
-    puts equal codes next to each other (sf 1 receipt lines, 44 M codes for 130 k rows: ≈ 1.5 ms
-    against ≈ 4.6 ms for ``pc.unique``)."""
-    if span < len(codes):
-        return False  # pigeonhole: two rows share a code
-    if span <= MARKS_PER_ROW * max(len(codes), 1):
-        marks = np.zeros(span, np.bool_)
-        marks[codes] = True
-        return int(np.count_nonzero(marks)) == len(codes)
-    if span <= 2 ** (16 * RADIX_PASSES):
-        ordered = codes[_stable_order(codes, span)]
-        return not bool((ordered[1:] == ordered[:-1]).any())
-    return len(pc.unique(pa.array(codes))) == len(codes)
-
-
-def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, int] | None:
-    """(codes in 0..n-1, n): equal codes exactly for equal values (strings: their varying bytes or
-    their dictionary index, integers: the offset from the smallest); None for another type or a
-    range too wide."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        coded = _fixed_width_codes(column)
-        if coded is not None:
-            return coded
-        encoded = pc.dictionary_encode(column.combine_chunks())
-        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(encoded.dictionary), 1)
-    values = _int_values(column)
-    if values is None or not len(values):
-        return None
-    low, high = int(values.min()), int(values.max())
-    if high - low + 1 > RADIX_LIMIT:
-        return None
-    return values - low, high - low + 1
-
-
-def _byte_matrices(column: pa.ChunkedArray) -> list[np.ndarray] | None:
-    """The strings of a NULL-free string column as one (rows, width) byte matrix per chunk (views
-    of the chunks' data buffers, no copy) when every value has the same byte length; None otherwise."""
-    if column.null_count:
-        return None
-    offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
-    matrices: list[np.ndarray] = []
-    width: int | None = None
-    for chunk in column.chunks:
-        if not len(chunk):
-            continue
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=offset_type)[chunk.offset : chunk.offset + len(chunk) + 1]
-        lengths = np.diff(offsets)
-        width = int(lengths[0]) if width is None else width
-        if not bool((lengths == width).all()):
-            return None
-        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8) if width else np.empty(0, np.uint8)
-        matrices.append(data[int(offsets[0]) : int(offsets[-1])].reshape(len(chunk), width))
-    return matrices
-
-
-RANGE_BLOCK = 64
-"""Rows folded into one long row by ``_byte_ranges``: a min/max down a (rows, width) matrix runs
-an inner loop of ``width`` bytes per row, of (rows / 64, 64 × width) one of 64 × width."""
-
-
-def _byte_ranges(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lowest, highest) byte at each position of a C-contiguous (rows, width) byte matrix."""
-    rows, width = matrix.shape
-    whole = rows - rows % RANGE_BLOCK
-    parts = [matrix[whole:]] if whole < rows else []
-    if whole:
-        folded = matrix[:whole].reshape(whole // RANGE_BLOCK, RANGE_BLOCK * width)
-        parts += [folded.min(axis=0).reshape(RANGE_BLOCK, width), folded.max(axis=0).reshape(RANGE_BLOCK, width)]
-    stacked = np.concatenate(parts)
-    return stacked.min(axis=0), stacked.max(axis=0)
-
-
-def _fixed_width_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, int] | None:
-    """(codes, span) for strings of one byte length: the bytes that vary between rows, read as the
-    digits of a mixed-radix integer (radix: that byte's range), so equal codes are exactly equal
-    strings; None for other strings or a range beyond ``RADIX_LIMIT``.
-
-    Why: ids such as ``ITX-S-00045-20240102-0000001`` share most of their bytes; hashing the whole
-    strings (``pc.unique``, ``dictionary_encode``) was most of the C5 precheck of the inventory and
-    receipt-line tables at scale factor 1, while the few varying digits make one small integer."""
-    matrices = _byte_matrices(column)
-    if matrices is None:
-        return None
-    if not matrices or not matrices[0].shape[1]:
-        return np.zeros(len(column), np.int64), 1
-    ranges = [_byte_ranges(m) for m in matrices]
-    low = np.min([r[0] for r in ranges], axis=0)
-    high = np.max([r[1] for r in ranges], axis=0)
-    varying = np.flatnonzero(low != high)
-    radices = [int(high[p]) - int(low[p]) + 1 for p in varying]
-    span = 1
-    for radix in radices:
-        span *= radix
-        if span > RADIX_LIMIT:
-            return None
-    parts = []
-    for matrix in matrices:
-        codes = np.zeros(len(matrix), np.int64)
-        for position, radix in zip(varying, radices, strict=True):
-            codes *= radix
-            codes += matrix[:, position]
-            codes -= int(low[position])
-        parts.append(codes)
-    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), span
-
-
-def _mixed_radix(keys: pa.Table) -> tuple[np.ndarray, int] | None:
-    """The key columns as ONE int64 per row (mixed radix of their codes), equal exactly when every
-    column is equal, and the range of those integers; None when a column is neither string nor
-    integer or the codes do not fit.
-
-    Why: two or three columns (receipt id and line number) hashed as one integer, after a dictionary
-    encoding of the string column, took a third of the CPU of DuckDB's grouping in the table's
-    statement (receipt lines at scale factor 1: ≈ 9 ms against ≈ 20 ms) and less than half of an Arrow
-    group-by of the columns."""
-    combined: np.ndarray | None = None
-    span = 1
-    for column in keys.columns:
-        coded = _codes(column)
-        if coded is None:
-            return None
-        codes, n = coded
-        span *= n
-        if span > RADIX_LIMIT:
-            return None
-        combined = codes if combined is None else combined * n + codes
-    return None if combined is None else (combined, span)
