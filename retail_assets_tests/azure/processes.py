@@ -4,6 +4,15 @@ Why ``PR_SET_PDEATHSIG``: a fixture's teardown does not run when pytest is kille
 a CI timeout), and a leftover emulator keeps its port and memory on a shared machine. The kernel
 sends the child SIGKILL as soon as its parent dies, whatever way it died. Each server also gets a
 lifetime bound (``max_lifetime_s``): a watchdog thread kills it if a test run hangs past it.
+
+Why through ``setpriv --pdeathsig`` rather than a ``preexec_fn``: a ``preexec_fn`` makes Python start
+the child with ``fork()``, which runs every library's fork handlers in it. A test process that has
+used Spark Connect has gRPC loaded, and gRPC's handler restarts its poller thread in the child,
+where ``close_fds`` has already closed the poller's epoll descriptor: the child aborted before it
+could ``exec`` ("epoll_wait error: Bad file descriptor", grpc/grpc#43055), and the Sail server
+"exited" at start in one CI run out of many. Without a ``preexec_fn`` Python starts the child with
+``vfork``, which runs no handlers; ``setpriv`` (util-linux) sets the parent-death signal and execs the
+server. Without ``setpriv`` the ``preexec_fn`` remains the fallback.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -20,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+SETPRIV = shutil.which("setpriv")
 
 
 def _die_with_parent() -> None:
@@ -61,9 +72,13 @@ def spawn(name: str, argv: Sequence[str], log: Path, cwd: Path | None = None, en
     """Start ``argv`` with stdout+stderr to ``log``, bound to this process's life and to ``max_lifetime_s``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
+        if SETPRIV:
+            command, preexec = [SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+        else:
+            command, preexec = list(argv), _die_with_parent
         process = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
-            preexec_fn=_die_with_parent,
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
+            preexec_fn=preexec,
         )
     server = ServerProcess(name, process, log)
     watchdog = threading.Timer(max_lifetime_s, lambda: process.poll() is None and process.kill())
