@@ -143,34 +143,18 @@ class DagsterAPI:
 
     # -- runs launched as the Materialize button does ------------------------------------------------
     def launch_assets_run(self, repo: RepoSelector, asset_keys: Sequence[str], partition: str) -> str:
-        """One run of ``asset_keys`` (with all their checks) for ``partition``: the mutation the UI
-        sends when a user picks one partition in the Materialize dialog; returns the run id."""
-        data = self.query(
-            """mutation($p: ExecutionParams!) { launchPipelineExecution(executionParams: $p) {
-                 __typename ... on LaunchRunSuccess { run { runId } }
-                 ... on Error { message } ... on PythonError { stack } } }""",
-            {
-                "p": {
-                    "selector": {
-                        **repo.as_repository(),
-                        "pipelineName": "__ASSET_JOB",
-                        "assetSelection": [_key(k) for k in asset_keys],
-                    },
-                    "mode": "default",
-                    "runConfigData": {},
-                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
-                }
-            },
+        """One run of ``asset_keys`` (with all their checks) for ``partition``: what the UI launches
+        when a user picks one partition in the Materialize dialog; returns the run id."""
+        return self.client.submit_job_execution(
+            "__ASSET_JOB",
+            repository_location_name=repo.location,
+            repository_name=repo.repository,
+            tags={"dagster/partition": partition},
+            asset_selection=[key.split("/") for key in asset_keys],
         )
-        return self.unwrap(data["launchPipelineExecution"], "LaunchRunSuccess")["run"]["runId"]
 
     def run_status(self, run_id: str) -> str:
-        data = self.query(
-            """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status }
-                 ... on Error { message } } }""",
-            {"id": run_id},
-        )
-        return self.unwrap(data["runOrError"], "Run")["status"]
+        return self.client.get_run_status(run_id).value
 
     # -- backfills ---------------------------------------------------------------------------------
     def launch_backfill(self, asset_keys: Sequence[str], partitions: Sequence[str], title: str) -> str:
