@@ -84,6 +84,26 @@ def generate(home: Path, scale_factor: float, days: int) -> float:
     return time.perf_counter() - t0
 
 
+COMPUTE_KEYS = ("build_seconds", "check_seconds", "write_seconds")
+"""The materialization metadata that make up a Silver table-day's compute."""
+
+
+def materialized_compute(logs: list) -> tuple[float, bool]:
+    """(build + check + write seconds summed over a run's materializations, whether any reported
+    ``write_seconds``): a version that does not report it is summed without it."""
+    import dagster as dg
+
+    compute, has_write = 0.0, False
+    for entry in logs:
+        event = entry.dagster_event
+        if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+            continue
+        meta = event.step_materialization_data.materialization.metadata
+        compute += sum(meta[k].value for k in COMPUTE_KEYS if k in meta)
+        has_write = has_write or "write_seconds" in meta
+    return compute, has_write
+
+
 class CodeVersion:
     """One checkout of the project, its own Dagster instance, and the CLI runs made against it."""
 
@@ -145,17 +165,7 @@ class CodeVersion:
             run = instance.get_run_records(limit=1)[0].dagster_run
             logs = instance.all_logs(run.run_id)
             times = {e.dagster_event.event_type: e.timestamp for e in logs if e.dagster_event}
-            compute, has_write = 0.0, False
-            for entry in logs:
-                event = entry.dagster_event
-                if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
-                    continue
-                meta = event.step_materialization_data.materialization.metadata
-                parts = [
-                    meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta
-                ]
-                has_write = has_write or "write_seconds" in meta
-                compute += sum(parts)
+            compute, has_write = materialized_compute(logs)
             first, last = min(e.timestamp for e in logs), max(e.timestamp for e in logs)
             step = times.get(dg.DagsterEventType.STEP_SUCCESS, last) - times.get(
                 dg.DagsterEventType.STEP_START, first

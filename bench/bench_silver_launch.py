@@ -43,7 +43,14 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_silver_dagster import HERE, INSTANCE_FILES, START, bench_environment, generate
+from bench_silver_dagster import (
+    HERE,
+    INSTANCE_FILES,
+    START,
+    bench_environment,
+    generate,
+    materialized_compute,
+)
 
 from retail_assets_tests.e2e.graphql_api import DagsterAPI
 from retail_assets_tests.e2e.server import DagsterDev, E2EError, wait_for
@@ -74,13 +81,7 @@ def run_figures(dagster_home: Path, run_id: str, clicked: float) -> dict[str, fl
     with dg.DagsterInstance.get() as instance:
         logs = instance.all_logs(run_id)
     at = {e.dagster_event.event_type: e.timestamp for e in logs if e.dagster_event}
-    compute = 0.0
-    for entry in logs:
-        event = entry.dagster_event
-        if event is None or event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
-            continue
-        meta = event.step_materialization_data.materialization.metadata
-        compute += sum(meta[k].value for k in ("build_seconds", "check_seconds", "write_seconds") if k in meta)
+    compute, _ = materialized_compute(logs)
     enqueued, starting = at[dg.DagsterEventType.RUN_ENQUEUED], at[dg.DagsterEventType.RUN_STARTING]
     start, success = at[dg.DagsterEventType.RUN_START], at[dg.DagsterEventType.RUN_SUCCESS]
     return {
