@@ -13,6 +13,7 @@ costs is serial time in every run. It lives outside ``defs/`` because the defs f
 """
 
 import os
+import sys
 
 import dagster as dg
 
@@ -26,10 +27,17 @@ def _import_the_instance_storage() -> None:
 
     Only the imports are kept: ``dispose`` closes every engine and connection before any worker is
     forked (a connection must never be shared across a fork). Without ``DAGSTER_HOME`` (an
-    ephemeral instance) there is nothing to warm up."""
-    if os.environ.get("DAGSTER_HOME"):
+    ephemeral instance) there is nothing to warm up. A failure here (the database briefly
+    unreachable, an instance file that is not the run's) is only a lost warm-up: an exception other
+    than ImportError would kill the forkserver, and every step would fail with a broken pipe instead
+    of the real error, which each step worker reports when it opens the instance itself."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return
+    try:
         with dg.DagsterInstance.get():
             pass
+    except Exception as exc:  # a warm-up only: the step worker raises the real error
+        print(f"worker_preload: the instance was not warmed up ({exc!r}); each step opens it itself", file=sys.stderr)
 
 
 _import_the_instance_storage()

@@ -43,6 +43,19 @@ def test_the_job_offers_workers_forked_from_a_preloaded_server_by_default():
     assert start_method == {"forkserver": {"preload_modules": ["retail_assets.worker_preload"]}}
 
 
+def test_the_forkserver_preload_survives_an_instance_it_cannot_open(tmp_path):
+    """The preload's warm-up of the instance must not kill the forkserver (an exception other than
+    ImportError there does), or every step fails with a broken pipe instead of the real error."""
+    (tmp_path / "dagster.yaml").write_text("storage:\n  not_a_storage: {}\n")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    run = subprocess.run(
+        [sys.executable, "-c", "import retail_assets.worker_preload"], env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "the instance was not warmed up" in run.stderr
+
+
 @pytest.mark.parametrize(
     ("shards", "steps", "planned"), [(29, 2, 30), (30, 2, 30), (3, 2, 4), (5, 1, 5), (1, 4, 4), (7, 3, 9)]
 )
