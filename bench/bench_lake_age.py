@@ -1,21 +1,27 @@
 """Lake-age benchmark: the per-day write cost at day 10 against day ~1,000, with and without upkeep.
 
 Why synthetic: what slows an aging table is its log (commits since the last checkpoint, the size of
-the checkpoint, files in ``_delta_log``) and its file count, not its row count; three years of real
-days at any scale factor would take hours. So each synthetic day makes the commits a real day makes
-on two small tables, through the project's own write path (``lake.delta``):
+the checkpoint, files in ``_delta_log``), its file count and each file's statistics, not its row
+count; three years of real days at any scale factor would take hours. So each synthetic day makes
+the commits a real day makes on two tables of the contract's own schemas, through the project's own
+write path (``lake.delta``):
 
-* ``fact``: one ``replace_partition`` of the day (a Bronze batch table), then the day's count;
-* ``events``: ``--appends`` appends of small blocks into the day (an event table fed by the drain),
-  then the day's count (what ``stream_outbox`` reports after a landing).
+* ``fact`` (``cusn.fact_receipt_lines``, 16 columns): one ``replace_partition`` of the day (a Bronze
+  batch table), then the day's count;
+* ``events`` (``cusn.receipt_line_added``, a Bronze event table): ``--appends`` appends of small
+  blocks into the day (fed by the drain), then the day's count (what ``stream_outbox`` reports).
 
 The day's cost is the wall time of those commits and counts. Modes:
 
-* ``scan-count``: no upkeep, rows counted by scanning the date column (the code before this change);
+* ``scan-count``: no upkeep, rows counted by scanning the date column (the code before log counts);
 * ``log-count``: no upkeep, rows counted from the log's add-action stats;
-* ``maintained``: log counts, and ``maintain_table`` every 7 days (checkpoint interval 10, compaction).
+* ``maintained``: log counts, and ``maintain_table`` every 7 days (checkpoint interval 10, compaction);
+* ``maintained-all-stats``: the same with Delta's default per-file statistics of every column (the
+  code before ``lake.file_stats``), to show what the narrow statistics buy.
 
-Time is compressed (1,095 days in minutes), so the maintained mode runs with retention 0
+``--schema narrow`` uses the three-column tables of earlier figures instead of the contract's.
+
+Time is compressed (1,095 days in minutes), so the maintained modes run with retention 0
 (``allow_short_retention``): "older than the retention" stands for what a real 7-day vacuum and
 30-day log retention remove. At steady state those keep a constant ~7 days of tombstones and ~30 days
 of JSON commits per table, which does not grow with the lake's age.
@@ -31,16 +37,28 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import date, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets.lake import delta
+from retail_assets.contract.catalog import BRONZE_EVENT_TABLES, FACT_TABLES
+from retail_assets.lake import delta, file_stats
 from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
 
-SCHEMA = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("event_date", pa.date32())])
+NARROW = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("event_date", pa.date32())])
+SCHEMAS = {
+    "contract": {
+        "fact": FACT_TABLES["fact_receipt_lines"].arrow_schema,
+        "events": BRONZE_EVENT_TABLES["receipt_line_added"].arrow_schema,
+    },
+    "narrow": {"fact": NARROW, "events": NARROW},
+}
 START = date(2024, 1, 1)
 ROWS_PER_DAY = 400
 MAINTAIN_EVERY_DAYS = 7
@@ -49,9 +67,33 @@ COMPRESSED_TIME = MaintenancePolicy(
 )
 
 
-def _rows(day: date, count: int, offset: int = 0) -> pa.Table:
-    ids = pa.array(range(offset, offset + count), pa.int64())
-    return pa.table({"id": ids, "amount": pc.multiply(ids.cast(pa.float64()), 0.01), "event_date": [day] * count}, SCHEMA)
+def _values(field: pa.Field, day: date, ids: range) -> list:
+    """Plausible values of one column: distinct per row, so every column has real min/max statistics."""
+    kind = field.type
+    if pa.types.is_timestamp(kind):
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return [midnight + timedelta(seconds=20 * i) for i in ids]
+    if pa.types.is_date(kind):
+        return [day] * len(ids)
+    if pa.types.is_decimal(kind):
+        return [Decimal(i) / 100 for i in ids]
+    if pa.types.is_floating(kind):
+        return [i * 0.01 for i in ids]
+    if pa.types.is_string(kind):
+        return [f"{field.name}-{day:%Y%m%d}-{i:06d}" for i in ids]
+    return list(ids)
+
+
+def _rows(schema: pa.Schema, day: date, count: int, offset: int = 0) -> pa.Table:
+    ids = range(offset, offset + count)
+    return pa.table({f.name: _values(f, day, ids) for f in schema}, schema)
+
+
+@contextmanager
+def _default_statistics() -> Iterator[None]:
+    """Tables created (and maintained) with Delta's default per-file statistics of every column."""
+    with mock.patch.object(file_stats, "table_properties", lambda schema, partition_cols: {}):
+        yield
 
 
 def _scan_count(uri: str, day: date) -> int:
@@ -60,19 +102,24 @@ def _scan_count(uri: str, day: date) -> int:
     return int(pc.sum(pc.equal(column, pa.scalar(day, pa.date32()))).as_py() or 0)
 
 
-def one_day(root: Path, day: date, appends: int, count) -> float:
-    started = time.perf_counter()
+def one_day(root: Path, schemas: dict[str, pa.Schema], day: date, appends: int, count) -> float:
+    """The wall time of one day's commits and counts (its rows are built before the clock starts)."""
     fact, events = str(root / "fact"), str(root / "events")
-    delta.replace_partition(fact, _rows(day, ROWS_PER_DAY), SCHEMA, day)
-    assert count(fact, day) == ROWS_PER_DAY
     block = ROWS_PER_DAY // appends
-    for i in range(appends):
-        delta.append(events, _rows(day, block, i * block), SCHEMA)
+    day_rows = _rows(schemas["fact"], day, ROWS_PER_DAY)
+    blocks = [_rows(schemas["events"], day, block, i * block) for i in range(appends)]
+    started = time.perf_counter()
+    delta.replace_partition(fact, day_rows, schemas["fact"], day)
+    assert count(fact, day) == ROWS_PER_DAY
+    for rows in blocks:
+        delta.append(events, rows, schemas["events"])
     assert count(events, day) == block * appends
     return time.perf_counter() - started
 
 
-def age_lakes(modes: list[str], days: int, appends: int, windows: list[int]) -> dict[str, dict[str, float]]:
+def age_lakes(
+    modes: list[str], schemas: dict[str, pa.Schema], days: int, appends: int, windows: list[int]
+) -> dict[str, dict[str, float]]:
     """Age one lake per mode in lockstep (day n of every mode, then day n+1), so that the load of a
     shared machine falls on every mode alike and the modes compare at the same moment."""
     roots = {m: Path(tempfile.mkdtemp(prefix=f"bench_lake_age_{m}_")) for m in modes}
@@ -82,12 +129,13 @@ def age_lakes(modes: list[str], days: int, appends: int, windows: list[int]) -> 
     for n in range(days):
         for mode in modes:
             count = _scan_count if mode == "scan-count" else log_count
-            costs[mode].append(one_day(roots[mode], START + timedelta(days=n), appends, count))
-            if mode == "maintained" and (n + 1) % MAINTAIN_EVERY_DAYS == 0:
-                t0 = time.perf_counter()
-                for table in ("fact", "events"):
-                    maintain_table(str(roots[mode] / table), COMPRESSED_TIME)
-                upkeep[mode] += time.perf_counter() - t0
+            with _default_statistics() if mode == "maintained-all-stats" else nullcontext():
+                costs[mode].append(one_day(roots[mode], schemas, START + timedelta(days=n), appends, count))
+                if mode.startswith("maintained") and (n + 1) % MAINTAIN_EVERY_DAYS == 0:
+                    t0 = time.perf_counter()
+                    for table in ("fact", "events"):
+                        maintain_table(str(roots[mode] / table), COMPRESSED_TIME)
+                    upkeep[mode] += time.perf_counter() - t0
         if (n + 1) % 100 == 0:
             last = ", ".join(f"{m} {costs[m][-1] * 1000:.0f} ms" for m in modes)
             print(f"  day {n + 1}/{days}: {last}", flush=True)
@@ -106,14 +154,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=1095)
     ap.add_argument("--appends", type=int, default=8, help="appends per day into the events table")
-    ap.add_argument("--modes", default="log-count,maintained", help="also: scan-count (slow: a scan per count)")
+    ap.add_argument(
+        "--modes",
+        default="log-count,maintained,maintained-all-stats",
+        help="also: scan-count (slow: a scan per count)",
+    )
+    ap.add_argument("--schema", choices=sorted(SCHEMAS), default="contract")
     args = ap.parse_args()
     early, late = 10, min(1000, args.days - 10)
-    print(f"lake age: {args.days} synthetic days, {args.appends} appends/day; per-day cost = median of 20 days around")
+    print(
+        f"lake age: {args.days} synthetic days, {args.appends} appends/day, {args.schema} schemas; "
+        "per-day cost = median of 20 days around"
+    )
     modes = args.modes.split(",")
-    for mode, r in age_lakes(modes, args.days, args.appends, [early, late]).items():
+    for mode, r in age_lakes(modes, SCHEMAS[args.schema], args.days, args.appends, [early, late]).items():
         print(
-            f"{mode:>11}: day {early} {r[f'day{early}'] * 1000:6.0f} ms, day {late} {r[f'day{late}'] * 1000:6.0f} ms, "
+            f"{mode:>20}: day {early} {r[f'day{early}'] * 1000:6.0f} ms, day {late} {r[f'day{late}'] * 1000:6.0f} ms, "
             f"ratio {r[f'day{late}'] / r[f'day{early}']:.2f}x; events files {r['events_files']}, "
             f"log files {r['log_files']}; upkeep {r['upkeep_s_per_week']:.2f} s/week; total {r['total_s']:.0f} s",
             flush=True,

@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from retail_assets.lake import lake_errors
+from retail_assets.lake import file_stats, lake_errors
 from retail_assets.lake.lake_errors import LakeError, MissingTableError
 
 CONFLICT_ATTEMPTS = 5
@@ -232,6 +232,7 @@ def _overwrite_partition(uri: str, data: pa.Table, partition_value: date, partit
                 partition_by=[partition_col],
                 predicate=f"{partition_col} = '{partition_value.isoformat()}'",
                 storage_options=storage_options(),
+                configuration=file_stats.table_properties(data.schema, [partition_col]),  # at creation only
             )
             return
         except CommitFailedError as exc:
@@ -312,13 +313,15 @@ def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | Non
     """Append rows in one commit (event landing, rejected events)."""
     data = _conform(data, schema, uri)
     _ensure_writable(uri)
+    partition_cols = [partition_col] if partition_col else []
     with _diagnosed(uri, "appending to", _appended_partitions(data, partition_col), data.nbytes):
         write_deltalake(
             uri,
             data,
             mode="append",
-            partition_by=[partition_col] if partition_col else None,
+            partition_by=partition_cols or None,
             storage_options=storage_options(),
+            configuration=file_stats.table_properties(data.schema, partition_cols) or None,  # at creation only
         )
 
 

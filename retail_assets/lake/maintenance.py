@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from retail_assets.lake import delta
+from retail_assets.lake import delta, file_stats
 from retail_assets.lake.lake_errors import LakeError
 
 MIN_SAFE_RETENTION = timedelta(hours=24)
@@ -203,10 +203,13 @@ def apply_properties(table: DeltaTable, policy: MaintenancePolicy, tags: dict[st
 
     Why the tags: commit info lives only in the log's JSON files, which log clean-up deletes after
     the log retention; a dimension table not rewritten for that long would lose the dataset_id it
-    was built for. As table properties they are in every checkpoint. True when a commit was made.
+    was built for. As table properties they are in every checkpoint. The statistics properties
+    (``lake.file_stats``) reach tables created before they existed. True when a commit was made.
     """
-    wanted = policy.table_properties() | tags
-    current = table.metadata().configuration
+    metadata = table.metadata()
+    stats = file_stats.table_properties(pa.schema(table.schema().to_arrow()), metadata.partition_columns)
+    wanted = policy.table_properties() | stats | tags
+    current = metadata.configuration
     if all(current.get(k) == v for k, v in wanted.items()):
         return False
     table.alter.set_table_properties(wanted, raise_if_not_exists=False)

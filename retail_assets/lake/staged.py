@@ -7,9 +7,9 @@ directory and reports it as a ``StagedFile``; the coordinator then replaces the 
 exactly those files in one ``create_write_transaction``. A crash before that commit leaves the
 table as it was (the staged files are not in the log; ``vacuum`` removes them later).
 
-Files carry ``numRecords`` and ``nullCount`` statistics (``delta.partition_row_counts`` sums the
-former); min/max are left out, so engines do not skip these files by value — they are read by
-partition anyway. Local lake roots only: on object storage the sharded path is refused with the fix
+Files carry ``numRecords`` (``delta.partition_row_counts`` sums it) and the null count of the one
+column the table keeps statistics for (``lake.file_stats``); min/max are left out, so engines do not
+skip these files by value — they are read by partition anyway. Local lake roots only: on object storage the sharded path is refused with the fix
 (write through ``delta.replace_partition``, one process).
 """
 
@@ -32,7 +32,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
-from retail_assets.lake import delta
+from retail_assets.lake import delta, file_stats
 from retail_assets.lake.lake_errors import LakeError
 
 
@@ -75,10 +75,10 @@ def stage_partition(
     target.parent.mkdir(parents=True, exist_ok=True)
     with delta._diagnosed(uri, "staging", part, data.nbytes):
         pq.write_table(body, target, compression="snappy", coerce_timestamps="us", row_group_size=1 << 20)
-    stats = {
-        "numRecords": body.num_rows,
-        "nullCount": {name: body.column(name).null_count for name in body.column_names},
-    }
+    stats: dict[str, object] = {"numRecords": body.num_rows}
+    column = file_stats.stats_column(data.schema, [partition_col])
+    if column is not None:  # the one column the table keeps statistics for (lake.file_stats)
+        stats["nullCount"] = {column: body.column(column).null_count}
     return StagedFile(rel, os.path.getsize(target), body.num_rows, partition_value.isoformat(), json.dumps(stats))
 
 
@@ -102,7 +102,12 @@ def commit_partition(
     with delta._diagnosed(uri, "committing", part):
         if not delta.table_exists(uri):
             create_table_with_add_actions(
-                uri, DeltaSchema.from_arrow(schema), actions, mode="append", partition_by=[partition_col]
+                uri,
+                DeltaSchema.from_arrow(schema),
+                actions,
+                mode="append",
+                partition_by=[partition_col],
+                configuration=file_stats.table_properties(schema, [partition_col]),
             )
             return sum(f.rows for f in files)
         for attempt in range(1, delta.CONFLICT_ATTEMPTS + 1):
