@@ -16,8 +16,10 @@ The day's cost is the wall time of those commits and counts. Modes:
 * ``scan-count``: no upkeep, rows counted by scanning the date column (the code before log counts);
 * ``log-count``: no upkeep, rows counted from the log's add-action stats;
 * ``maintained``: log counts, and ``maintain_table`` every 7 days (checkpoint interval 10, compaction);
-* ``maintained-all-stats``: the same with Delta's default per-file statistics of every column (the
-  code before ``lake.file_stats``), to show what the narrow statistics buy.
+* ``maintained-fresh-opens``: the same, but every commit and count opens the table afresh (the code
+  before ``lake.table_handles``);
+* ``maintained-all-stats``: fresh opens and Delta's default per-file statistics of every column (the
+  code before ``lake.file_stats`` too), to show what each change buys.
 
 ``--schema narrow`` uses the three-column tables of earlier figures instead of the contract's.
 
@@ -48,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets.contract.catalog import BRONZE_EVENT_TABLES, FACT_TABLES
-from retail_assets.lake import delta, file_stats
+from retail_assets.lake import delta, file_stats, table_handles
 from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
 
 NARROW = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("event_date", pa.date32())])
@@ -90,10 +92,21 @@ def _rows(schema: pa.Schema, day: date, count: int, offset: int = 0) -> pa.Table
 
 
 @contextmanager
-def _default_statistics() -> Iterator[None]:
-    """Tables created (and maintained) with Delta's default per-file statistics of every column."""
-    with mock.patch.object(file_stats, "table_properties", lambda schema, partition_cols: {}):
+def _fresh_opens() -> Iterator[None]:
+    """Every use of a table opens it afresh (no handle kept between commits)."""
+    with mock.patch.object(table_handles, "current", lambda uri, open_table: open_table(uri)):
         yield
+
+
+@contextmanager
+def _fresh_opens_and_default_statistics() -> Iterator[None]:
+    """Fresh opens, and tables created (and maintained) with Delta's default per-file statistics."""
+    with _fresh_opens(), mock.patch.object(file_stats, "table_properties", lambda schema, partition_cols: {}):
+        yield
+
+
+MODE_CODE = {"maintained-fresh-opens": _fresh_opens, "maintained-all-stats": _fresh_opens_and_default_statistics}
+"""The modes that stand for earlier code, and how they undo what came since."""
 
 
 def _scan_count(uri: str, day: date) -> int:
@@ -129,7 +142,7 @@ def age_lakes(
     for n in range(days):
         for mode in modes:
             count = _scan_count if mode == "scan-count" else log_count
-            with _default_statistics() if mode == "maintained-all-stats" else nullcontext():
+            with MODE_CODE.get(mode, nullcontext)():
                 costs[mode].append(one_day(roots[mode], schemas, START + timedelta(days=n), appends, count))
                 if mode.startswith("maintained") and (n + 1) % MAINTAIN_EVERY_DAYS == 0:
                     t0 = time.perf_counter()
@@ -156,7 +169,7 @@ def main() -> None:
     ap.add_argument("--appends", type=int, default=8, help="appends per day into the events table")
     ap.add_argument(
         "--modes",
-        default="log-count,maintained,maintained-all-stats",
+        default="log-count,maintained,maintained-fresh-opens,maintained-all-stats",
         help="also: scan-count (slow: a scan per count)",
     )
     ap.add_argument("--schema", choices=sorted(SCHEMAS), default="contract")

@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from retail_assets.lake import file_stats, lake_errors
+from retail_assets.lake import file_stats, lake_errors, table_handles
 from retail_assets.lake.lake_errors import LakeError, MissingTableError
 
 CONFLICT_ATTEMPTS = 5
@@ -75,12 +75,34 @@ def open_if_exists(uri: str) -> DeltaTable | None:
     its log over HTTP, ~20 ms on Azurite). Readers that go on to read it use this one open instead
     of ``table_exists`` + ``open_table`` (two). Locally the existence check is a directory test.
     """
-    if is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
-        return None
+    if is_local(uri):
+        if not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
+            return None
+        try:
+            return table_handles.current(uri, _open_unchecked)
+        except TableNotFoundError:
+            return None
     try:
-        return DeltaTable(uri, storage_options=storage_options())
+        return _open_unchecked(uri)
     except TableNotFoundError:
         return None
+
+
+def _open_unchecked(uri: str) -> DeltaTable:
+    return DeltaTable(uri, storage_options=storage_options())
+
+
+def _write_target(uri: str) -> DeltaTable | str:
+    """What ``write_deltalake`` writes through: this thread's up-to-date handle of an existing local
+    table (``lake.table_handles``: no re-open of an aged table per commit), else the URI."""
+    handle = open_if_exists(uri) if is_local(uri) else None
+    return uri if handle is None else handle
+
+
+def _wrote(uri: str, target: DeltaTable | str) -> None:
+    """Keep the handle a write went through, at the version it wrote."""
+    if isinstance(target, DeltaTable):
+        table_handles.remember(uri, target)
 
 
 def open_table(uri: str) -> DeltaTable:
@@ -224,9 +246,10 @@ def replace_partition(
 
 def _overwrite_partition(uri: str, data: pa.Table, partition_value: date, partition_col: str) -> None:
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        target = _write_target(uri)
         try:
             write_deltalake(
-                uri,
+                target,
                 data,
                 mode="overwrite",
                 partition_by=[partition_col],
@@ -234,6 +257,7 @@ def _overwrite_partition(uri: str, data: pa.Table, partition_value: date, partit
                 storage_options=storage_options(),
                 configuration=file_stats.table_properties(data.schema, [partition_col]),  # at creation only
             )
+            _wrote(uri, target)
             return
         except CommitFailedError as exc:
             # Another writer committed to this table between our read of the log and our commit
@@ -315,14 +339,16 @@ def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | Non
     _ensure_writable(uri)
     partition_cols = [partition_col] if partition_col else []
     with _diagnosed(uri, "appending to", _appended_partitions(data, partition_col), data.nbytes):
+        target = _write_target(uri)
         write_deltalake(
-            uri,
+            target,
             data,
             mode="append",
             partition_by=partition_cols or None,
             storage_options=storage_options(),
             configuration=file_stats.table_properties(data.schema, partition_cols) or None,  # at creation only
         )
+        _wrote(uri, target)
 
 
 def _appended_partitions(data: pa.Table, partition_col: str | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,7 +24,7 @@ TS = pa.timestamp("us", tz="UTC")
 
 def _rows(schema: pa.Schema, count: int, day: date = DAY, offset: int = 0) -> pa.Table:
     """``count`` rows of a narrow test schema (int64, string, timestamp and date columns)."""
-    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     columns = {}
     for field in schema:
         if pa.types.is_timestamp(field.type):
