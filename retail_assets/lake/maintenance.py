@@ -20,6 +20,8 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -128,13 +130,15 @@ class MaintenanceReport:
         }
 
 
-def table_shape(table: DeltaTable) -> TableShape:
-    """Rows, per-partition checksum, files and bytes of the current snapshot, from the log alone.
+def table_shape(table: DeltaTable, refresh: bool = True) -> TableShape:
+    """Rows, per-partition checksum, files and bytes of the current snapshot, from the log alone
+    (of the snapshot the table object is at when ``refresh`` is False: a past version).
 
     The checksum is a SHA-256 of the sorted (partition, rows) pairs: compaction that lost or
     duplicated rows of any one partition changes it even when the total happens to match.
     """
-    table.update_incremental()
+    if refresh:
+        table.update_incremental()
     actions = pa.table(table.get_add_actions(flatten=True))
     counts = _rows_per_partition(table, actions)
     digest = hashlib.sha256()
@@ -147,6 +151,24 @@ def table_shape(table: DeltaTable) -> TableShape:
         bytes=int(pc.sum(actions.column("size_bytes")).as_py() or 0),
         log_files=_log_file_count(table),
     )
+
+
+def _shape_at(uri: str, version: int) -> TableShape:
+    """The table's shape at a past version (time travel: its files are all still there before vacuum)."""
+    return table_shape(DeltaTable(uri, version=version, storage_options=delta.storage_options()), refresh=False)
+
+
+def _data_commits_since(table: DeltaTable, version: int) -> list[int] | None:
+    """Versions after ``version`` that changed data (other writers' appends or replaces, not ours);
+    None when the log no longer holds all of their commit info (then assume there were some)."""
+    table.update_incremental()
+    newer = table.version() - version
+    if newer <= 0:
+        return []
+    commits = [c for c in table.history(newer) if int(c.get("version", -1)) > version]
+    if len(commits) < newer:  # a checkpoint and a short log retention dropped some commit files
+        return None
+    return sorted(int(c["version"]) for c in commits if c.get("operation") not in delta.MAINTENANCE_OPERATIONS)
 
 
 def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
@@ -216,30 +238,84 @@ def apply_properties(table: DeltaTable, policy: MaintenancePolicy, tags: dict[st
     return True
 
 
+def _check_compaction(uri: str, table: DeltaTable, compaction_version: int) -> None:
+    """The compaction commit kept the rows of the version before it, else restore (when safe) and raise."""
+    pre, post = _shape_at(uri, compaction_version - 1), _shape_at(uri, compaction_version)
+    if (pre.rows, pre.partition_checksum) == (post.rows, post.partition_checksum):
+        return
+    later = _data_commits_since(table, compaction_version)
+    later = ["unknown"] if later is None else later
+    change = (
+        f"compacting {uri} changed its rows ({pre.rows} -> {post.rows}, partition checksum "
+        f"{pre.partition_checksum} -> {post.partition_checksum}, versions {compaction_version - 1} -> "
+        f"{compaction_version})"
+    )
+    if later:
+        raise MaintenanceError(
+            f"{change}; not restored, because writers committed versions {later[:5]} since, which a restore "
+            f"would undo. Nothing was vacuumed. Stop the writers (streaming, generation) and run "
+            f"`DeltaTable('{uri}').restore({compaction_version - 1})`, then re-run the days committed since; "
+            "report this with the table's _delta_log."
+        )
+    table.restore(compaction_version - 1)
+    raise MaintenanceError(
+        f"{change}; the table was restored to version {compaction_version - 1} and nothing was vacuumed. "
+        "Report this with the table's _delta_log; do not vacuum the table until it is understood."
+    )
+
+
+def _check_live_files(
+    uri: str, table: DeltaTable, before: TableShape, after: TableShape, concurrent: list[int] | None
+) -> None:
+    """After vacuum: no other writer committed data (``concurrent`` is empty) → the same rows as
+    before maintenance; else every live file of the current snapshot is still on disk (what a vacuum
+    could have broken)."""
+    if concurrent == []:
+        if (after.rows, after.partition_checksum) != (before.rows, before.partition_checksum):
+            raise MaintenanceError(
+                f"after maintenance {uri} reports {after.rows} rows (checksum {after.partition_checksum}), "
+                f"before it {before.rows} ({before.partition_checksum}); inspect the table's history."
+            )
+        return
+    if not delta.is_local(uri):
+        return  # listing every file of a remote table would cost a request each
+    root = Path(uri.removeprefix("file://"))
+    paths = pa.table(table.get_add_actions()).column("path").to_pylist()
+    missing = [p for p in paths if not (root / unquote(p)).exists()]
+    if missing:
+        raise MaintenanceError(
+            f"after vacuum {uri} lacks {len(missing)} file(s) of its current snapshot (e.g. {missing[0]}); "
+            "re-materialize their partitions; report this with the table's _delta_log."
+        )
+
+
 def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> MaintenanceReport:
     """Properties, compaction, vacuum, checkpoint and log clean-up of one table, guarded.
 
-    The guard compares the log's row count and partition checksum before and after compaction. On a
-    difference the table is restored to the version before the compaction (whose files are all still
-    there: nothing has been vacuumed yet) and :class:`MaintenanceError` is raised.
+    Other writers may commit while this runs (the drain appends to event tables all day), so the
+    guards look only at what maintenance itself did: the compaction commit must leave the rows of
+    the version just before it unchanged (row count and partition checksum of those two versions),
+    and after vacuum every file of the table's current snapshot must still be there. Comparing the
+    whole table before and after would count a concurrent append as a compaction error — and
+    restoring the table over it would delete that append. On a bad compaction the table is restored
+    only when nothing has been committed since; otherwise nothing is restored, nothing is vacuumed,
+    and the error says how to restore by hand. Either way :class:`MaintenanceError` is raised.
     """
     policy = policy or MaintenancePolicy()
     started = time.perf_counter()
     table = delta.open_table(uri)
     before = table_shape(table)
+    version_before = table.version()
     tags = delta.carried_tags(delta.last_commit_metadata(uri))
     properties_set = apply_properties(table, policy, tags)
-    version_before_compaction = table.version()
     compacted = table.optimize.compact(target_size=policy.target_file_bytes)
-    compacted_shape = table_shape(table)
-    if (compacted_shape.rows, compacted_shape.partition_checksum) != (before.rows, before.partition_checksum):
-        table.restore(version_before_compaction)
-        raise MaintenanceError(
-            f"compacting {uri} changed its rows ({before.rows} -> {compacted_shape.rows}, partition checksum "
-            f"{before.partition_checksum} -> {compacted_shape.partition_checksum}); the table was restored to "
-            f"version {version_before_compaction} and nothing was vacuumed. Report this with the table's "
-            "_delta_log; do not vacuum the table until it is understood."
-        )
+    if int(compacted.get("numFilesRemoved", 0)) or int(compacted.get("numFilesAdded", 0)):
+        # delta-rs leaves the table at the version its compaction committed, whatever others committed
+        _check_compaction(uri, table, table.version())
+    # Vacuum judges "unreferenced" by this object's snapshot: bring it up to date, or a file another
+    # writer committed since would look unreferenced (only a retention shorter than that file's age
+    # lets vacuum act on it: 7 days by default, 0 only on throw-away lakes — caught below if it does).
+    table.update_incremental()
     removed = table.vacuum(
         # whole hours, rounded up: never below the table's deletedFileRetentionDuration just set
         retention_hours=math.ceil(policy.vacuum_retention.total_seconds() / 3600),
@@ -249,14 +325,11 @@ def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> Mainten
         # came (a crash, lake.staged), once they are older than the retention
         full=True,
     )
+    concurrent = _data_commits_since(table, version_before)  # before log clean-up drops their commit info
     table.create_checkpoint()
     table.cleanup_metadata()
     after = table_shape(table)
-    if (after.rows, after.partition_checksum) != (before.rows, before.partition_checksum):
-        raise MaintenanceError(
-            f"after maintenance {uri} reports {after.rows} rows (checksum {after.partition_checksum}), "
-            f"before it {before.rows} ({before.partition_checksum}); inspect the table's history."
-        )
+    _check_live_files(uri, table, before, after, concurrent)
     return MaintenanceReport(
         uri=uri,
         before=before,
