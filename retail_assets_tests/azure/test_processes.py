@@ -15,6 +15,13 @@ import os, sys
 from pathlib import Path
 from retail_assets_tests.azure.processes import spawn
 server = spawn("sleeper", ["sleep", "120"], Path(sys.argv[1]))
+# Die only once the server runs (setpriv has set the parent-death signal and exec'd it): a parent
+# that exits before setpriv's prctl leaves no parent to die, which this test is not about (seen once
+# in CI on a loaded machine).
+import time, psutil
+deadline = time.monotonic() + 30
+while psutil.Process(server.process.pid).name() != "sleep" and time.monotonic() < deadline:
+    time.sleep(0.01)
 print(server.process.pid, flush=True)
 os._exit(0)  # no teardown, as when pytest is killed
 """
