@@ -75,15 +75,14 @@ def open_if_exists(uri: str) -> DeltaTable | None:
     its log over HTTP, ~20 ms on Azurite). Readers that go on to read it use this one open instead
     of ``table_exists`` + ``open_table`` (two). Locally the existence check is a directory test.
     """
-    if is_local(uri):
-        if not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
-            return None
-        try:
-            return table_handles.current(uri, _open_unchecked)
-        except TableNotFoundError:
-            return None
+    if not is_local(uri):
+        opened = _open_unchecked
+    elif table_exists(uri):
+        opened = lambda u: table_handles.current(u, _open_unchecked)  # noqa: E731
+    else:
+        return None
     try:
-        return _open_unchecked(uri)
+        return opened(uri)
     except TableNotFoundError:
         return None
 

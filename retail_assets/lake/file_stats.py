@@ -10,9 +10,10 @@ partition, and row counts come from ``numRecords``, which Delta keeps whatever t
 The first timestamp column (``event_ts`` of a fact or Silver table, ``ingest_timestamp`` of an
 event table) is the one other engines would filter a time range on, so its statistics stay.
 
-Set at creation (``delta.write_deltalake``'s ``configuration``, the staged commit of a sharded day)
-and by maintenance on tables created before (``lake.maintenance``): from then on new files carry the
-narrow statistics, and delta-rs already parses only the listed columns of older files.
+Set when a table is created (``lake.delta``'s writes pass it as ``write_deltalake``'s
+``configuration``, which delta-rs ignores for an existing table; ``lake.staged``'s first commit of a
+sharded day) and by maintenance on tables created before (``lake.maintenance``): from then on new
+files carry the narrow statistics, and delta-rs already parses only the listed columns of older files.
 """
 
 from __future__ import annotations

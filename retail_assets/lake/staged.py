@@ -9,8 +9,9 @@ table as it was (the staged files are not in the log; ``vacuum`` removes them la
 
 Files carry ``numRecords`` (``delta.partition_row_counts`` sums it) and the null count of the one
 column the table keeps statistics for (``lake.file_stats``); min/max are left out, so engines do not
-skip these files by value — they are read by partition anyway. Local lake roots only: on object storage the sharded path is refused with the fix
-(write through ``delta.replace_partition``, one process).
+skip these files by value — they are read by partition anyway. Local lake roots only: on object
+storage the sharded path is refused with the fix (write through ``delta.replace_partition``, one
+process).
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ def current(uri: str, open_table: Callable[[str], DeltaTable]) -> DeltaTable:
         table, version, signature = hit
         if table.version() == version and _signature(uri, version) == signature:
             table.update_incremental()
-            return remember(uri, table, key)
+            # unchanged: the signature just checked is still the handle's; else keep the new one
+            return table if table.version() == version else remember(uri, table, key)
         del _HANDLES[key]
     return remember(uri, open_table(uri), key)
 
