@@ -26,6 +26,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
 from retail_assets.lake import delta, file_stats
 from retail_assets.lake.lake_errors import LakeError
@@ -155,7 +156,17 @@ def table_shape(table: DeltaTable, refresh: bool = True) -> TableShape:
 
 def _shape_at(uri: str, version: int) -> TableShape:
     """The table's shape at a past version (time travel: its files are all still there before vacuum)."""
-    return table_shape(DeltaTable(uri, version=version, storage_options=delta.storage_options()), refresh=False)
+    try:
+        past = DeltaTable(uri, version=version, storage_options=delta.storage_options())
+    except (DeltaError, OSError) as exc:
+        # Only a log retention shorter than maintenance itself (allow_short_retention) gets here:
+        # another writer's checkpoint cleaned up the log this version was read from.
+        raise MaintenanceError(
+            f"cannot check the compaction of {uri}: version {version} can no longer be read ({exc}); "
+            "the log retention is shorter than a maintenance run. Nothing was restored or vacuumed; "
+            "raise delta.logRetentionDuration (MaintenancePolicy.log_retention) and run maintenance again."
+        ) from exc
+    return table_shape(past, refresh=False)
 
 
 def _data_commits_since(table: DeltaTable, version: int) -> list[int] | None:
@@ -238,9 +249,12 @@ def apply_properties(table: DeltaTable, policy: MaintenancePolicy, tags: dict[st
     return True
 
 
-def _check_compaction(uri: str, table: DeltaTable, compaction_version: int) -> None:
-    """The compaction commit kept the rows of the version before it, else restore (when safe) and raise."""
-    pre, post = _shape_at(uri, compaction_version - 1), _shape_at(uri, compaction_version)
+def _check_compaction(uri: str, table: DeltaTable, compaction_version: int, pre: TableShape | None) -> None:
+    """The compaction commit kept the rows of the version before it (``pre``, read when it is not
+    given: other writers committed between the compaction's start and its commit), else restore
+    (when safe) and raise."""
+    pre = pre or _shape_at(uri, compaction_version - 1)
+    post = _shape_at(uri, compaction_version)
     if (pre.rows, pre.partition_checksum) == (post.rows, post.partition_checksum):
         return
     later = _data_commits_since(table, compaction_version)
@@ -308,10 +322,16 @@ def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> Mainten
     version_before = table.version()
     tags = delta.carried_tags(delta.last_commit_metadata(uri))
     properties_set = apply_properties(table, policy, tags)
+    # The shape the compaction starts from, read now: when the compaction commit lands on a checkpoint
+    # version, delta-rs cleans up the log before it (under a short log retention, whatever the commit's
+    # post-commit hook properties say), and that version could no longer be read afterwards.
+    start = table.version()
+    start_shape = before if start == version_before else table_shape(table, refresh=False)
     compacted = table.optimize.compact(target_size=policy.target_file_bytes)
     if int(compacted.get("numFilesRemoved", 0)) or int(compacted.get("numFilesAdded", 0)):
         # delta-rs leaves the table at the version its compaction committed, whatever others committed
-        _check_compaction(uri, table, table.version())
+        compaction_version = table.version()
+        _check_compaction(uri, table, compaction_version, start_shape if compaction_version == start + 1 else None)
     # Vacuum judges "unreferenced" by this object's snapshot: bring it up to date, or a file another
     # writer committed since would look unreferenced (only a retention shorter than that file's age
     # lets vacuum act on it: 7 days by default, 0 only on throw-away lakes — caught below if it does).

@@ -191,3 +191,23 @@ def test_partition_row_counts_fall_back_to_a_partition_scan_without_stats(tmp_pa
 
 def test_partition_row_counts_of_a_missing_table_are_empty(tmp_path: Path) -> None:
     assert delta.partition_row_counts(str(tmp_path / "nothing")) == {}
+
+
+@pytest.mark.parametrize("extra_appends", range(10))
+def test_a_compaction_landing_on_a_checkpoint_version_is_still_checked_under_a_short_log_retention(
+    tmp_path: Path, extra_appends: int
+) -> None:
+    """With the checkpoint interval 10 and a log retention of 0, the commit that lands on a
+    checkpoint version cleans up the log before it; if the compaction commit did, the version before
+    it (what the compaction's guard compares with) could no longer be read. Every alignment of the
+    compaction commit with the checkpoint interval is tried: maintenance succeeds, rows unchanged."""
+    uri = appended_table(tmp_path)
+    maintain_table(uri, THROWAWAY)  # sets the checkpoint interval and the retentions
+    for i in range(extra_appends):
+        delta.append(uri, pa.table({"n": [1000 + i], "event_date": [DAYS[0]]}, SCHEMA), SCHEMA)
+    for i in range(2):  # two small files in each partition: the next maintenance compacts
+        delta.append(uri, pa.table({"n": [2000 + i, 2100 + i], "event_date": DAYS[:2]}, SCHEMA), SCHEMA)
+    before = full_content(uri)
+    report = maintain_table(uri, THROWAWAY)
+    assert report.files_compacted_away >= 2
+    assert full_content(uri).sort_by("n").equals(before.sort_by("n"))

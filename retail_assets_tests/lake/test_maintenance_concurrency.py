@@ -116,9 +116,9 @@ def test_a_bad_compaction_is_not_restored_over_a_writers_commit(
     _a_compaction_that_loses_a_row(monkeypatch)
     real = maintenance._check_compaction
 
-    def writer_commits_first(uri_: str, table, compaction_version: int) -> None:
+    def writer_commits_first(uri_: str, table, compaction_version: int, pre) -> None:
         _other_writer_appends(uri, 3000)
-        real(uri_, table, compaction_version)
+        real(uri_, table, compaction_version, pre)
 
     monkeypatch.setattr(maintenance, "_check_compaction", writer_commits_first)
     with pytest.raises(MaintenanceError, match=r"not restored, because writers committed versions \[\d+\]") as info:
