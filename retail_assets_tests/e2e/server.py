@@ -10,6 +10,7 @@ is known to linger — and finally any descendant that somehow left the group, b
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,10 +66,12 @@ def wait_for(
         time.sleep(interval_s)
 
 
-def _default_sigint() -> None:
-    """Undo an inherited "ignore SIGINT" (background jobs of a non-interactive shell have it), so
-    the polite first stop signal reaches dagster dev like a Ctrl-C would."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+DEFAULT_SIGINT = [shutil.which("env") or "/usr/bin/env", "--default-signal=INT"]
+"""Undo an inherited "ignore SIGINT" (background jobs of a non-interactive shell have it), so the
+polite first stop signal reaches dagster dev like a Ctrl-C would. Why coreutils' ``env`` and not a
+``preexec_fn``: a ``preexec_fn`` makes Python fork and run Python code in the child, where fork
+handlers of libraries the test process loaded (gRPC's) run too; that made a server "exit" at start
+in the Azure helper (``retail_assets_tests.azure.processes``). ``env`` resets the signal and execs."""
 
 
 @dataclass
@@ -103,14 +106,13 @@ class DagsterDev:
         ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            cmd,
+            [*DEFAULT_SIGINT, *cmd],
             cwd=self.repo_root,
             env=dict(self.env),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_default_sigint,
         )
 
     def assert_alive(self) -> None:

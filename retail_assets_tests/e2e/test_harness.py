@@ -98,3 +98,23 @@ def test_environment_points_everything_at_the_temporary_home(tmp_path, monkeypat
     assert env["DAGSTER_HOME"] == str((tmp_path / "home" / "dagster_home").resolve())
     assert "RETAIL_ASSETS_LAKE_ROOT" not in env, "the lake must live in the temporary home"
     assert env["RETAIL_ASSETS_SCALE_FACTOR"] == "0.01"
+
+
+def test_the_server_gets_a_default_sigint_even_when_the_test_process_ignores_it(tmp_path) -> None:
+    """Background jobs of a non-interactive shell start with SIGINT ignored, and a child inherits
+    that: the polite first stop signal would then do nothing. The server must start with it reset."""
+    import signal
+
+    report = tmp_path / "sigint.txt"
+    probe = f"import signal, pathlib; pathlib.Path({str(report)!r}).write_text(repr(signal.getsignal(signal.SIGINT)))"
+    server = DagsterDev(repo_root=tmp_path, env={}, log_path=tmp_path / "log.txt", argv=[sys.executable, "-c", probe])
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert server.process is not None and server.process.wait(30) == 0
+        assert "default_int_handler" in report.read_text()  # Python installs it only when not ignored
+    finally:
+        server.stop(grace_s=0.5)
