@@ -40,18 +40,25 @@ from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
 from retail_assets.generate import dims_cache
+from retail_assets.generate.customer_index import CUSTOMER_COLUMNS, compact_customers
 from retail_assets.generate.day import generate_day
 from retail_assets.generate.shards import Shard, plan_shards, shard_dims
 from retail_assets.generate.state import CarryState, initial_state
-from retail_assets.generate.store_context import CUSTOMER_COLUMNS
 from retail_assets.lake import delta, staged
 from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.manifest import MANIFEST_TABLE, manifest_rows
 
 _log = logging.getLogger(__name__)
 _DIMS_CACHE: dict[tuple[str, str], dict[str, pa.Table]] = {}
-GENERATOR_COLUMNS = {"dim_customers": list(CUSTOMER_COLUMNS)}
-"""What a shard reads of the dimensions it does not narrow (the rest is read whole)."""
+
+
+def _compact_customers(uri: str) -> pa.Table:
+    """dim_customers as a shard worker holds it: a row per home store, read a batch at a time."""
+    return compact_customers(delta.dataset(uri).to_batches(columns=list(CUSTOMER_COLUMNS)))
+
+
+GENERATOR_READERS = {"dim_customers": _compact_customers}
+"""The dimensions a shard reads its own way (the rest is read whole)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def _dims(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
     key = (str(home.lake_root), settings.dataset_id)
     if key not in _DIMS_CACHE:
         _DIMS_CACHE.clear()
-        _DIMS_CACHE[key] = pipeline.load_dimensions(home, settings, columns=GENERATOR_COLUMNS)
+        _DIMS_CACHE[key] = pipeline.load_dimensions(home, settings, readers=GENERATOR_READERS)
         # the read's scratch (≈ half the customer table again) stays in Arrow's allocator otherwise,
         # on top of every shard a worker makes: 80 MiB at sf 10, ≈ 0.8 GiB at sf 100
         pa.default_memory_pool().release_unused()

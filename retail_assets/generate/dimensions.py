@@ -566,6 +566,13 @@ def _customers_table(settings: DatasetSettings, geo: _Geo, stores: _Stores, n: i
     keys, cand, _ = _home_store_tables(geo, stores)
     pick = np.minimum(np.searchsorted(keys, geo_index + store_u, side="right"), len(keys) - 1)
     home_store = cand[pick]
+    # Customer ids are numbered home store by home store (model 5, §3.5): a store's customers are
+    # one range of ids, so a day's generator knows every customer's home store from a count per
+    # store instead of holding a chain-wide array per worker (memory flat in the scale factor, §8.5).
+    order = np.argsort(home_store, kind="stable")
+    home_store, geo_index, app_user = home_store[order], geo_index[order], app_user[order]
+    first, last, house, street, suffix = first[order], last[order], house[order], street[order], suffix[order]
+    check, area, exchange, line = check[order], area[order], exchange[order], line[order]
 
     ids = np.arange(1, n + 1, dtype=np.int64)
     address = _addresses(

@@ -29,6 +29,7 @@ from retail_assets.generate.dimensions import (
 from retail_assets.generate.ids import join, ymd, zpad
 from retail_assets.generate.money import round_half_away
 from retail_assets.generate.rng import rng
+from retail_assets.generate.store_context import customer_index
 from retail_assets.generate.table_build import build_fact_table
 
 # --- rules as data (§7.12) ---------------------------------------------------------------------------
@@ -264,13 +265,12 @@ def _impressions(key: tuple, day: date, n_customers: int) -> _Impressions:
 
 def impressions_for_day(settings: DatasetSettings, dims: dict[str, pa.Table], day: date) -> pa.Table:
     """fact_marketing rows of the day, sorted by (event_ts, impression_id_ext); empty before start_date."""
-    customers = dims["dim_customers"]
-    imp = _impressions(settings_key(settings), day, customers.num_rows)
+    customers = customer_index(dims)
+    imp = _impressions(settings_key(settings), day, customers.n_customers)
     n = len(imp.ts_us)
     if n == 0:
         return FACT_TABLES["fact_marketing"].arrow_schema.empty_table()
-    idx = pa.array(imp.customer_id - 1)
-    app_user = customers.column("app_user").combine_chunks().take(idx).to_numpy(zero_copy_only=False)
+    app_user = customers.app_user_of(imp.customer_id)
     creative_ids = join(
         "CRV-", np.strings.slice(imp.campaign, 4, None), "-", imp.channel, "-", imp.creative.astype(np.str_)
     )
@@ -346,7 +346,7 @@ def attribute_receipts(
     out = np.full(len(cust), None, dtype=object)
     if len(cust) == 0:
         return out
-    index = _attribution_index(settings_key(settings), day, dims["dim_customers"].num_rows)
+    index = _attribution_index(settings_key(settings), day, customer_index(dims).n_customers)
     if len(index.key) == 0:
         return out
     rel = ts - index.base_us

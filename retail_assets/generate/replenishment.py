@@ -23,6 +23,7 @@ from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.generate import calendar as cal
 from retail_assets.generate import dims_cache, ids
 from retail_assets.generate import inventory as inv
+from retail_assets.generate.customer_index import CustomerLookup
 from retail_assets.generate.dimensions import dimension_sizes
 from retail_assets.generate.inventory import TxnBatch
 from retail_assets.generate.rng import rng
@@ -34,7 +35,7 @@ from retail_assets.generate.state import (
     decode_bodies,
     make_schedule,
 )
-from retail_assets.generate.store_context import StoreContext, customer_arrays, day_ordinal, location_index
+from retail_assets.generate.store_context import StoreContext, customer_index, day_ordinal, location_index
 
 US_MIN = cal.US_PER_MINUTE
 US_H = cal.US_PER_HOUR
@@ -90,7 +91,7 @@ class Network:
     dc_truck_capacity: np.ndarray  # (D, 2)
     supplier_trucks: tuple[np.ndarray, np.ndarray]  # truck ids (refrigerated, dry), ascending
     supplier_capacity: tuple[int, int]
-    customer_home_store: np.ndarray  # (C,) home store_id (an id: a shard holds a subset of the stores)
+    customer_home_store: CustomerLookup  # [customer_id − 1] -> home store_id (a shard holds a subset of the stores)
     store_ids: np.ndarray  # (S,) store_id of each store index, ascending
     dc_ids: np.ndarray  # (D,) dc_id of each DC index, ascending
     tags: tuple[str | None, ...] = ()  # per product (holiday tags, §7.4) for the seasonal uplift
@@ -152,7 +153,7 @@ class Network:
             dc_truck_capacity=dc_cap,
             supplier_trucks=(np.sort(sup_r), np.sort(sup_a)),
             supplier_capacity=(int(cap[sup & refr].min()), int(cap[sup & ~refr].min())),
-            customer_home_store=customer_arrays(dims).home_store_id,
+            customer_home_store=customer_index(dims).home_store,
             store_ids=stores.column("store_id").to_numpy().astype(np.int64),
             dc_ids=dc_ids,
             tags=tuple(products.column("tags").to_pylist()),

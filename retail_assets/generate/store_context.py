@@ -15,13 +15,11 @@ import numpy as np
 import pyarrow as pa
 
 from retail_assets.generate import dims_cache
+from retail_assets.generate.customer_index import CustomerIndex, CustomerLookup
 from retail_assets.generate.money import TAX_K2, decimal_unscaled
 
 STORE_FORMATS = ("HYPERMARKET", "SUPERSTORE", "STANDARD", "NEIGHBORHOOD", "EXPRESS")
 ZONES = ("ENTRANCE", "GROCERY", "ELECTRONICS", "CLOTHING", "CHECKOUT")
-CUSTOMER_COLUMNS = ("customer_id", "home_store_id", "app_user")
-"""The columns of dim_customers that generating a day reads (here, ``Network`` and marketing); the
-device ids are derived from ``customer_id`` where needed (``dimensions.customer_device_ids``)."""
 EPOCH = date(1970, 1, 1)
 
 
@@ -57,48 +55,11 @@ def location_index(location_ids: np.ndarray, wanted: np.ndarray | int, kind: str
     return idx
 
 
-@dataclass(frozen=True)
-class CustomerArrays:
-    """The customer columns a day reads, once per customers table (index = customer_id − 1).
-
-    Why shared: every shard of a day reads the whole customer dimension (a store serves anyone);
-    built per shard, these arrays (≈ 30 bytes a customer: 360 MB at sf 30) were copied for every
-    StoreContext and Network the cache kept. Keyed by the customers table alone, all shards share one.
-    """
-
-    home_store_id: np.ndarray  # int64 (C,)
-    app_user: np.ndarray  # bool (C,)
-    by_home: np.ndarray  # int32: customer_id sorted by (home_store_id, customer_id)
-    home_sorted: np.ndarray  # int32: home_store_id of ``by_home``
-    # Why int32 for the two sorted index arrays: every worker holds them for the whole chain (8 bytes
-    # a customer saved, 0.3 GiB at sf 100); a StoreContext copies its own stores' slice back to int64.
-
-    @classmethod
-    def from_table(cls, customers: pa.Table) -> CustomerArrays:
-        ids = _np(customers, "customer_id").astype(np.int64)
-        if not np.array_equal(ids, np.arange(1, len(ids) + 1)):
-            customers = customers.sort_by("customer_id")
-            ids = _np(customers, "customer_id").astype(np.int64)
-        home = _np(customers, "home_store_id").astype(np.int64, copy=False)  # the Arrow buffer itself when int64
-        if len(ids) and max(int(ids[-1]), int(home.max())) > np.iinfo(np.int32).max:
-            raise ValueError(f"{len(ids):,} customers or a store id beyond int32: the customer index needs int64")
-        order = np.lexsort((ids, home))
-        return cls(
-            home_store_id=home,
-            app_user=_np(customers, "app_user").astype(bool),
-            by_home=ids[order].astype(np.int32),
-            home_sorted=home[order].astype(np.int32),
-        )
-
-
-def customer_arrays(dims: dict[str, pa.Table]) -> CustomerArrays:
-    """``CustomerArrays`` of the dims' customers, cached per customers table (shared by shards)."""
-    def build(d: dict[str, pa.Table]) -> CustomerArrays:
-        arrays = CustomerArrays.from_table(d["dim_customers"])
-        pa.default_memory_pool().release_unused()  # Arrow scratch (sort_by, combine_chunks), back to the OS
-        return arrays
-
-    return dims_cache.derived("CustomerArrays", {"dim_customers": dims["dim_customers"]}, build)
+def customer_index(dims: dict[str, pa.Table]) -> CustomerIndex:
+    """The ``CustomerIndex`` of the dims' customers, cached per customers table (shared by shards)."""
+    return dims_cache.derived(
+        "CustomerIndex", {"dim_customers": dims["dim_customers"]}, lambda d: CustomerIndex.from_table(d["dim_customers"])
+    )
 
 
 @dataclass(frozen=True)
@@ -123,8 +84,8 @@ class StoreContext:
     perishable: np.ndarray  # bool (P,), requires_refrigeration: a returned unit is disposed, not restocked
     zone_of_product: np.ndarray  # int8 (P,), GROCERY / ELECTRONICS / CLOTHING index into ZONES
     tags: tuple[str | None, ...]
-    customer_home_store: np.ndarray  # int64 (C,)
-    customer_app_user: np.ndarray  # bool (C,)
+    customer_home_store: CustomerLookup  # [customer_id − 1] -> home store_id (any customer of the chain)
+    customer_app_user: CustomerLookup  # [customer_id − 1] -> app_user
     home_customers_sorted: np.ndarray  # customer_id sorted by (home_store_id, customer_id)
     home_offsets: np.ndarray  # (S+1,) CSR offsets into home_customers_sorted
 
@@ -162,17 +123,9 @@ class StoreContext:
         zone_of_product = np.array(
             [2 if d == "Electronics" else 3 if d == "Clothing" else 1 for d in dept], dtype=np.int8
         )
-        cust = customer_arrays(dims)
+        cust = customer_index(dims)
         # CSR over this context's stores only (a shard holds a subset of the chain's stores, §8.5)
-        key = store_id.astype(cust.home_sorted.dtype)
-        lo = np.searchsorted(cust.home_sorted, key, side="left")
-        hi = np.searchsorted(cust.home_sorted, key, side="right")
-        if len(key) > 1 and np.any(np.diff(key) <= 0):  # the ranges below assume ascending store ids
-            homed = cust.by_home[np.isin(cust.home_sorted, key)]
-        else:  # each store's customers are one range of the sorted index: no pass over every customer
-            homed = np.concatenate([cust.by_home[a:b] for a, b in zip(lo, hi, strict=True)] or [cust.by_home[:0]])
-        homed = homed.astype(np.int64)
-        offsets = np.concatenate(([0], np.cumsum(hi - lo)))
+        homed, offsets = cust.customers_of(store_id)
         geo = dims["dim_geographies"]
         region_of = dict(
             zip(geo.column("geography_id").to_pylist(), geo.column("region").to_pylist(), strict=True)
@@ -197,7 +150,7 @@ class StoreContext:
             perishable=_np(products, "requires_refrigeration").astype(bool),
             zone_of_product=zone_of_product,
             tags=tuple(products.column("tags").to_pylist()),
-            customer_home_store=cust.home_store_id,
+            customer_home_store=cust.home_store,
             customer_app_user=cust.app_user,
             home_customers_sorted=homed,
             home_offsets=offsets.astype(np.int64),
