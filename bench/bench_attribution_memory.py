@@ -43,7 +43,7 @@ def _child(sf: float, day: date) -> dict:
     seconds = time.perf_counter() - started
     return {
         "sf": sf,
-        "impressions_in_window": int(len(index.key)),
+        "impressions_in_window": len(index.key),
         "seconds": seconds,
         "held_mib": _rss_mib() - before,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before,
