@@ -135,13 +135,12 @@ def build_and_write_dimensions(home: HomeSettings, settings: DatasetSettings) ->
 def load_dimensions(
     home: HomeSettings,
     settings: DatasetSettings | None = None,
-    columns: dict[str, list[str]] | None = None,
     only: Iterable[str] | None = None,
     readers: Mapping[str, Callable[[str], pa.Table]] | None = None,
 ) -> dict[str, pa.Table]:
     """Read every Bronze dimension table; with ``settings``, refuse dimensions of another dataset.
 
-    ``columns`` narrows tables to the columns a reader needs; ``readers`` reads a table its own way
+    ``readers`` reads a table its own way
     from its URI (the sharded generator reads ``dim_customers`` — 40 million rows at sf 100 — batch by
     batch into a row per home store, ``generate.customer_index``); ``only`` reads just those tables
     (planning shards needs the stores and DCs)."""
@@ -165,11 +164,8 @@ def load_dimensions(
                     f"{settings.dataset_id} (seed/scale factor/start date changed); re-materialize the "
                     f"'dimensions' group (`{MATERIALIZE_DIMS}`) or restore the previous settings."
                 )
-        wanted = (columns or {}).get(name)
         if readers and name in readers:
             dims[name] = readers[name](uri)
-        elif wanted:
-            dims[name] = delta.read_table(uri, columns=list(wanted))
         else:
             dims[name] = delta.read_table(uri, spec.arrow_schema)
     return dims

@@ -79,8 +79,8 @@ def _dims(home: HomeSettings, settings: DatasetSettings) -> dict[str, pa.Table]:
     if key not in _DIMS_CACHE:
         _DIMS_CACHE.clear()
         _DIMS_CACHE[key] = pipeline.load_dimensions(home, settings, readers=GENERATOR_READERS)
-        # the read's scratch (≈ half the customer table again) stays in Arrow's allocator otherwise,
-        # on top of every shard a worker makes: 80 MiB at sf 10, ≈ 0.8 GiB at sf 100
+        # the read's scratch (the customers' record batches, the other tables' decoding) stays in
+        # Arrow's allocator otherwise, on top of every shard a worker makes
         pa.default_memory_pool().release_unused()
     return _DIMS_CACHE[key]
 

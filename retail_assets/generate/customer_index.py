@@ -16,7 +16,7 @@ flags in id order, a list column whose values are one bit-packed array over ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +52,9 @@ class CustomerLookup:
     """A read-only stand-in for an array over every customer, indexed by ``customer_id − 1`` as
     the arrays it replaces were (``ctx.customer_home_store[customer - 1]``)."""
 
-    def __init__(self, index: CustomerIndex, column: str) -> None:
-        self._of = index.home_store_of if column == "home_store_id" else index.app_user_of
-        self._n = index.n_customers
+    def __init__(self, of: Callable[[np.ndarray], np.ndarray], n_customers: int) -> None:
+        self._of = of
+        self._n = n_customers
 
     def __getitem__(self, positions: np.ndarray | int) -> np.ndarray:
         return self._of(np.asarray(positions, dtype=np.int64) + 1)
@@ -91,10 +91,13 @@ class CustomerIndex:
         """The customers whose home is each of ``store_ids`` (ascending ids, store after store) and the
         CSR offsets of each store's run: what a StoreContext of a shard's stores holds."""
         store_ids = np.asarray(store_ids, dtype=np.int64)
-        pos = np.searchsorted(self.home_store_id, store_ids)
-        found = (pos < len(self.home_store_id)) & (self.home_store_id[np.minimum(pos, len(self.home_store_id) - 1)] == store_ids)
-        first = np.where(found, self.first_customer_id[np.minimum(pos, len(self.home_store_id))], 0)
-        count = np.where(found, self.first_customer_id[np.minimum(pos + 1, len(self.home_store_id))] - first, 0)
+        first = np.zeros(len(store_ids), dtype=np.int64)
+        count = np.zeros(len(store_ids), dtype=np.int64)
+        if len(self.home_store_id):  # a store that is no one's home has no run: count 0
+            at = np.minimum(np.searchsorted(self.home_store_id, store_ids), len(self.home_store_id) - 1)
+            found = self.home_store_id[at] == store_ids
+            first[found] = self.first_customer_id[at[found]]
+            count[found] = self.first_customer_id[at[found] + 1] - first[found]
         offsets = np.concatenate(([0], np.cumsum(count))).astype(np.int64)
         homed = np.empty(int(offsets[-1]), dtype=np.int64)
         for f, lo, hi in zip(first.tolist(), offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
@@ -103,11 +106,11 @@ class CustomerIndex:
 
     @property
     def home_store(self) -> CustomerLookup:
-        return CustomerLookup(self, "home_store_id")
+        return CustomerLookup(self.home_store_of, self.n_customers)
 
     @property
     def app_user(self) -> CustomerLookup:
-        return CustomerLookup(self, "app_user")
+        return CustomerLookup(self.app_user_of, self.n_customers)
 
     @classmethod
     def from_table(cls, customers: pa.Table) -> CustomerIndex:

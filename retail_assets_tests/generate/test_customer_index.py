@@ -80,6 +80,9 @@ def test_a_store_context_holds_the_customers_of_its_own_stores(customers: pa.Tab
         run = ctx.home_customers_sorted[ctx.home_offsets[i] : ctx.home_offsets[i + 1]]
         assert np.array_equal(run, np.flatnonzero(home == store) + 1), store
     assert ctx.n_customers == dims["dim_customers"].num_rows
+    nobody, offsets = CustomerIndex.from_table(dims["dim_customers"]).customers_of(np.array([3, 10**6]))
+    assert offsets.tolist() == [0, int(np.sum(home == 3)), int(np.sum(home == 3))]  # a store no one calls home
+    assert np.array_equal(nobody, np.flatnonzero(home == 3) + 1)
 
 
 def test_customers_of_a_model_4_layout_are_refused_with_the_fix(customers: pa.Table) -> None:
