@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.generate.dimensions import build_dimensions
 from retail_assets.lake.maintenance import MaintenancePolicy, lake_tables, maintain_table
 
 MAINTAIN_EVERY_DAYS = 7
@@ -34,7 +35,8 @@ def main() -> None:
     args = ap.parse_args()
     settings = DatasetSettings(scale_factor=args.scale_factor, start_date=date.fromisoformat(args.start))
     home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": tempfile.mkdtemp(prefix="bench_backfill_")})
-    dims = pipeline.build_and_write_dimensions(home, settings)
+    pipeline.build_and_write_dimensions(home, settings)
+    dims = build_dimensions(settings)
     per_day: list[float] = []
     rows = 0
     upkeep = 0.0

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fake endpoin
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.generate.day import generate_day
+from retail_assets.generate.dimensions import build_dimensions
 from retail_assets.streaming.drain import DEFAULT_BATCH_SIZE
 from retail_assets.streaming.events import build_day_events
 from retail_assets.streaming.sinks.eventhub import (
@@ -75,7 +76,8 @@ def main() -> None:
     day = date.fromisoformat(args.day)
     dataset = DatasetSettings(scale_factor=args.scale_factor, start_date=day)
     home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": tempfile.mkdtemp(prefix="bench_eventhub_")})
-    dims = pipeline.build_and_write_dimensions(home, dataset)
+    pipeline.build_and_write_dimensions(home, dataset)
+    dims = build_dimensions(dataset)
     result = generate_day(dataset, dims, pipeline.load_prev_state(home, dataset, dims, day), day)
     events = build_day_events(result.tables, dataset.dataset_id, dataset.start_date, day)
     del result, dims

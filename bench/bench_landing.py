@@ -30,11 +30,13 @@ def _events(scale_factor: float, day: date, cache: Path | None) -> pa.Table:
     from retail_assets import pipeline
     from retail_assets.config import DatasetSettings, HomeSettings
     from retail_assets.generate.day import generate_day
+    from retail_assets.generate.dimensions import build_dimensions
     from retail_assets.streaming.events import build_day_events
 
     dataset = DatasetSettings(scale_factor=scale_factor, start_date=day)
     home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": tempfile.mkdtemp(prefix="bench_landing_")})
-    dims = pipeline.build_and_write_dimensions(home, dataset)
+    pipeline.build_and_write_dimensions(home, dataset)
+    dims = build_dimensions(dataset)
     result = generate_day(dataset, dims, pipeline.load_prev_state(home, dataset, dims, day), day)
     events = build_day_events(result.tables, dataset.dataset_id, dataset.start_date, day).select(["event_type", "body"])
     if cache is not None:

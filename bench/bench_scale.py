@@ -130,8 +130,7 @@ def child_main(argv: list[str]) -> int:
     phases: dict[str, object] = {}
     started_epoch = time.time()
     if action == "dims":
-        tables = pipeline.build_and_write_dimensions(home, settings)
-        rows = tables["dim_stores"].num_rows
+        rows = pipeline.build_and_write_dimensions(home, settings)["dim_stores"]
     elif action == "whole":
         result = pipeline.generate_and_write_day(home, settings, day, "batch", owner="bench", today=today)
         rows = result.row_count

@@ -190,19 +190,28 @@ PEAK_GIB_PER_SCALE_FACTOR: dict[str, float] = {
 }
 BASE_PEAK_GIB = 0.27
 GIB = 1024**3
-DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR = 0.103
-"""What is left when a day is made in shards: building the dimensions in one process (sf 100,
-40.3 M customers: 10.3 GiB peak). A shard worker holds less (the customer columns it needs)."""
+DIMENSIONS_BASE_PEAK_GIB = 0.9
+DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR = 0.007
+"""What is left when a day is made in shards: the dimension step, one process for the whole chain,
+which holds every customer's draws (≈ 24 bytes each) and builds their rows a batch at a time
+(``generate.dimensions.StreamedDimensions``). Measured with ``bench/bench_dimensions_write.py``:
+928 / 1,113 / 1,544 MiB at sf 10 / 30 / 100 (the line through them, rounded up: 0.9 GiB + 0.007 GiB
+per unit). It was 10.8 GiB at sf 100 when the step built the customers' rows whole. A shard worker
+holds less than either (≈ 1.3 GiB at sf 100, ``bench/bench_scale.py``)."""
 
 
 def _peak_gib_per_scale_factor(whole_day: bool) -> float:
     return max(PEAK_GIB_PER_SCALE_FACTOR.values()) if whole_day else DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR
 
 
+def _base_peak_gib(whole_day: bool) -> float:
+    return BASE_PEAK_GIB if whole_day else DIMENSIONS_BASE_PEAK_GIB
+
+
 def peak_memory_gib(scale_factor: float, whole_day: bool = True) -> float:
     """The worst measured peak for ``scale_factor`` in GiB: a streamed day in one process, or, for
-    days made in shards, the dimensions' build."""
-    return BASE_PEAK_GIB + _peak_gib_per_scale_factor(whole_day) * scale_factor
+    days made in shards, the dimension step."""
+    return _base_peak_gib(whole_day) + _peak_gib_per_scale_factor(whole_day) * scale_factor
 
 
 def machine_memory_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup/memory.max")) -> tuple[int, int | None]:
@@ -251,11 +260,12 @@ def require_scale_factor_fits(
         return
     free = f", {available / GIB:.1f} GiB available now" if available is not None else ""
     per_sf = _peak_gib_per_scale_factor(whole_day)
-    fits = math.floor(max(0.0, (total / GIB - BASE_PEAK_GIB) / per_sf) * 100) / 100
+    fits = math.floor(max(0.0, (total / GIB - _base_peak_gib(whole_day)) / per_sf) * 100) / 100
     if not whole_day:
         raise ConfigError(
             f"{source}={scale_factor:g} cannot fit in memory even in shards: building its dimensions needs about "
-            f"{need:.1f} GiB ({BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit, measured at sf 100), "
+            f"{need:.1f} GiB ({DIMENSIONS_BASE_PEAK_GIB:g} GiB base + {per_sf:g} GiB per scale-factor unit, "
+            "measured at sf 10-100), "
             f"and this machine has {total / GIB:.1f} GiB in total{free}. The largest scale factor that fits is "
             f"{fits:g}: set {source}={fits:g} or lower, or run on a machine with more memory."
         )

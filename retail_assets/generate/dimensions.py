@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -543,65 +544,113 @@ def _home_store_tables(geo: _Geo, stores: _Stores) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(keys), np.concatenate(cand), np.array([len(c) for c in cand])
 
 
-def _customers_table(settings: DatasetSettings, geo: _Geo, stores: _Stores, n: int) -> pa.Table:
+CUSTOMER_BATCH_ROWS = 1 << 20
+"""Customers a batch of ``StreamedDimensions.customer_batches`` holds (≈ 270 bytes a finished row)."""
+
+
+@dataclass(frozen=True)
+class _CustomerDraws:
+    """Every customer's draws, in customer_id order (home store by home store), each in the narrowest
+    unsigned type that holds it: ≈ 24 bytes a customer, against ≈ 270 for the finished row (names,
+    address, phone and ids as strings), so the rows can be built a batch at a time (§3.5)."""
+
+    geo_index: np.ndarray
+    home_store: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    house: np.ndarray
+    street: np.ndarray
+    suffix: np.ndarray
+    check: np.ndarray
+    area: np.ndarray
+    exchange: np.ndarray
+    line: np.ndarray
+    app_user: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.home_store)
+
+
+def _narrow(values: np.ndarray, upper: int) -> np.ndarray:
+    """``values`` (all in ``[0, upper)``) in the smallest unsigned type that holds them."""
+    return values.astype(np.min_scalar_type(upper))
+
+
+def _customer_draws(settings: DatasetSettings, geo: _Geo, stores: _Stores, n: int) -> _CustomerDraws:
+    """The draws of every customer, in the documented block order, then in customer_id order.
+
+    Each block is drawn whole (the stream's order is the data) and narrowed at once, so at most one
+    block is ever held at 8 bytes a value."""
     names = ref.names()
     g = rng(settings.seed, "dim_customers", model_version=settings.model_version)
-    # draw blocks in the documented order
-    geo_u = g.random(n)
-    store_u = g.random(n)
-    first = g.integers(0, len(names.first_names), n)
-    last = g.integers(0, len(names.last_names), n)
-    house = g.integers(1, 10_000, n)
-    street = g.integers(0, len(names.street_names), n)
-    suffix = g.integers(0, len(names.residential_suffixes), n)
-    check = g.integers(0, 1000, n)
-    area = g.integers(0, len(names.phone_area_codes), n)
-    exchange = g.integers(200, 1000, n)
-    line = g.integers(0, 10_000, n)
-    app_user = g.random(n) < APP_USER_SHARE
-
     cum_geo = np.cumsum(geo.weight_milli) / geo.weight_milli.sum()
     cum_geo[-1] = 1.0
-    geo_index = np.searchsorted(cum_geo, geo_u, side="right")
+    geo_index = _narrow(np.searchsorted(cum_geo, g.random(n), side="right"), geo.n)
     keys, cand, _ = _home_store_tables(geo, stores)
-    pick = np.minimum(np.searchsorted(keys, geo_index + store_u, side="right"), len(keys) - 1)
-    home_store = cand[pick]
+    pick = np.minimum(np.searchsorted(keys, geo_index + g.random(n), side="right"), len(keys) - 1)
+    home_store = _narrow(cand[pick], int(cand.max()) + 1)
+    del pick
     # Customer ids are numbered home store by home store (model 5, §3.5): a store's customers are
     # one range of ids, so a day's generator knows every customer's home store from a count per
     # store instead of holding a chain-wide array per worker (memory flat in the scale factor, §8.5).
     order = np.argsort(home_store, kind="stable")
-    home_store, geo_index, app_user = home_store[order], geo_index[order], app_user[order]
-    first, last, house, street, suffix = first[order], last[order], house[order], street[order], suffix[order]
-    check, area, exchange, line = check[order], area[order], exchange[order], line[order]
 
-    ids = np.arange(1, n + 1, dtype=np.int64)
+    def block(lo: int, hi: int) -> np.ndarray:
+        return _narrow(g.integers(lo, hi, n), hi)[order]
+
+    first = block(0, len(names.first_names))
+    last = block(0, len(names.last_names))
+    house = block(1, 10_000)
+    street = block(0, len(names.street_names))
+    suffix = block(0, len(names.residential_suffixes))
+    check = block(0, 1000)
+    area = block(0, len(names.phone_area_codes))
+    exchange = block(200, 1000)
+    line = block(0, 10_000)
+    app_user = (g.random(n) < APP_USER_SHARE)[order]
+    return _CustomerDraws(
+        geo_index[order], home_store[order], first, last, house, street, suffix, check, area, exchange, line, app_user
+    )
+
+
+def _customer_rows(draws: _CustomerDraws, geo: _Geo, lo: int, hi: int) -> pa.Table:
+    """The finished rows of customers ``lo + 1`` to ``hi`` (ids are 1-based)."""
+    names = ref.names()
+    s = slice(lo, hi)
+    ids = np.arange(lo + 1, hi + 1, dtype=np.int64)
     address = _addresses(
-        house,
-        _pick(names.street_names, street),
-        _pick(names.residential_suffixes, suffix),
-        _pick(geo.place, geo_index),
+        draws.house[s],
+        _pick(names.street_names, draws.street[s]),
+        _pick(names.residential_suffixes, draws.suffix[s]),
+        _pick(geo.place, draws.geo_index[s]),
     )
-    loyalty = _pa_concat("LC", _pa_int_str(ids, 6), _pa_int_str(check, 3))
+    loyalty = _pa_concat("LC", _pa_int_str(ids, 6), _pa_int_str(draws.check[s], 3))
     phone = _pa_concat(
-        "(", _pick(names.phone_area_codes, area), ") ", _pa_int_str(exchange), "-", _pa_int_str(line, 4)
-    )
+        "(", _pick(names.phone_area_codes, draws.area[s]), ") ", _pa_int_str(draws.exchange[s]), "-",
+        _pa_int_str(draws.line[s], 4),
+    )  # fmt: skip
     b36 = _base36_fixed(ids, 6)
     return _table(
         "dim_customers",
         {
             "customer_id": pa.array(ids),
-            "first_name": _pick(names.first_names, first),
-            "last_name": _pick(names.last_names, last),
+            "first_name": _pick(names.first_names, draws.first[s]),
+            "last_name": _pick(names.last_names, draws.last[s]),
             "address": address,
-            "geography_id": pa.array(geo_index.astype(np.int64) + 1),
-            "home_store_id": pa.array(home_store.astype(np.int64)),
+            "geography_id": pa.array(draws.geo_index[s].astype(np.int64) + 1),
+            "home_store_id": pa.array(draws.home_store[s].astype(np.int64)),
             "loyalty_card_number": loyalty,
             "phone": phone,
             "ble_id_ext": _pa_concat(BLE_ID_PREFIX, b36),
             "ad_id_ext": _pa_concat(AD_ID_PREFIX, b36),
-            "app_user": pa.array(app_user),
+            "app_user": pa.array(draws.app_user[s]),
         },
     )
+
+
+def _customers_table(settings: DatasetSettings, geo: _Geo, stores: _Stores, n: int) -> pa.Table:
+    return _customer_rows(_customer_draws(settings, geo, stores, n), geo, 0, n)
 
 
 def taxability_of(department: str, category: str, rules: ref.ProductRules | None = None) -> str:
@@ -715,30 +764,89 @@ def _products_table(settings: DatasetSettings, n: int) -> pa.Table:
     )
 
 
-@lru_cache(maxsize=4)
-def _build_cached(key: tuple) -> dict[str, pa.Table]:
+@dataclass(frozen=True)
+class _Chain:
+    """What every dimension is drawn from: the geographies, the stores and their DCs."""
+
+    settings: DatasetSettings
+    sizes: DimensionSizes
+    geo: _Geo
+    geographies: pa.Table
+    stores: _Stores
+    dc_geo: np.ndarray
+    dc_of_store: np.ndarray
+    travel: np.ndarray
+
+
+def _chain(settings: DatasetSettings) -> _Chain:
+    sizes = dimension_sizes(settings)
+    geo, geographies = _geographies(settings, sizes.geographies)
+    stores = _store_attributes(settings, geo, sizes.stores)
+    dc_geo = _dc_geographies(geo, stores, sizes.dcs)
+    dc_of_store, travel = _assign_dcs(geo, stores, dc_geo)
+    return _Chain(settings, sizes, geo, geographies, stores, dc_geo, dc_of_store, travel)
+
+
+def _settings_of(key: tuple) -> DatasetSettings:
     seed, sf, start_date, model_version, overrides = key
-    settings = DatasetSettings(
+    return DatasetSettings(
         seed=seed,
         scale_factor=sf,
         start_date=start_date,
         model_version=model_version,
         overrides=json.loads(overrides),
     )
-    sizes = dimension_sizes(settings)
-    geo, geographies = _geographies(settings, sizes.geographies)
-    stores = _store_attributes(settings, geo, sizes.stores)
-    dc_geo = _dc_geographies(geo, stores, sizes.dcs)
-    dc_of_store, travel = _assign_dcs(geo, stores, dc_geo)
-    tables = {
-        "dim_geographies": geographies,
-        "dim_distribution_centers": _dcs_table(settings, geo, dc_geo),
-        "dim_stores": _stores_table(geo, stores, sizes, dc_of_store, travel),
-        "dim_trucks": _trucks_table(settings, sizes, stores, dc_of_store),
-        "dim_customers": _customers_table(settings, geo, stores, sizes.customers),
+
+
+def _small_tables(chain: _Chain) -> dict[str, pa.Table]:
+    """Every dimension but dim_customers (their sizes are bounded or grow with the stores only)."""
+    settings, sizes = chain.settings, chain.sizes
+    return {
+        "dim_geographies": chain.geographies,
+        "dim_distribution_centers": _dcs_table(settings, chain.geo, chain.dc_geo),
+        "dim_stores": _stores_table(chain.geo, chain.stores, sizes, chain.dc_of_store, chain.travel),
+        "dim_trucks": _trucks_table(settings, sizes, chain.stores, chain.dc_of_store),
         "dim_products": _products_table(settings, sizes.products),
     }
+
+
+@lru_cache(maxsize=4)
+def _build_cached(key: tuple) -> dict[str, pa.Table]:
+    chain = _chain(_settings_of(key))
+    tables = {
+        **_small_tables(chain),
+        "dim_customers": _customers_table(chain.settings, chain.geo, chain.stores, chain.sizes.customers),
+    }
     return {name: tables[name] for name in DIMENSION_TABLES}
+
+
+class StreamedDimensions:
+    """The dimensions as the lake writer takes them: ``dim_customers`` — the one that grows with the
+    scale factor, 403,000 rows per unit (≈ 10 GiB of finished rows at sf 100) — as batches in
+    customer_id order, the five others whole.
+
+    Why: the dimension step runs once for the whole chain before any day, so its peak memory decided
+    the largest scale factor a machine could start, while the days themselves are made in shards
+    whose memory does not grow with it (§8.5). The batches are exactly the rows of
+    ``build_dimensions``' ``dim_customers`` (same draws, same order); only the draws of every customer
+    are held (≈ 24 bytes each), never all the finished rows. Nothing is cached in the process.
+    """
+
+    def __init__(self, settings: DatasetSettings) -> None:
+        self._chain = _chain(settings)
+        self.tables = _small_tables(self._chain)
+        self.customers = self._chain.sizes.customers
+
+    def customer_batches(self, rows_per_batch: int | None = None) -> Iterator[pa.Table]:
+        """dim_customers in id order, ``rows_per_batch`` (default ``CUSTOMER_BATCH_ROWS``) rows at a
+        time; the draws are made on first use."""
+        rows_per_batch = CUSTOMER_BATCH_ROWS if rows_per_batch is None else rows_per_batch
+        if rows_per_batch < 1:
+            raise ValueError(f"rows_per_batch must be at least 1, got {rows_per_batch}")
+        chain = self._chain
+        draws = _customer_draws(chain.settings, chain.geo, chain.stores, self.customers)
+        for lo in range(0, draws.n, rows_per_batch):
+            yield _customer_rows(draws, chain.geo, lo, min(draws.n, lo + rows_per_batch))
 
 
 def build_dimensions(settings: DatasetSettings) -> dict[str, pa.Table]:

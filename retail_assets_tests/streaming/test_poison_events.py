@@ -269,12 +269,14 @@ def test_a_day_with_poison_in_the_outbox_drains_completely(tmp_path, dataset_set
     from retail_assets import pipeline
     from retail_assets.config import HomeSettings
     from retail_assets.generate.day import generate_day
+    from retail_assets.generate.dimensions import build_dimensions
     from retail_assets.streaming.drain import DrainSettings, drain
     from retail_assets.streaming.outbox import Outbox
 
     home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home")})
     day = dataset_settings.start_date
-    dims = pipeline.build_and_write_dimensions(home, dataset_settings)
+    pipeline.build_and_write_dimensions(home, dataset_settings)
+    dims = build_dimensions(dataset_settings)
     tables = generate_day(dataset_settings, dims, pipeline.load_prev_state(home, dataset_settings, dims, day), day).tables
     events = build_day_events(tables, dataset_settings.dataset_id, dataset_settings.start_date, day)
     bodies = events["body"].to_pylist()

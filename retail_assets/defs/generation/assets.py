@@ -76,15 +76,15 @@ def dimensions(context: dg.AssetExecutionContext, retail_settings: RetailSetting
     """Build every dimension for the configured dataset and replace its Bronze table."""
     settings, home = resolve_settings(retail_settings)
     try:
-        tables = pipeline.build_and_write_dimensions(home, settings)
+        rows = pipeline.build_and_write_dimensions(home, settings)
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise dg.Failure(description=str(exc)) from exc
-    context.log.info(f"{len(tables)} dimensions of {settings.dataset_id} written under {home.lake_root}")
+    context.log.info(f"{len(rows)} dimensions of {settings.dataset_id} written under {home.lake_root}")
     for name, key in DIM_KEYS.items():
         uri = table_uri(home.lake_root, DIMENSION_TABLES[name])
         yield dg.MaterializeResult(
             asset_key=key,
-            metadata=table_metadata(DIMENSION_TABLES[name], tables[name], uri, settings.dataset_id),
+            metadata=table_metadata(DIMENSION_TABLES[name], rows[name], uri, settings.dataset_id),
         )
 
 

@@ -32,18 +32,20 @@ def table_schema(spec: TableSpec) -> dg.TableSchema:
 
 
 def table_metadata(
-    spec: TableSpec, data: pa.Table, uri: str, dataset_id: str, path: str | None = None
+    spec: TableSpec, data: pa.Table | int, uri: str, dataset_id: str, path: str | None = None
 ) -> dict[str, Any]:
-    """Metadata of one written table (or partition)."""
+    """Metadata of one written table (or partition); ``data`` is its rows, or only their count for a
+    table written a batch at a time (``dim_customers``), which then has no event-time range."""
+    rows = data if isinstance(data, int) else data.num_rows
     meta: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(data.num_rows),
+        "dagster/row_count": dg.MetadataValue.int(rows),
         "dagster/column_schema": table_schema(spec),
         "dagster/uri": dg.MetadataValue.path(uri),
         "dataset_id": dg.MetadataValue.text(dataset_id),
     }
     if path is not None:
         meta["generation_path"] = dg.MetadataValue.text(path)
-    if "event_ts" in data.column_names and data.num_rows:
+    if isinstance(data, pa.Table) and "event_ts" in data.column_names and rows:
         bounds = pc.min_max(data.column("event_ts"))
         meta["event_ts_min"] = dg.MetadataValue.timestamp(bounds["min"].as_py())
         meta["event_ts_max"] = dg.MetadataValue.timestamp(bounds["max"].as_py())
