@@ -190,14 +190,14 @@ PEAK_GIB_PER_SCALE_FACTOR: dict[str, float] = {
 }
 BASE_PEAK_GIB = 0.27
 GIB = 1024**3
-DIMENSIONS_BASE_PEAK_GIB = 0.9
+DIMENSIONS_BASE_PEAK_GIB = 0.6
 DIMENSIONS_PEAK_GIB_PER_SCALE_FACTOR = 0.007
 """What is left when a day is made in shards: the dimension step, one process for the whole chain,
-which holds every customer's draws (≈ 24 bytes each) and builds their rows a batch at a time
+which holds every customer's draws (≈ 18 bytes each) and builds their rows a batch at a time
 (``generate.dimensions.StreamedDimensions``). Measured with ``bench/bench_dimensions_write.py``:
-928 / 1,113 / 1,544 MiB at sf 10 / 30 / 100 (the line through them, rounded up: 0.9 GiB + 0.007 GiB
-per unit). It was 10.8 GiB at sf 100 when the step built the customers' rows whole. A shard worker
-holds less than either (≈ 1.3 GiB at sf 100, ``bench/bench_scale.py``)."""
+620 / 780 / 1,269 MiB at sf 10 / 30 / 100 (a line above all three: 0.6 GiB + 0.007 GiB per unit).
+It was 10.8 GiB at sf 100 when the step built the customers' rows whole. A shard worker holds
+about as much (≈ 1.3 GiB at sf 100, ``bench/bench_scale.py``)."""
 
 
 def _peak_gib_per_scale_factor(whole_day: bool) -> float:

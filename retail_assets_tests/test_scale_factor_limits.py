@@ -36,13 +36,13 @@ def test_a_scale_factor_beyond_memory_is_refused_with_the_estimate_and_the_large
 
 def test_days_in_shards_are_held_to_the_dimensions_guard_only() -> None:
     four_gib = (4 * GIB, None)
-    require_scale_factor_fits(100, memory=four_gib, whole_day=False)  # dims of sf 100: 1.6 GiB
+    require_scale_factor_fits(100, memory=four_gib, whole_day=False)  # dims of sf 100: 1.3 GiB
     with pytest.raises(ConfigError, match="cannot fit in memory: a day needs"):
         require_scale_factor_fits(100, memory=four_gib)  # but not a whole day of it
     with pytest.raises(ConfigError, match="even in shards: building its dimensions") as info:
         require_scale_factor_fits(500, memory=four_gib, whole_day=False)
-    assert "about 4.4 GiB (0.9 GiB base + 0.007 GiB per scale-factor unit" in str(info.value)
-    assert "The largest scale factor that fits is 442.85" in str(info.value)  # (4 - 0.9) / 0.007
+    assert "about 4.1 GiB (0.6 GiB base + 0.007 GiB per scale-factor unit" in str(info.value)
+    assert "The largest scale factor that fits is 485.71" in str(info.value)  # (4 - 0.6) / 0.007
     huge = RetailSettings(scale_factor="5000")  # not even its dimensions fit anywhere here
     with pytest.raises(ConfigError, match="even in shards"):
         huge.dataset(whole_day=False)

@@ -131,16 +131,37 @@ def commit_partition(
     return sum(f.rows for f in files)
 
 
-def _first_column_stats(body: pa.Table) -> dict[str, object]:
-    """Delta statistics of a file of an unpartitioned table: its rows, and min/max/nulls of its first
-    column (the table's key, e.g. ``customer_id``: each file holds one range of it)."""
-    name = body.column_names[0]
-    stats: dict[str, object] = {"numRecords": body.num_rows, "nullCount": {name: body.column(name).null_count}}
-    bounds = pc.min_max(body.column(name))
-    if bounds["min"].is_valid and pa.types.is_integer(body.schema.field(name).type):
-        stats["minValues"] = {name: bounds["min"].as_py()}
-        stats["maxValues"] = {name: bounds["max"].as_py()}
-    return stats
+class _FileInProgress:
+    """One Parquet file of an unpartitioned table being written a batch (row group) at a time, with
+    the Delta statistics of what it holds so far: its rows, and min/max/nulls of its first column
+    (the table's key, e.g. ``customer_id``: each file holds one range of it)."""
+
+    def __init__(self, root: Path, rel: str, schema: pa.Schema) -> None:
+        self.root, self.rel, self.key = root, rel, schema.names[0]
+        self.integer_key = pa.types.is_integer(schema.field(self.key).type)
+        self.writer = pq.ParquetWriter(root / rel, schema, compression="snappy", coerce_timestamps="us")
+        self.rows = self.batches = self.nulls = 0
+        self.low: object = None
+        self.high: object = None
+
+    def write(self, batch: pa.Table) -> None:
+        self.writer.write_table(batch, row_group_size=max(1, batch.num_rows))
+        self.rows += batch.num_rows
+        self.batches += 1
+        column = batch.column(self.key)
+        self.nulls += column.null_count
+        bounds = pc.min_max(column)
+        if self.integer_key and bounds["min"].is_valid:
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            self.low = low if self.low is None else min(self.low, low)
+            self.high = high if self.high is None else max(self.high, high)
+
+    def close(self, now_ms: int) -> AddAction:
+        self.writer.close()
+        stats: dict[str, object] = {"numRecords": self.rows, "nullCount": {self.key: self.nulls}}
+        if self.low is not None:
+            stats["minValues"], stats["maxValues"] = {self.key: self.low}, {self.key: self.high}
+        return AddAction(self.rel, os.path.getsize(self.root / self.rel), {}, now_ms, True, json.dumps(stats))
 
 
 def replace_table_from_batches(
@@ -155,39 +176,35 @@ def replace_table_from_batches(
 
     Why: ``delta.replace_table`` takes the table whole, and ``dim_customers`` at sf 100 is 40 million
     rows (≈ 10 GiB built). Handing delta-rs a stream instead would not keep the rows' order (it may
-    encode batches concurrently, see ``delta._in_row_order``), so the files are written here, a row
-    group per batch, and committed in order: the table reads back in the batches' order. A crash
-    before the commit leaves the table as it was (the files are not in the log; ``vacuum`` removes
-    them). On object storage the batches are gathered and written through ``delta.replace_table``.
+    encode batches concurrently, see ``delta._in_row_order``), so the files are written here, each
+    batch a row group as it comes and ``batches_per_file`` to a file, and committed in order: the
+    table reads back in the batches' order. A crash before the commit leaves the table as it was
+    (the files are not in the log; ``vacuum`` removes them). On object storage the batches are
+    gathered and written through ``delta.replace_table``.
     """
     if not delta.is_local(uri):
         return _replace_remote(uri, schema, batches, commit_metadata)
     root = _local_root(uri)
     delta._ensure_writable(uri)
     run = uuid.uuid4().hex
-    actions: list[AddAction] = []
     now = int(time.time() * 1000)
-    pending: list[pa.Table] = []
-
-    def flush() -> None:
-        body = pa.concat_tables(pending)
-        rel = f"part-{len(actions):05d}-{run}.parquet"
-        with delta._diagnosed(uri, "staging", needed_bytes=body.nbytes):
-            pq.write_table(body, root / rel, compression="snappy", coerce_timestamps="us", row_group_size=1 << 20)
-        stats = json.dumps(_first_column_stats(body))
-        actions.append(AddAction(rel, os.path.getsize(root / rel), {}, now, True, stats))
-        pending.clear()
-
+    actions: list[AddAction] = []
+    current: _FileInProgress | None = None
     rows = 0
-    for batch in batches:
-        batch = delta._conform(batch, schema, uri)
-        if batch.num_rows:
-            pending.append(batch)
+    with delta._diagnosed(uri, "staging"):
+        for batch in batches:
+            batch = delta._conform(batch, schema, uri)
+            if batch.num_rows == 0:
+                continue
+            if current is None:
+                current = _FileInProgress(root, f"part-{len(actions):05d}-{run}.parquet", schema)
+            current.write(batch)
             rows += batch.num_rows
-        if len(pending) >= max(1, batches_per_file):
-            flush()
-    if pending:
-        flush()
+            if current.batches >= max(1, batches_per_file):
+                actions.append(current.close(now))
+                current = None
+        if current is not None:
+            actions.append(current.close(now))
     props = CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None
     with delta._diagnosed(uri, "committing"):
         if not delta.table_exists(uri):

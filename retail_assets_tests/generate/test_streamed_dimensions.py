@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pyarrow as pa
 import pytest
 
@@ -26,6 +28,13 @@ def test_batches_are_the_whole_tables_rows_in_order(rows_per_batch: int) -> None
     assert set(streamed.tables) == set(DIMENSION_TABLES) - {"dim_customers"}
     for name, table in streamed.tables.items():
         assert table.equals(whole[name]), name
+
+
+def test_draws_made_in_chunks_are_the_draws_made_whole(monkeypatch) -> None:
+    whole = StreamedDimensions(SETTINGS)
+    expected = pa.concat_tables(whole.customer_batches())
+    monkeypatch.setattr(dimensions, "DRAW_CHUNK", 777)  # 20,150 customers: 26 chunks a block
+    assert pa.concat_tables(StreamedDimensions(SETTINGS).customer_batches()).equals(expected)
 
 
 def test_a_batch_size_below_one_is_refused() -> None:
@@ -56,3 +65,22 @@ def test_the_written_customers_are_the_built_ones_in_many_files(home_settings, m
     assert back.equals(whole["dim_customers"])
     assert pipeline.load_dimensions(home_settings, SETTINGS)["dim_stores"].equals(whole["dim_stores"])
     assert delta.last_commit_metadata(uri)[pipeline.DATASET_METADATA_KEY] == SETTINGS.dataset_id
+
+
+def test_a_customer_build_that_fails_leaves_every_dimension_as_it_was(home_settings, monkeypatch) -> None:
+    pipeline.build_and_write_dimensions(home_settings, SETTINGS)
+    uris = {name: pipeline._uri(home_settings, name) for name in DIMENSION_TABLES}
+    before = {name: delta.table_version(uri) for name, uri in uris.items()}
+
+    original = StreamedDimensions.customer_batches
+
+    def out_of_memory(self, rows_per_batch=None):
+        yield from itertools.islice(original(self, 1_000), 5)  # five batches written, not committed
+        raise MemoryError("the dimension step ran out of memory")
+
+    monkeypatch.setattr(StreamedDimensions, "customer_batches", out_of_memory)
+    with pytest.raises(MemoryError):
+        pipeline.build_and_write_dimensions(home_settings, DatasetSettings(seed=12, scale_factor=0.05))
+    assert {name: delta.table_version(uri) for name, uri in uris.items()} == before
+    for uri in uris.values():
+        assert delta.last_commit_metadata(uri)[pipeline.DATASET_METADATA_KEY] == SETTINGS.dataset_id
