@@ -118,7 +118,7 @@ def begin_day(
     names = (*pipeline.tables_for_path(path), MANIFEST_TABLE, *pipeline.STATE_TABLES)
     pipeline._preflight(home, names)
     for name in names:
-        staged._local_root(_uri(home, name))
+        staged.check_stageable(_uri(home, name))
     ledger.claim(day, path, owner)
     return plan_shards(dims, n_shards)
 

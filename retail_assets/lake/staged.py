@@ -9,21 +9,19 @@ table as it was (the staged files are not in the log; ``vacuum`` removes them la
 
 Files carry ``numRecords`` (``delta.partition_row_counts`` sums it) and the null count of the one
 column the table keeps statistics for (``lake.file_stats``); min/max are left out, so engines do not
-skip these files by value — they are read by partition anyway. Local lake roots only: on object
-storage the sharded path is refused with the fix (write through ``delta.replace_partition``, one
-process).
+skip these files by value — they are read by partition anyway. Files are written through pyarrow's
+filesystem for the lake root (``lake.staging_fs``): local or Azure (a cluster's workers stage into the
+shared lake); other stores are refused with the fix (one process per day, ``delta.replace_partition``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +33,7 @@ from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from retail_assets.lake import delta, file_stats
 from retail_assets.lake.lake_errors import LakeError
+from retail_assets.lake.staging_fs import StagingTarget, staging_target
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,13 @@ class StagedFile:
     stats: str  # Delta file statistics (JSON)
 
 
-def _local_root(uri: str) -> Path:
-    if not delta.is_local(uri):
-        raise LakeError(
-            f"sharded writes stage files on the local filesystem and {uri} is not local; generate this "
-            "lake with shards=1 (one process, delta.replace_partition) or use a local lake root."
-        )
-    return Path(uri.removeprefix("file://"))
+def _target(uri: str) -> StagingTarget:
+    return staging_target(uri, delta.storage_options())
+
+
+def check_stageable(uri: str) -> None:
+    """Refuse, before a day is claimed, a lake root whose tables cannot take staged files."""
+    _target(uri)
 
 
 def stage_partition(
@@ -62,7 +61,7 @@ def stage_partition(
 ) -> StagedFile | None:
     """Write ``data`` (all rows in ``partition_value``) as one Parquet file under the partition
     directory; None when there are no rows (an empty shard adds no file)."""
-    root = _local_root(uri)
+    target = _target(uri)
     data = delta._conform(data, schema, uri)
     if data.num_rows == 0:
         return None
@@ -72,15 +71,18 @@ def stage_partition(
     body = data.drop_columns([partition_col]).combine_chunks()  # the value lives in the path (Delta)
     part = f"{partition_col}={partition_value.isoformat()}"
     rel = f"{part}/part-{tag}-{uuid.uuid4().hex}.parquet"
-    target = root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
     with delta._diagnosed(uri, "staging", part, data.nbytes):
-        pq.write_table(body, target, compression="snappy", coerce_timestamps="us", row_group_size=1 << 20)
+        target.prepare_directory(rel)
+        pq.write_table(
+            body, target.path(rel), filesystem=target.filesystem, compression="snappy", coerce_timestamps="us",
+            row_group_size=1 << 20,
+        )  # fmt: skip
+        size = target.size(rel)
     stats: dict[str, object] = {"numRecords": body.num_rows}
     column = file_stats.stats_column(data.schema, [partition_col])
     if column is not None:  # the one column the table keeps statistics for (lake.file_stats)
         stats["nullCount"] = {column: body.column(column).null_count}
-    return StagedFile(rel, os.path.getsize(target), body.num_rows, partition_value.isoformat(), json.dumps(stats))
+    return StagedFile(rel, size, body.num_rows, partition_value.isoformat(), json.dumps(stats))
 
 
 def commit_partition(
@@ -91,7 +93,6 @@ def commit_partition(
     Files are added in the order given (the caller sorts them by shard), so the partition's rows
     read back in shard order whatever order the shards finished in.
     """
-    _local_root(uri)
     now = int(time.time() * 1000)
     actions = [
         AddAction(f.path, f.size, {partition_col: f.partition_value}, now, True, f.stats) for f in files
@@ -109,11 +110,12 @@ def commit_partition(
                 mode="append",
                 partition_by=[partition_col],
                 configuration=file_stats.table_properties(schema, [partition_col]),
+                storage_options=delta.storage_options(),
             )
             return sum(f.rows for f in files)
         for attempt in range(1, delta.CONFLICT_ATTEMPTS + 1):
             try:
-                DeltaTable(uri).create_write_transaction(
+                DeltaTable(uri, storage_options=delta.storage_options()).create_write_transaction(
                     actions,
                     mode="overwrite",
                     schema=schema,
@@ -136,10 +138,13 @@ class _FileInProgress:
     the Delta statistics of what it holds so far: its rows, and min/max/nulls of its first column
     (the table's key, e.g. ``customer_id``: each file holds one range of it)."""
 
-    def __init__(self, root: Path, rel: str, schema: pa.Schema) -> None:
-        self.root, self.rel, self.key = root, rel, schema.names[0]
+    def __init__(self, target: StagingTarget, rel: str, schema: pa.Schema) -> None:
+        self.target, self.rel, self.key = target, rel, schema.names[0]
         self.integer_key = pa.types.is_integer(schema.field(self.key).type)
-        self.writer = pq.ParquetWriter(root / rel, schema, compression="snappy", coerce_timestamps="us")
+        target.prepare_directory(rel)
+        self.writer = pq.ParquetWriter(
+            target.path(rel), schema, filesystem=target.filesystem, compression="snappy", coerce_timestamps="us"
+        )
         self.rows = self.batches = self.nulls = 0
         self.low: object = None
         self.high: object = None
@@ -161,7 +166,7 @@ class _FileInProgress:
         stats: dict[str, object] = {"numRecords": self.rows, "nullCount": {self.key: self.nulls}}
         if self.low is not None:
             stats["minValues"], stats["maxValues"] = {self.key: self.low}, {self.key: self.high}
-        return AddAction(self.rel, os.path.getsize(self.root / self.rel), {}, now_ms, True, json.dumps(stats))
+        return AddAction(self.rel, self.target.size(self.rel), {}, now_ms, True, json.dumps(stats))
 
 
 def replace_table_from_batches(
@@ -182,9 +187,7 @@ def replace_table_from_batches(
     (the files are not in the log; ``vacuum`` removes them). On object storage the batches are
     gathered and written through ``delta.replace_table``.
     """
-    if not delta.is_local(uri):
-        return _replace_remote(uri, schema, batches, commit_metadata)
-    root = _local_root(uri)
+    target = _target(uri)
     delta._ensure_writable(uri)
     run = uuid.uuid4().hex
     now = int(time.time() * 1000)
@@ -197,7 +200,7 @@ def replace_table_from_batches(
             if batch.num_rows == 0:
                 continue
             if current is None:
-                current = _FileInProgress(root, f"part-{len(actions):05d}-{run}.parquet", schema)
+                current = _FileInProgress(target, f"part-{len(actions):05d}-{run}.parquet", schema)
             current.write(batch)
             rows += batch.num_rows
             if current.batches >= max(1, batches_per_file):
@@ -208,19 +211,15 @@ def replace_table_from_batches(
     props = CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None
     with delta._diagnosed(uri, "committing"):
         if not delta.table_exists(uri):
-            create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), actions, mode="append", commit_properties=props)
+            create_table_with_add_actions(
+                uri, DeltaSchema.from_arrow(schema), actions, mode="append", commit_properties=props,
+                storage_options=delta.storage_options(),
+            )  # fmt: skip
         else:
-            DeltaTable(uri).create_write_transaction(actions, mode="overwrite", schema=schema, commit_properties=props)
+            DeltaTable(uri, storage_options=delta.storage_options()).create_write_transaction(
+                actions, mode="overwrite", schema=schema, commit_properties=props
+            )
     return rows
 
 
-def _replace_remote(
-    uri: str, schema: pa.Schema, batches: Iterable[pa.Table], commit_metadata: dict[str, str] | None
-) -> int:
-    tables = [delta._conform(b, schema, uri) for b in batches]
-    data = pa.concat_tables(tables) if tables else schema.empty_table()
-    delta.replace_table(uri, data, schema, commit_metadata)
-    return data.num_rows
-
-
-__all__ = ["StagedFile", "commit_partition", "replace_table_from_batches", "stage_partition"]
+__all__ = ["StagedFile", "check_stageable", "commit_partition", "replace_table_from_batches", "stage_partition"]

@@ -1,0 +1,79 @@
+"""Staged writes on Azure Storage (Azurite): days made in shards and the dimension step's customers
+land in a lake at ``az://`` exactly as in a local one — the layout a cluster's workers share."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+
+from retail_assets import pipeline, sharded_pipeline
+from retail_assets.config import HomeSettings
+from retail_assets.contract.dimensions import DIMENSION_TABLES
+from retail_assets.generate.dimensions import build_dimensions
+from retail_assets.lake import delta, staged
+from retail_assets.lake.lake_errors import LakeError
+from retail_assets.lake.staging_fs import staging_target
+from retail_assets_tests.azure.azurite import Azurite
+from retail_assets_tests.azure.conftest import LAKE_CONTAINER, LAKE_PREFIX
+from retail_assets_tests.lake.test_sharded_pipeline import SETTINGS, START, TODAY, _assert_same_days, _write
+
+
+@pytest.fixture(scope="module")
+def local_days(tmp_path_factory) -> HomeSettings:
+    """Two days of the sharded-pipeline dataset in one process on a local lake (the reference)."""
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path_factory.mktemp("local"))})
+    pipeline.build_and_write_dimensions(home, SETTINGS)
+    for i in range(2):
+        _write(home, START + timedelta(days=i), None)
+    return home
+
+
+def test_days_made_in_shards_on_azurite_equal_the_local_one_process_days(
+    azurite: Azurite, azurite_storage_env: dict, local_days: HomeSettings, tmp_path
+) -> None:
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home"), **azurite_storage_env})
+    assert home.lake_root == f"az://{LAKE_CONTAINER}/{LAKE_PREFIX}"
+    pipeline.build_and_write_dimensions(home, SETTINGS)
+    for i in range(2):
+        counts = sharded_pipeline.generate_and_write_day_sharded(home, SETTINGS, START + timedelta(days=i), "t", 3, today=TODAY)
+        assert sum(counts.values()) > 0
+    _assert_same_days(local_days, home, [START, START + timedelta(days=1)])
+    assert not (tmp_path / "home" / "lake").exists()  # every file went to blob storage
+    blobs = azurite.list_blobs(LAKE_CONTAINER, f"{LAKE_PREFIX}/cusn/fact_receipts/event_date={START.isoformat()}/")
+    assert sum(1 for b in blobs if "/part-s0" in b and b.endswith(".parquet")) == 3  # a file per shard
+
+
+def test_the_dimension_step_on_azurite_commits_the_customers_in_order(
+    azurite: Azurite, azurite_storage_env: dict, tmp_path, monkeypatch
+) -> None:
+    from retail_assets.generate import dimensions
+
+    monkeypatch.setattr(dimensions, "CUSTOMER_BATCH_ROWS", 3_000)
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home"), **azurite_storage_env})
+    rows = pipeline.build_and_write_dimensions(home, SETTINGS)
+    uri = pipeline._uri(home, "dim_customers")
+    table = delta.open_table(uri)
+    assert rows["dim_customers"] == 80_600 and len(table.file_uris()) == 7  # 27 batches, 4 a file
+    back = delta.read_table(uri, DIMENSION_TABLES["dim_customers"].arrow_schema)
+    assert back.equals(build_dimensions(SETTINGS)["dim_customers"])
+
+
+def test_azure_roots_map_to_the_files_deltalake_reads(azurite: Azurite, azurite_storage_env: dict) -> None:
+    """A file staged through the mapped filesystem is the one the Delta commit names."""
+    uri = f"az://{LAKE_CONTAINER}/{LAKE_PREFIX}/staging_probe"
+    schema = pa.schema([("id", pa.int64())])
+    staged.replace_table_from_batches(uri, schema, iter([pa.table({"id": [1, 2]}, schema)]))
+    assert delta.read_table(uri, schema).column("id").to_pylist() == [1, 2]
+    target = staging_target(uri, azurite.storage_options())
+    assert target.root == f"{LAKE_CONTAINER}/{LAKE_PREFIX}/staging_probe"
+
+
+def test_roots_that_cannot_take_staged_files_are_refused_with_the_fix() -> None:
+    with pytest.raises(LakeError, match=r"s3:// lake roots are not supported .* shards=1"):
+        staging_target("s3://bucket/lake/cusn/fact_receipts")
+    with pytest.raises(LakeError, match="the container or the storage account is missing"):
+        staging_target("az://container/lake/t", {})
+    abfss = staging_target("abfss://lake@acct.dfs.core.windows.net/retail/t", {"azure_storage_account_key": "a2V5"})
+    assert abfss.root == "lake/retail/t"
