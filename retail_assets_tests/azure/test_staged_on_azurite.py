@@ -77,3 +77,21 @@ def test_roots_that_cannot_take_staged_files_are_refused_with_the_fix() -> None:
         staging_target("az://container/lake/t", {})
     abfss = staging_target("abfss://lake@acct.dfs.core.windows.net/retail/t", {"azure_storage_account_key": "a2V5"})
     assert abfss.root == "lake/retail/t"
+
+
+@pytest.mark.parametrize(
+    ("lake_root", "expected"),
+    [("az://retail-lake/lake", 3), ("abfss://lake@acct.dfs.core.windows.net/retail", 3), ("s3://bucket/lake", 1)],
+)
+def test_streamed_days_are_made_in_shards_on_every_root_that_takes_staged_files(
+    lake_root: str, expected: int, tmp_path, monkeypatch
+) -> None:
+    """A chain of 200 stores streams in 3 shards on Azure as locally; on S3 in one piece."""
+    from retail_assets.config import DatasetSettings
+    from retail_assets.streaming.sharded_day import stream_shard_count
+
+    monkeypatch.setenv("RETAIL_ASSETS_STORAGE_OPTION_AZURE_STORAGE_ACCOUNT_NAME", "acct")
+    stores = {"dim_stores": pa.table({"store_id": list(range(1, 201))})}
+    monkeypatch.setattr(pipeline, "load_dimensions", lambda home, settings=None, only=None, readers=None: stores)
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path), "RETAIL_ASSETS_LAKE_ROOT": lake_root})
+    assert stream_shard_count(home, DatasetSettings(scale_factor=0.01), None) == expected
