@@ -3,6 +3,7 @@ land in a lake at ``az://`` exactly as in a local one — the layout a cluster's
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pyarrow as pa
@@ -16,8 +17,18 @@ from retail_assets.lake import delta, staged
 from retail_assets.lake.lake_errors import LakeError
 from retail_assets.lake.staging_fs import staging_target
 from retail_assets_tests.azure.azurite import Azurite
-from retail_assets_tests.azure.conftest import LAKE_CONTAINER, LAKE_PREFIX
+from retail_assets_tests.azure.conftest import LAKE_CONTAINER
 from retail_assets_tests.lake.test_sharded_pipeline import SETTINGS, START, TODAY, _assert_same_days, _write
+
+
+@pytest.fixture
+def own_lake_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A lake of this test's own on the session's Azurite (under a prefix no other test writes to: the
+    demo lake of ``test_lake_on_azurite`` compares every table under its prefix)."""
+    env = azurite.lake_env(LAKE_CONTAINER, f"staged-{uuid.uuid4().hex[:12]}")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +42,28 @@ def local_days(tmp_path_factory) -> HomeSettings:
 
 
 def test_days_made_in_shards_on_azurite_equal_the_local_one_process_days(
-    azurite: Azurite, azurite_storage_env: dict, local_days: HomeSettings, tmp_path
+    azurite: Azurite, own_lake_env: dict, local_days: HomeSettings, tmp_path
 ) -> None:
-    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home"), **azurite_storage_env})
-    assert home.lake_root == f"az://{LAKE_CONTAINER}/{LAKE_PREFIX}"
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home"), **own_lake_env})
+    prefix = home.lake_root.removeprefix(f"az://{LAKE_CONTAINER}/")
+    assert prefix.startswith("staged-")
     pipeline.build_and_write_dimensions(home, SETTINGS)
     for i in range(2):
         counts = sharded_pipeline.generate_and_write_day_sharded(home, SETTINGS, START + timedelta(days=i), "t", 3, today=TODAY)
         assert sum(counts.values()) > 0
     _assert_same_days(local_days, home, [START, START + timedelta(days=1)])
     assert not (tmp_path / "home" / "lake").exists()  # every file went to blob storage
-    blobs = azurite.list_blobs(LAKE_CONTAINER, f"{LAKE_PREFIX}/cusn/fact_receipts/event_date={START.isoformat()}/")
+    blobs = azurite.list_blobs(LAKE_CONTAINER, f"{prefix}/cusn/fact_receipts/event_date={START.isoformat()}/")
     assert sum(1 for b in blobs if "/part-s0" in b and b.endswith(".parquet")) == 3  # a file per shard
 
 
 def test_the_dimension_step_on_azurite_commits_the_customers_in_order(
-    azurite: Azurite, azurite_storage_env: dict, tmp_path, monkeypatch
+    azurite: Azurite, own_lake_env: dict, tmp_path, monkeypatch
 ) -> None:
     from retail_assets.generate import dimensions
 
     monkeypatch.setattr(dimensions, "CUSTOMER_BATCH_ROWS", 3_000)
-    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home"), **azurite_storage_env})
+    home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "home"), **own_lake_env})
     rows = pipeline.build_and_write_dimensions(home, SETTINGS)
     uri = pipeline._uri(home, "dim_customers")
     table = delta.open_table(uri)
@@ -60,14 +72,14 @@ def test_the_dimension_step_on_azurite_commits_the_customers_in_order(
     assert back.equals(build_dimensions(SETTINGS)["dim_customers"])
 
 
-def test_azure_roots_map_to_the_files_deltalake_reads(azurite: Azurite, azurite_storage_env: dict) -> None:
+def test_azure_roots_map_to_the_files_deltalake_reads(azurite: Azurite, own_lake_env: dict) -> None:
     """A file staged through the mapped filesystem is the one the Delta commit names."""
-    uri = f"az://{LAKE_CONTAINER}/{LAKE_PREFIX}/staging_probe"
+    uri = f"{own_lake_env['RETAIL_ASSETS_LAKE_ROOT']}/staging_probe"
     schema = pa.schema([("id", pa.int64())])
     staged.replace_table_from_batches(uri, schema, iter([pa.table({"id": [1, 2]}, schema)]))
     assert delta.read_table(uri, schema).column("id").to_pylist() == [1, 2]
     target = staging_target(uri, azurite.storage_options())
-    assert target.root == f"{LAKE_CONTAINER}/{LAKE_PREFIX}/staging_probe"
+    assert target.root == uri.removeprefix("az://")
 
 
 def test_roots_that_cannot_take_staged_files_are_refused_with_the_fix() -> None:
