@@ -184,10 +184,14 @@ def replace_table_from_batches(
     encode batches concurrently, see ``delta._in_row_order``), so the files are written here, each
     batch a row group as it comes and ``batches_per_file`` to a file, and committed in order: the
     table reads back in the batches' order. A crash before the commit leaves the table as it was
-    (the files are not in the log; ``vacuum`` removes them). On object storage the batches are
-    gathered and written through ``delta.replace_table``.
+    (the files are not in the log; ``vacuum`` removes them). On a store that takes no staged files
+    (S3, GCS: ``lake.staging_fs``) the batches are gathered and written through ``delta.replace_table``,
+    in memory as before.
     """
-    target = _target(uri)
+    try:
+        target = _target(uri)
+    except LakeError:
+        return _replace_gathered(uri, schema, batches, commit_metadata)
     delta._ensure_writable(uri)
     run = uuid.uuid4().hex
     now = int(time.time() * 1000)
@@ -220,6 +224,15 @@ def replace_table_from_batches(
                 actions, mode="overwrite", schema=schema, commit_properties=props
             )
     return rows
+
+
+def _replace_gathered(
+    uri: str, schema: pa.Schema, batches: Iterable[pa.Table], commit_metadata: dict[str, str] | None
+) -> int:
+    tables = [delta._conform(b, schema, uri) for b in batches]
+    data = pa.concat_tables(tables) if tables else schema.empty_table()
+    delta.replace_table(uri, data, schema, commit_metadata)
+    return data.num_rows
 
 
 __all__ = ["StagedFile", "check_stageable", "commit_partition", "replace_table_from_batches", "stage_partition"]

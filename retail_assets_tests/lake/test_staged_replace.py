@@ -72,3 +72,14 @@ def test_no_batches_make_an_empty_table(tmp_path) -> None:
     assert staged.replace_table_from_batches(uri, SCHEMA, iter([])) == 0
     assert delta.read_table(uri, SCHEMA).num_rows == 0
     assert pa.table(delta.open_table(uri).get_add_actions()).num_rows == 0
+
+
+def test_a_store_that_takes_no_staged_files_gets_the_batches_in_one_replace(monkeypatch) -> None:
+    """S3 and GCS roots (``lake.staging_fs`` refuses to stage there) keep the whole-table write."""
+    calls = []
+    monkeypatch.setattr(delta, "replace_table", lambda uri, data, schema, meta=None: calls.append((uri, data, meta)))
+    rows = staged.replace_table_from_batches("s3://bucket/lake/cusn/t", SCHEMA, _batches(3, 10), {"retail_assets.k": "v"})
+    assert rows == 30
+    [(uri, data, meta)] = calls
+    assert uri == "s3://bucket/lake/cusn/t" and meta == {"retail_assets.k": "v"}
+    assert data.equals(pa.concat_tables(_batches(3, 10)))
