@@ -33,7 +33,7 @@ from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from retail_assets.lake import delta, file_stats
 from retail_assets.lake.lake_errors import LakeError
-from retail_assets.lake.staging_fs import StagingTarget, staging_target
+from retail_assets.lake.staging_fs import StagingTarget, stages, staging_target
 
 
 @dataclass(frozen=True)
@@ -188,10 +188,9 @@ def replace_table_from_batches(
     (S3, GCS: ``lake.staging_fs``) the batches are gathered and written through ``delta.replace_table``,
     in memory as before.
     """
-    try:
-        target = _target(uri)
-    except LakeError:
+    if not stages(uri):
         return _replace_gathered(uri, schema, batches, commit_metadata)
+    target = _target(uri)
     delta._ensure_writable(uri)
     run = uuid.uuid4().hex
     now = int(time.time() * 1000)

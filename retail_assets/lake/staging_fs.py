@@ -17,8 +17,10 @@ emulator here to prove a mapping against, so they keep to one process per day.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,15 +71,24 @@ class StagingTarget:
         return int(self.filesystem.get_file_info(self.path(rel)).size)
 
 
-def _option(options: Mapping[str, str], name: str) -> str | None:
-    lowered = {k.lower(): v for k, v in options.items()}
+def _option(lowered: Mapping[str, str], name: str) -> str | None:
+    """The setting ``name`` under the first of its deltalake names given (``lowered``: lower-case keys)."""
     for key in _ALIASES[name]:
         if lowered.get(key):
             return lowered[key]
     return None
 
 
+@lru_cache(maxsize=16)
+def _azure_filesystem(pid: int, account: str, settings: tuple[tuple[str, str], ...]) -> pafs.AzureFileSystem:
+    """One filesystem per process and configuration: a shard stages a file per table, and each new
+    ``AzureFileSystem`` would probe the account (hierarchical namespace or not) again before its first
+    write. ``pid`` keeps a forked child from using its parent's connections."""
+    return pafs.AzureFileSystem(account, **dict(settings))
+
+
 def _azure(uri: str, options: Mapping[str, str]) -> StagingTarget:
+    options = {k.lower(): v for k, v in options.items()}
     parts = urlsplit(uri)
     container, _, host = parts.netloc.partition("@")
     account = _option(options, "account_name") or (host.split(".", 1)[0] if host else None)
@@ -109,14 +120,23 @@ def _azure(uri: str, options: Mapping[str, str]) -> StagingTarget:
             blob_storage_authority=split.netloc, blob_storage_scheme=split.scheme or "https",
             dfs_storage_authority=split.netloc, dfs_storage_scheme=split.scheme or "https",
         )  # fmt: skip
-    filesystem = pafs.AzureFileSystem(account, **kwargs)
+    filesystem = _azure_filesystem(os.getpid(), account, tuple(sorted(kwargs.items())))
     return StagingTarget(filesystem, f"{container}/{parts.path.strip('/')}".rstrip("/"))
+
+
+def _scheme(uri: str) -> str:
+    return uri.split("://", 1)[0].lower() if "://" in uri else "file"
+
+
+def stages(uri: str) -> bool:
+    """Whether ``uri``'s store takes staged files (local or Azure); others are written in one piece."""
+    return _scheme(uri) in {"file", *AZURE_SCHEMES}
 
 
 def staging_target(uri: str, options: Mapping[str, str] | None = None) -> StagingTarget:
     """The filesystem and directory that ``uri``'s staged files are written to, or a ``LakeError``
     naming the fix for a store this project does not stage to."""
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else "file"
+    scheme = _scheme(uri)
     if scheme == "file":
         return StagingTarget(pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://"))))
     if scheme in AZURE_SCHEMES:
@@ -128,4 +148,4 @@ def staging_target(uri: str, options: Mapping[str, str] | None = None) -> Stagin
     )
 
 
-__all__ = ["StagingTarget", "staging_target"]
+__all__ = ["StagingTarget", "stages", "staging_target"]

@@ -29,8 +29,7 @@ import pyarrow as pa
 from retail_assets import pipeline, sharded_pipeline
 from retail_assets.config import DatasetSettings, HomeSettings, require_scale_factor_fits
 from retail_assets.generate.shards import Shard, shard_count_for
-from retail_assets.lake import staged
-from retail_assets.lake.lake_errors import LakeError
+from retail_assets.lake.staging_fs import stages
 from retail_assets.streaming.events import build_unsequenced_events, first_outbox_seq
 from retail_assets.streaming.outbox import Outbox
 
@@ -44,21 +43,13 @@ def stream_shard_count(home: HomeSettings, dataset: DatasetSettings, requested: 
         if requested < 1:
             raise ValueError(f"stream shards must be at least 1, got {requested}")
         n = requested
-    elif not _stageable(str(home.lake_root)):
+    elif not stages(str(home.lake_root)):
         n = 1
     else:
         n = shard_count_for(pipeline.load_dimensions(home, only=("dim_stores",))["dim_stores"].num_rows)
     if n == 1:
         require_scale_factor_fits(dataset.scale_factor)
     return n
-
-
-def _stageable(lake_root: str) -> bool:
-    try:
-        staged.check_stageable(lake_root)
-    except LakeError:
-        return False
-    return True
 
 
 def generate_day_in_shards(
