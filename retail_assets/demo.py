@@ -266,7 +266,7 @@ def run_demo(batch_days: int = DEFAULT_BATCH_DAYS, stream_days: int = DEFAULT_ST
 
     from retail_assets.definitions import defs
 
-    settings, home = DatasetSettings.from_env(), HomeSettings.from_env()
+    settings, home = DatasetSettings.from_env(whole_day=False), HomeSettings.from_env()  # days: day_shard_count
     dagster_home = ensure_dagster_home(home)
     days = [settings.start_date + timedelta(days=i) for i in range(batch_days + stream_days)]
     # before the code location loads: its partitions must offer the demo's days and the next one

@@ -78,7 +78,14 @@ class MissingStateError(PipelineError, delta.MissingTableError):
 
 
 class IncompleteDayError(PipelineError):
-    """D−1 was claimed but its generation never finished (a crash between its commits)."""
+    """D−1 was claimed but its generation has not finished: still running, or stopped between its commits.
+
+    ``unfinished_day`` and ``owner`` name the claim when there is one, so a caller that can tell
+    whether ``owner`` still runs (a Dagster run: ``defs/generation/one_at_a_time.py``) can say which."""
+
+    def __init__(self, message: str, unfinished_day: date | None = None, owner: str | None = None) -> None:
+        super().__init__(message)
+        self.unfinished_day, self.owner = unfinished_day, owner
 
 
 class DatasetMismatchError(PipelineError):
@@ -204,18 +211,22 @@ def _rematerialize_hint(day: date, path: str | None) -> str:
 def _check_complete(home: HomeSettings, settings: DatasetSettings, prev: date, day: date, ledger: Ledger | None) -> None:
     """D−1 is usable only if its generation finished: ledger mark set and a manifest row per fact table."""
     record = (ledger or Ledger(home.state_dir)).day_record(prev)
-    if record is None or not record.generated:
-        how = (
-            "it is not claimed in the ledger"
-            if record is None
-            else f"its {record.path} generation started at {record.claimed_ts:%Y-%m-%d %H:%M:%S} UTC but never "
-            "finished (the process stopped between its commits)"
-        )
+    if record is None:
         raise IncompleteDayError(
-            f"the carried state of {prev.isoformat()} cannot be trusted: {how}, so {day.isoformat()} is not "
-            f"generated. Fix: {_rematerialize_hint(prev, record.path if record else None)}; then "
-            f"{day.isoformat()}. (If the ledger file was lost or rebuilt, `retail-assets ledger rebuild` "
-            "restores the marks from the manifest.)"
+            f"the carried state of {prev.isoformat()} cannot be trusted: it is not claimed in the ledger, so "
+            f"{day.isoformat()} is not generated. Fix: {_rematerialize_hint(prev, None)}; then {day.isoformat()}. "
+            "(If the ledger file was lost or rebuilt, `retail-assets ledger rebuild` restores the marks from "
+            "the manifest.)"
+        )
+    if not record.generated:
+        raise IncompleteDayError(
+            f"the carried state of {prev.isoformat()} cannot be trusted yet: its {record.path} generation by "
+            f"{record.owner} started at {record.claimed_ts:%Y-%m-%d %H:%M:%S} UTC and has not finished — it is "
+            f"still running, or its process stopped between its commits — so {day.isoformat()} is not "
+            f"generated. Fix: if it still runs, let it finish, then launch {day.isoformat()} again; if it "
+            f"stopped, {_rematerialize_hint(prev, record.path)}; then {day.isoformat()}.",
+            unfinished_day=prev,
+            owner=record.owner,
         )
     rows = _check_manifest_dataset(home, settings, prev)
     if rows != len(FACT_TABLES):

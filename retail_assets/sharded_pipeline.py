@@ -37,16 +37,17 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from retail_assets import pipeline
-from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.config import DatasetSettings, HomeSettings, require_scale_factor_fits
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
 from retail_assets.generate import dims_cache
 from retail_assets.generate.customer_index import CUSTOMER_COLUMNS, compact_customers
 from retail_assets.generate.day import generate_day
-from retail_assets.generate.shards import Shard, plan_shards, shard_dims
+from retail_assets.generate.shards import Shard, plan_shards, shard_count_for, shard_dims
 from retail_assets.generate.state import CarryState, initial_state
 from retail_assets.lake import delta, staged
 from retail_assets.lake.ledger import Ledger
 from retail_assets.lake.manifest import MANIFEST_TABLE, manifest_rows
+from retail_assets.lake.staging_fs import stages
 
 _log = logging.getLogger(__name__)
 _DIMS_CACHE: dict[tuple[str, str], dict[str, pa.Table]] = {}
@@ -95,6 +96,26 @@ def release_dimensions() -> None:
 
 def _uri(home: HomeSettings, table: str) -> str:
     return pipeline._uri(home, table)
+
+
+def day_shard_count(home: HomeSettings, dataset: DatasetSettings, requested: int | None = None) -> int:
+    """How many shards a day is made in when the caller does not choose (the ``bronze_batch`` assets,
+    a streamed day): ``requested``, or about one shard per ``STORES_PER_SHARD`` stores, so memory is
+    set by the shard and not by the chain; one shard on a lake root that cannot take staged files
+    (the staged commit writes files next to the table; local and Azure roots can, ``lake.staging_fs``).
+    One shard holds the whole day, so then the one-process memory guard applies (the callers
+    resolved their settings without it)."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"shards must be at least 1, got {requested}")
+        n = requested
+    elif not stages(str(home.lake_root)):
+        n = 1
+    else:
+        n = shard_count_for(pipeline.load_dimensions(home, only=("dim_stores",))["dim_stores"].num_rows)
+    if n == 1:
+        require_scale_factor_fits(dataset.scale_factor)
+    return n
 
 
 def begin_day(

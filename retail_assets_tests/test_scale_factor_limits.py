@@ -94,3 +94,32 @@ def test_the_cli_refuses_in_one_line(retail_env, monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: RETAIL_ASSETS_SCALE_FACTOR=100000 cannot fit in memory")
     assert err.count("\n") == 1
+
+
+def test_a_chain_too_large_for_a_day_in_one_process_still_builds_dimensions_and_days_in_shards(
+    retail_env, monkeypatch
+) -> None:
+    """The Dagster assets check the dimension step's memory only: a day of a chain larger than one
+    shard is made in shards, and only a day made in one piece must fit whole (at sf 25 on a 24 GiB
+    machine, the dimensions, the upkeep and `retail-assets backfill` used to be refused up front)."""
+    from retail_assets import pipeline, sharded_pipeline
+    from retail_assets.defs.generation.assets import resolve_settings
+
+    total, _ = machine_memory_bytes()
+    sf = round((total / GIB) / 1.03 + 5)  # a whole day does not fit, its dimensions do
+    with pytest.raises(ConfigError, match="cannot fit in memory"):
+        require_scale_factor_fits(sf)
+    settings, home = resolve_settings(RetailSettings(scale_factor=str(sf), home=str(retail_env.home)))
+    assert settings.scale_factor == sf
+    stores = {"dim_stores": _stores_table(2000)}
+    monkeypatch.setattr(pipeline, "load_dimensions", lambda home, settings=None, only=None, readers=None: stores)
+    assert sharded_pipeline.day_shard_count(home, settings) == 23  # 2,000 stores, 90 a shard
+    with pytest.raises(ConfigError, match="cannot fit in memory"):
+        sharded_pipeline.day_shard_count(home, settings, requested=1)  # the whole day in one piece
+
+
+def _stores_table(n: int):
+    """``dim_stores`` as the shard-count policy reads it (only its row count matters)."""
+    import pyarrow as pa
+
+    return pa.table({"store_id": list(range(1, n + 1))})

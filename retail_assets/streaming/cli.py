@@ -51,7 +51,7 @@ def _status(args: argparse.Namespace) -> int:
     status = read_status(home.state_dir)
     if status["source"] != "corrupt":
         try:
-            verdict = verdict_from_status(home, DatasetSettings.from_env(), status)
+            verdict = verdict_from_status(home, DatasetSettings.from_env(whole_day=False), status)
             status.update(
                 next_day=verdict.next_day.isoformat(),
                 blocked=verdict.needs_operator,

@@ -45,7 +45,7 @@ from retail_assets.streaming.events import build_day_events
 from retail_assets.streaming.lease_owner import LivenessCheck
 from retail_assets.streaming.outbox import Outbox, OutboxSettings
 from retail_assets.streaming.policy import DayBacklog, Verdict, decide, gather
-from retail_assets.streaming.sharded_day import generate_day_in_shards, stream_shard_count
+from retail_assets.streaming.sharded_day import generate_day_in_shards
 from retail_assets.streaming.sinks import Sink
 from retail_assets.streaming.status import write_snapshot
 
@@ -131,7 +131,7 @@ def generate_into_outbox(
 ) -> tuple[date | None, int, str]:
     """Claim + generate the next day and enqueue its events; returns (day, events, note). A chain of
     more than one shard's stores is made in shards (``sharded_day.py``), a smaller one in one piece."""
-    from retail_assets import pipeline
+    from retail_assets import pipeline, sharded_pipeline
 
     day = next_stream_day(home, dataset, outbox)
     t0 = time.perf_counter()
@@ -140,7 +140,7 @@ def generate_into_outbox(
     except pipeline.DayOutOfRangeError:
         return None, 0, f"caught up: the next day {day.isoformat()} is in the future; only draining."
     _ensure_dimensions(home, dataset, log)
-    n_shards = stream_shard_count(home, dataset, shards)
+    n_shards = sharded_pipeline.day_shard_count(home, dataset, shards)
     if n_shards > 1:
         return day, generate_day_in_shards(home, dataset, outbox, day, owner, n_shards, max_pending, log, today), ""
     result = pipeline.generate_and_write_day(home, dataset, day, "stream", owner, today=today)

@@ -26,30 +26,11 @@ from datetime import date
 
 import pyarrow as pa
 
-from retail_assets import pipeline, sharded_pipeline
-from retail_assets.config import DatasetSettings, HomeSettings, require_scale_factor_fits
-from retail_assets.generate.shards import Shard, shard_count_for
-from retail_assets.lake.staging_fs import stages
+from retail_assets import sharded_pipeline
+from retail_assets.config import DatasetSettings, HomeSettings
+from retail_assets.generate.shards import Shard
 from retail_assets.streaming.events import build_unsequenced_events, first_outbox_seq
 from retail_assets.streaming.outbox import Outbox
-
-
-def stream_shard_count(home: HomeSettings, dataset: DatasetSettings, requested: int | None) -> int:
-    """``requested``, or about one shard per ``STORES_PER_SHARD`` stores; one shard on a lake root
-    that cannot take staged files (the staged commit writes files next to the table; local and Azure
-    roots can, ``lake.staging_fs``). One shard holds the whole day, so then the one-process memory
-    guard applies (the callers skipped it)."""
-    if requested is not None:
-        if requested < 1:
-            raise ValueError(f"stream shards must be at least 1, got {requested}")
-        n = requested
-    elif not stages(str(home.lake_root)):
-        n = 1
-    else:
-        n = shard_count_for(pipeline.load_dimensions(home, only=("dim_stores",))["dim_stores"].num_rows)
-    if n == 1:
-        require_scale_factor_fits(dataset.scale_factor)
-    return n
 
 
 def generate_day_in_shards(

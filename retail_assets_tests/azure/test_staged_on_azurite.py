@@ -100,10 +100,10 @@ def test_streamed_days_are_made_in_shards_on_every_root_that_takes_staged_files(
 ) -> None:
     """A chain of 200 stores streams in 3 shards on Azure as locally; on S3 in one piece."""
     from retail_assets.config import DatasetSettings
-    from retail_assets.streaming.sharded_day import stream_shard_count
+    from retail_assets.sharded_pipeline import day_shard_count
 
     monkeypatch.setenv("RETAIL_ASSETS_STORAGE_OPTION_AZURE_STORAGE_ACCOUNT_NAME", "acct")
     stores = {"dim_stores": pa.table({"store_id": list(range(1, 201))})}
     monkeypatch.setattr(pipeline, "load_dimensions", lambda home, settings=None, only=None, readers=None: stores)
     home = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path), "RETAIL_ASSETS_LAKE_ROOT": lake_root})
-    assert stream_shard_count(home, DatasetSettings(scale_factor=0.01), None) == expected
+    assert day_shard_count(home, DatasetSettings(scale_factor=0.01), None) == expected

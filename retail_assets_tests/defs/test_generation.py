@@ -131,6 +131,43 @@ def test_two_partitions_materialize_with_metadata_matching_the_lake(instance, wi
     assert receipts == {DAY1.isoformat(), DAY2.isoformat()}
 
 
+def test_a_chain_of_several_shards_makes_its_days_in_shards_with_the_one_piece_rows(
+    instance, tmp_path, monkeypatch
+) -> None:
+    """Above one shard's stores the assets make each day shard after shard in their own process, so a
+    backfill at sf 30 runs in one shard's memory; the rows are those of the day made in one piece."""
+    from retail_assets import pipeline, sharded_pipeline
+    from retail_assets.config import DatasetSettings, HomeSettings
+    from retail_assets_tests.lake.test_sharded_pipeline import _day_rows
+
+    sf = "0.2"  # 4 DCs; the policy is asked for 3 shards, as a chain of ~200 stores would be
+    asked: list[int] = []
+    monkeypatch.setattr(sharded_pipeline, "shard_count_for", lambda stores: asked.append(stores) or 3)
+    sharded_home, reference = tmp_path / "sharded", HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(tmp_path / "ref")})
+    res = resources(sharded_home, scale_factor=sf)
+    assert dg.materialize([dimensions], instance=instance, resources=res).success
+    result = run_bronze(instance, res, tags={RANGE_START: DAY1.isoformat(), RANGE_END: DAY2.isoformat()})
+    assert result.success
+    assert asked and asked[0] > 1, "the shard count comes from the chain's stores"
+    lake = HomeSettings.from_env({"RETAIL_ASSETS_HOME": str(sharded_home)})
+    receipts = delta.open_table(uri(lake.lake_root, "fact_receipts"))
+    assert len(receipts.file_uris([("event_date", "=", DAY1.isoformat())])) == 3, "a file per shard"
+    settings = DatasetSettings(seed=TEST_SEED, scale_factor=float(sf), start_date=TEST_START_DATE)
+    pipeline.build_and_write_dimensions(reference, settings)
+    for day in (DAY1, DAY2):
+        pipeline.generate_and_write_day(reference, settings, day, "batch", owner="one-piece")
+        for name in (*FACT_TABLES, "ctl_state_inventory", "ctl_state_schedule"):
+            assert _day_rows(lake, name, day).equals(_day_rows(reference, name, day)), f"{name} {day}"
+        assert Ledger(lake.state_dir).day_record(day).generated
+    counts = {
+        (e.asset_key.path[-1], e.partition): e.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+    }
+    for (name, day), rows in counts.items():
+        assert rows == delta.partition_row_counts(uri(lake.lake_root, name)).get(date.fromisoformat(day), 0)
+    assert len(counts) == 2 * len(FACT_TABLES) and sum(counts.values()) > 0
+
+
 def test_rematerializing_a_partition_keeps_counts_and_other_partitions(instance, with_dims, lake) -> None:
     run_bronze(instance, with_dims, tags={RANGE_START: DAY1.isoformat(), RANGE_END: DAY2.isoformat()})
     counts = {t: delta.partition_row_counts(uri(lake, t)) for t in FACT_TABLES}

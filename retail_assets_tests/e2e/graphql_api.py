@@ -172,6 +172,28 @@ class DagsterAPI:
         )
         return self.unwrap(data["launchPartitionBackfill"], "LaunchBackfillSuccess")["backfillId"]
 
+    def launch_job_backfill(self, repo: RepoSelector, job: str, partitions: Sequence[str], title: str) -> str:
+        """A backfill of a partitioned op job (one run per partition): the job page's Backfill button."""
+        data = self.query(
+            """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+                 __typename ... on LaunchBackfillSuccess { backfillId }
+                 ... on Error { message } ... on PythonError { stack } } }""",
+            {
+                "p": {
+                    "selector": {
+                        "partitionSetName": f"{job}_partition_set",
+                        "repositorySelector": {
+                            "repositoryLocationName": repo.location,
+                            "repositoryName": repo.repository,
+                        },
+                    },
+                    "partitionNames": list(partitions),
+                    "title": title,
+                }
+            },
+        )
+        return self.unwrap(data["launchPartitionBackfill"], "LaunchBackfillSuccess")["backfillId"]
+
     def backfill(self, backfill_id: str) -> dict[str, Any]:
         data = self.query(
             """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename

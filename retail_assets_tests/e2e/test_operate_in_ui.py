@@ -5,6 +5,8 @@ server) on a temporary home:
 
 1. the daemon is alive and ``outbox_sensor`` is stopped until someone switches it on;
 2. a backfill of two days of dimensions + Bronze batch tables, launched through GraphQL, completes;
+   then a backfill of the next two days with ``sharded_generation_job`` (one run per day, each day's
+   shards in two worker processes): the queue runs them one after the other, in date order;
 3. switching ``outbox_sensor`` on makes the *daemon* launch ``stream_outbox``, which generates the
    next day into the outbox and lands its events;
 4. without anyone clicking, once the day is complete ``silver_day_sensor`` builds that day's 18
@@ -38,7 +40,9 @@ SILVER_SENSOR = "silver_day_sensor"
 STREAM_JOB = "stream_outbox"
 GROUPS = ("dimensions", "bronze_batch", "bronze_events", "silver")
 BATCH_DAYS = [(E2E_START_DATE + timedelta(days=i)).isoformat() for i in range(2)]
-STREAM_DAY = (E2E_START_DATE + timedelta(days=2)).isoformat()
+SHARDED_DAYS = [(E2E_START_DATE + timedelta(days=2 + i)).isoformat() for i in range(2)]
+SHARDED_JOB = "sharded_generation_job"
+STREAM_DAY = (E2E_START_DATE + timedelta(days=4)).isoformat()
 CHECKED_ASSET = "ag/fact_receipts"
 REPORT_ASSET = "report/daily_retail_report"
 REPORT_CHARTS = 5
@@ -150,6 +154,34 @@ def backfill_two_days(api: DagsterAPI, groups: dict[str, list[str]]) -> dict[str
             f"backfill {backfill_id} ended {bf['status']}: {bf.get('error')}\n{api.failure_report()}"
         )
     return bf
+
+
+def backfill_sharded_days(api: DagsterAPI, repo: RepoSelector) -> list[dict[str, Any]]:
+    """A job backfill makes one run per day; day D+1 is generated from D's state, so the queue must
+    start them one at a time, oldest first (pool ``retail_assets_generation``). Without that, the
+    daemon started them together and the second refused its day."""
+    backfill_id = api.launch_job_backfill(repo, SHARDED_JOB, SHARDED_DAYS, title="e2e: two sharded days")
+
+    def finished() -> dict[str, Any] | None:
+        bf = api.backfill(backfill_id)
+        settled = bf["status"] in BACKFILL_DONE and all(r["status"] not in IN_FLIGHT for r in bf["runs"])
+        return bf if settled else None
+
+    bf = wait_for(
+        f"backfill {backfill_id} of {SHARDED_JOB} over {SHARDED_DAYS} to finish",
+        finished,
+        BACKFILL_TIMEOUT_S,
+        interval_s=3,
+        on_timeout=api.failure_report,
+    )
+    runs = {_tags(r)["dagster/partition"]: r for r in api.runs(tags={"dagster/backfill": backfill_id}, limit=10)}
+    if sorted(runs) != SHARDED_DAYS or any(r["status"] != "SUCCESS" for r in runs.values()):
+        raise E2EError(f"backfill {backfill_id} ended {bf['status']} with runs {runs}\n{api.failure_report()}")
+    first, second = (runs[day] for day in SHARDED_DAYS)
+    assert second["startTime"] >= first["endTime"], (
+        f"{SHARDED_DAYS[1]} started at {second['startTime']} while {SHARDED_DAYS[0]} ran until {first['endTime']}"
+    )
+    return [first, second]
 
 
 def stream_one_day(api: DagsterAPI, repo: RepoSelector) -> dict[str, Any]:
@@ -348,6 +380,7 @@ def test_backfill_stream_silver_checks_and_ui(
     assert len(silver_keys) == 18, silver_keys
 
     backfill_two_days(api, groups)
+    backfill_sharded_days(api, repo)
     stream_run = stream_one_day(api, repo)
     api.stop_sensor(repo, OUTBOX_SENSOR)  # one streamed day is enough; each further tick streams another
     checks = _checks_of(api, silver_keys)

@@ -90,5 +90,8 @@ def test_the_next_day_refuses_a_claimed_but_unfinished_day_and_names_it(retail_e
     pipeline.build_and_write_dimensions(retail_env, dataset_settings)
     pipeline.generate_and_write_day(retail_env, dataset_settings, DAY1, "batch", "b")
     Ledger(retail_env.state_dir).claim(DAY2, "batch", "crashed")
-    with pytest.raises(pipeline.IncompleteDayError, match=r"2024-01-02 cannot be trusted.*never\s+finished.*Fix: re-materialize"):
+    with pytest.raises(
+        pipeline.IncompleteDayError, match=r"2024-01-02 cannot be trusted yet.*by crashed.*has not finished.*re-materialize"
+    ) as refused:
         pipeline.generate_and_write_day(retail_env, dataset_settings, DAY3, "batch", "next")
+    assert (refused.value.unfinished_day, refused.value.owner) == (DAY2, "crashed")  # for the caller that can tell

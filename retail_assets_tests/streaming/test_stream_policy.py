@@ -308,7 +308,7 @@ def test_dagster_yaml_limits_the_streaming_jobs_and_the_sensors_runs_to_one_at_a
     from retail_assets.defs.streaming.assets import STREAMING_TAG
 
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())
-    limits = config["run_queue"]["tag_concurrency_limits"]
+    limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
     ((key, value),) = STREAMING_TAG.items()
     assert {"key": key, "value": value, "limit": 1} in limits
     assert stream_outbox.tags.get(key) == value

@@ -16,14 +16,16 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from retail_assets import pipeline
+from retail_assets import pipeline, sharded_pipeline
 from retail_assets.backfill.progress import BackfillProgress, progress_logger
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.generation.metadata import table_metadata, table_schema
+from retail_assets.defs.generation.one_at_a_time import GENERATION_POOL, ledger_owner, refusal
 from retail_assets.defs.keys import BRONZE_BATCH_GROUP, BRONZE_BATCH_KEYS, DIM_KEYS, DIMENSIONS_GROUP
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
@@ -35,10 +37,15 @@ _TABLE_OF_KEY = {key: name for name, key in BRONZE_BATCH_KEYS.items()}
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
-def resolve_settings(retail_settings: RetailSettings, whole_day: bool = True) -> tuple[DatasetSettings, HomeSettings]:
-    """Settings from the resource; a bad variable fails the run (not code loading) with its fix."""
+def resolve_settings(retail_settings: RetailSettings) -> tuple[DatasetSettings, HomeSettings]:
+    """Settings from the resource; a bad variable fails the run (not code loading) with its fix.
+
+    The scale factor is checked against the dimension step's memory, not a whole day's: a day of a
+    chain larger than one shard is made in shards, and a path that makes a day in one piece checks
+    the whole-day memory itself (``sharded_pipeline.day_shard_count``). With the whole-day check
+    here, a sf-25 chain on a 24 GiB machine could not even build its dimensions or run upkeep."""
     try:
-        return retail_settings.dataset(whole_day), retail_settings.home_settings()
+        return retail_settings.dataset(whole_day=False), retail_settings.home_settings()
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise dg.Failure(description=str(exc)) from exc
 
@@ -107,34 +114,46 @@ def dimensions(context: dg.AssetExecutionContext, retail_settings: RetailSetting
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=GENERATION_POOL,
 )
 def bronze_batch(
     context: dg.AssetExecutionContext, retail_settings: RetailSettings, ledger_duckdb: DuckDBResource
 ) -> Iterator[dg.Output]:
-    """Generate each requested day in date order and replace its partition of every fact table."""
+    """Generate each requested day in date order and replace its partition of every fact table.
+
+    A chain larger than one shard (``sharded_pipeline.day_shard_count``: about sf 1 and up) makes
+    each day in shards, one after another in this process, so memory is one shard's at any scale
+    factor and a year of sf-30 days runs as one backfill here too (``sharded_generation_job``
+    spreads a day's shards over worker processes instead). The rows are the same either way."""
     settings, home = resolve_settings(retail_settings)
     ledger = ledger_for(home, ledger_duckdb)
+    owner = ledger_owner(context.run.run_id)
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
     try:
-        dims = pipeline.load_dimensions(home, settings)
+        n_shards = sharded_pipeline.day_shard_count(home, settings)
+        dims = pipeline.load_dimensions(home, settings) if n_shards == 1 else None
     except pipeline.USER_FIXABLE_ERRORS as exc:
         raise dg.Failure(description=str(exc)) from exc
     selected = [k for k in context.selected_asset_keys if k in _TABLE_OF_KEY]
+    made_in = "in one piece" if n_shards == 1 else f"in {n_shards} shards each, one after another"
     context.log.info(
-        f"generating {len(days)} day(s) {days[0].isoformat()}..{days[-1].isoformat()} in date order "
-        f"({settings.dataset_id})"
+        f"generating {len(days)} day(s) {days[0].isoformat()}..{days[-1].isoformat()} in date order, "
+        f"{made_in} ({settings.dataset_id})"
     )
     progress = BackfillProgress(total_days=len(days))
     for day in days:
         try:
-            result = pipeline.generate_and_write_day(
-                home, settings, day, "batch", owner=f"dagster-run:{context.run.run_id}", ledger=ledger, dims=dims
-            )
+            if dims is not None:
+                result = pipeline.generate_and_write_day(
+                    home, settings, day, "batch", owner=owner, ledger=ledger, dims=dims
+                )
+                written: dict[str, pa.Table | int] = dict(result.tables)
+            else:
+                written = dict(
+                    sharded_pipeline.generate_and_write_day_sharded(home, settings, day, owner, n_shards, ledger=ledger)
+                )
         except pipeline.USER_FIXABLE_ERRORS as exc:
-            raise dg.Failure(
-                description=str(exc),
-                metadata={"failed_day": day.isoformat(), "days_done": days.index(day)},
-            ) from exc
+            raise refusal(exc, day, context.instance, days_done=days.index(day)) from exc
         for key in selected:
             name = _TABLE_OF_KEY[key]
             uri = table_uri(home.lake_root, FACT_TABLES[name])
@@ -142,10 +161,12 @@ def bronze_batch(
                 dg.AssetMaterialization(
                     asset_key=key,
                     partition=day.isoformat(),
-                    metadata=table_metadata(FACT_TABLES[name], result.tables[name], uri, settings.dataset_id, "batch"),
+                    metadata=table_metadata(FACT_TABLES[name], written[name], uri, settings.dataset_id, "batch"),
                 )
             )
-        line = progress.day_done(day, sum(t.num_rows for t in result.tables.values()))
+        rows = sum(t if isinstance(t, int) else t.num_rows for t in written.values())
+        del written
+        line = progress.day_done(day, rows)
         context.log.info(line)
         progress_logger().info(line)
     yield from ()

@@ -23,6 +23,7 @@ from dagster_duckdb import DuckDBResource
 from retail_assets import pipeline, sharded_pipeline
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.generation.assets import ledger_for, resolve_settings
+from retail_assets.defs.generation.one_at_a_time import GENERATION_POOL, ledger_owner, refusal
 from retail_assets.defs.keys import BRONZE_BATCH_KEYS
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailSettings
@@ -63,7 +64,7 @@ def _fail(exc: Exception, day: date) -> dg.Failure:
     return dg.Failure(description=str(exc), metadata={"failed_day": day.isoformat()})
 
 
-@dg.op(out={"shards": dg.DynamicOut(list), "plan": dg.Out(list)})
+@dg.op(out={"shards": dg.DynamicOut(list), "plan": dg.Out(list)}, pool=GENERATION_POOL)
 def plan_shards(
     context: dg.OpExecutionContext,
     config: ShardPlanConfig,
@@ -71,15 +72,15 @@ def plan_shards(
     ledger_duckdb: DuckDBResource,
 ):
     """Refuse what can be refused, claim the day, fan out one step per shard."""
-    settings, home = resolve_settings(retail_settings, whole_day=False)
+    settings, home = resolve_settings(retail_settings)
     day = _day(context)
     try:
         shards = sharded_pipeline.begin_day(
-            home, settings, day, f"dagster-run:{context.run.run_id}", shard_count(config),
+            home, settings, day, ledger_owner(context.run.run_id), shard_count(config),
             ledger=ledger_for(home, ledger_duckdb),
         )  # fmt: skip
     except pipeline.USER_FIXABLE_ERRORS as exc:
-        raise _fail(exc, day) from exc
+        raise refusal(exc, day, context.instance) from exc
     context.log.info(
         f"{day}: {len(shards)} shards (asked: {config.shards}, {config.steps} steps) of DCs "
         f"{[list(s.dc_ids) for s in shards]}"
@@ -91,12 +92,12 @@ def plan_shards(
         yield dg.DynamicOutput(mine, mapping_key=f"step_{step}", output_name="shards")
 
 
-@dg.op
+@dg.op(pool=GENERATION_POOL)
 def generate_shards(
     context: dg.OpExecutionContext, shards: list, retail_settings: RetailSettings
 ) -> list:
     """Generate this step's shards one after the other and stage their files (a worker process)."""
-    settings, home = resolve_settings(retail_settings, whole_day=False)
+    settings, home = resolve_settings(retail_settings)
     day = _day(context)
     outputs = []
     for shard in shards:
@@ -112,7 +113,7 @@ def generate_shards(
     return outputs
 
 
-@dg.op
+@dg.op(pool=GENERATION_POOL)
 def commit_shards(
     context: dg.OpExecutionContext,
     plan: list,
@@ -121,7 +122,7 @@ def commit_shards(
     ledger_duckdb: DuckDBResource,
 ) -> None:
     """One Delta commit per table-day of every shard's files, the state, the manifest, the mark."""
-    settings, home = resolve_settings(retail_settings, whole_day=False)
+    settings, home = resolve_settings(retail_settings)
     shard_outputs: list[sharded_pipeline.ShardOutput] = [o for step in step_outputs for o in step]
     day = _day(context)
     try:
