@@ -25,8 +25,14 @@ os.environ["RETAIL_ASSETS_HOME"] = _SESSION_HOME
 os.environ.pop("RETAIL_ASSETS_LAKE_ROOT", None)
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 
-SLOWEST_FIRST = ("retail_assets_tests/e2e/", "retail_assets_tests/test_demo.py", "retail_assets_tests/azure/")
-"""Test files that take minutes (the browser and PostgreSQL e2e runs, the demo, Azurite + Sail)."""
+SLOWEST_FIRST = (
+    "retail_assets_tests/e2e/test_operate_in_ui.py",
+    "retail_assets_tests/e2e/",
+    "retail_assets_tests/test_demo.py",
+    "retail_assets_tests/azure/",
+)
+"""Test files that take minutes, longest first (the UI scenario, the other browser and PostgreSQL e2e
+runs, the demo, Azurite + Sail). ``make test`` keeps this order (``--no-loadscope-reorder``)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
