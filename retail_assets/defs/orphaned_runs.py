@@ -25,6 +25,7 @@ next run of that day (the ledger and the crash tests cover that part).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -121,12 +122,9 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, now: float) -> list[str]:
     ),
 )
 def orphaned_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    from dagster._core.launcher import DefaultRunLauncher
-    from dagster._time import get_current_timestamp
-
-    if not isinstance(context.instance.run_launcher, DefaultRunLauncher):
+    if not isinstance(context.instance.run_launcher, dg.DefaultRunLauncher):
         return dg.SkipReason("this instance's run launcher monitors its own workers; nothing to do here")
-    failed = fail_orphaned_runs(context.instance, get_current_timestamp())
+    failed = fail_orphaned_runs(context.instance, time.time())
     if failed:
         return dg.SkipReason(f"marked failed {len(failed)} run(s) whose worker was gone: {', '.join(failed)}")
     return dg.SkipReason("every started run of this code location has a live run worker")
