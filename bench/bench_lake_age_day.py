@@ -17,7 +17,7 @@ files, not the old rows, so the old days need no rows of their own.
 The young and the aged lake are written in turns (day k into the young one, day k into the aged one,
 then day k+1 ...), each turn in a fresh order, so a busy machine slows both alike. Two ways of
 opening the tables: ``kept`` (one process writes day after day: a backfill, whose table handles stay
-open) and ``fresh`` (every day in a new process: the daily schedule's runs; the handles are dropped).
+open) and ``fresh`` (every day in a new process: the daily schedule's runs; every table opened afresh).
 
     .venv/bin/python bench/bench_lake_age_day.py [--sf 0.1 1] [--days 1000] [--rounds 12]
 """
@@ -31,17 +31,19 @@ import shutil
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+from bench_lake_age import _fresh_opens
 from deltalake import DeltaTable
 from deltalake.transaction import AddAction
 
 from retail_assets import pipeline
 from retail_assets.config import DatasetSettings, HomeSettings
 from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
-from retail_assets.lake import delta, table_handles
+from retail_assets.lake import delta
 from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
 from retail_assets.lake.paths import bronze_uri
 
@@ -113,13 +115,13 @@ def make_lake(root: Path, day_rows: dict[str, pa.Table], days: int) -> HomeSetti
 
 
 def write_day(home: HomeSettings, day_rows: dict[str, pa.Table], day: date, fresh: bool) -> float:
-    """The pipeline's write of one day into ``home``'s lake; rows are re-dated before the clock."""
+    """The pipeline's write of one day into ``home``'s lake; rows are re-dated before the clock.
+    ``fresh``: every table is opened afresh (``bench_lake_age._fresh_opens``), as in a new process."""
     tables = {name: dated(rows, SPECS[name].partition_by, day) for name, rows in day_rows.items()}
-    if fresh:
-        table_handles._HANDLES.clear()  # a new process per day: nothing is open yet
-    started = time.perf_counter()
-    pipeline._write_partitions(home, tables, day)
-    return time.perf_counter() - started
+    with _fresh_opens() if fresh else nullcontext():
+        started = time.perf_counter()
+        pipeline._write_partitions(home, tables, day)
+        return time.perf_counter() - started
 
 
 def measure(sf: float, days: int, rounds: int) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import dagster as dg
 
 from retail_assets.code_location_runs import LOCATION_NAME
+from retail_assets.streaming.lease_owner import process_start_token
 
 ORPHANED_RUN_SENSOR = "orphaned_run_sensor"
 GRACE_SECONDS = 30.0
@@ -51,15 +52,10 @@ def _boot_time() -> float | None:
 
 def process_started_at(pid: int) -> float | None:
     """When ``pid`` started (epoch seconds), or None when it does not run (gone, or a zombie)."""
-    try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
+    ticks, boot = process_start_token(pid), _boot_time()
+    if ticks is None or boot is None:
         return None
-    fields = text[text.rfind(")") + 2 :].split()
-    boot = _boot_time()
-    if len(fields) < 20 or fields[0] == "Z" or boot is None:
-        return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return boot + int(ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:

@@ -144,10 +144,9 @@ def bronze_batch(
     for day in days:
         try:
             if dims is not None:
-                result = pipeline.generate_and_write_day(
-                    home, settings, day, "batch", owner=owner, ledger=ledger, dims=dims
+                written: dict[str, pa.Table | int] = dict(
+                    pipeline.generate_and_write_day(home, settings, day, "batch", owner=owner, ledger=ledger, dims=dims).tables
                 )
-                written: dict[str, pa.Table | int] = dict(result.tables)
             else:
                 written = dict(
                     sharded_pipeline.generate_and_write_day_sharded(home, settings, day, owner, n_shards, ledger=ledger)
@@ -165,7 +164,7 @@ def bronze_batch(
                 )
             )
         rows = sum(t if isinstance(t, int) else t.num_rows for t in written.values())
-        del written
+        del written  # the only reference to the day's tables: freed before the next day is generated
         line = progress.day_done(day, rows)
         context.log.info(line)
         progress_logger().info(line)

@@ -60,10 +60,6 @@ def _day(context: dg.OpExecutionContext) -> date:
         ) from exc
 
 
-def _fail(exc: Exception, day: date) -> dg.Failure:
-    return dg.Failure(description=str(exc), metadata={"failed_day": day.isoformat()})
-
-
 @dg.op(out={"shards": dg.DynamicOut(list), "plan": dg.Out(list)}, pool=GENERATION_POOL)
 def plan_shards(
     context: dg.OpExecutionContext,
@@ -104,7 +100,7 @@ def generate_shards(
         try:
             out = sharded_pipeline.generate_shard(home, settings, day, shard)
         except pipeline.USER_FIXABLE_ERRORS as exc:
-            raise _fail(exc, day) from exc
+            raise refusal(exc, day, context.instance) from exc
         context.log.info(
             f"shard {shard.index} (DCs {list(shard.dc_ids)}): {sum(out.row_counts.values()):,} rows in "
             f"{out.seconds:.1f} s, peak RSS {out.peak_rss_mib:,.0f} MiB, pid {os.getpid()}"
@@ -130,7 +126,7 @@ def commit_shards(
             home, settings, day, plan, shard_outputs, ledger=ledger_for(home, ledger_duckdb)
         )
     except pipeline.USER_FIXABLE_ERRORS as exc:
-        raise _fail(exc, day) from exc
+        raise refusal(exc, day, context.instance) from exc
     peak = max(o.peak_rss_mib for o in shard_outputs)
     for name, key in BRONZE_BATCH_KEYS.items():
         context.log_event(
