@@ -19,7 +19,10 @@ import dagster as dg
 
 from retail_assets.definitions import defs
 
-defs()
+defs().get_repository_def()
+"""Resolved here, not only built: a step worker rebuilds its job from the repository, and resolving
+it (binding resources, wrapping every sensor and schedule) is cached on the definitions object, so
+each forked worker inherits it instead of resolving the whole code location again."""
 
 
 def _import_the_instance_storage() -> None:

@@ -112,7 +112,16 @@ def _command(args: argparse.Namespace) -> int:
     last = date.fromisoformat(last_key) if last_key else first - timedelta(days=1)
     start = _iso(args.start, "--start")
     end = _iso(args.end, "--end") if args.end is not None else None
-    return run_backfill(*resolve_range(start, end, args.days, first, last))
+    start, end = resolve_range(start, end, args.days, first, last)
+    if args.shards is not None and args.workers is None:
+        raise BackfillCliError("--shards goes with --workers N (the sharded runs); add --workers 2, for example.")
+    if args.workers is None:
+        return run_backfill(start, end)
+    if args.workers < 1 or (args.shards is not None and args.shards < 1):
+        raise BackfillCliError(f"--workers and --shards must be at least 1, got {args.workers} and {args.shards}.")
+    from retail_assets.backfill.sharded_runs import run_sharded_backfill
+
+    return run_sharded_backfill(start, end, args.workers, args.shards)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -124,4 +133,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     span = parser.add_mutually_exclusive_group(required=True)
     span.add_argument("--end", help="last day, YYYY-MM-DD (inclusive)")
     span.add_argument("--days", type=int, help="number of days from --start (e.g. 365 for a year)")
+    parser.add_argument(
+        "--workers", type=int,
+        help="make each day in shards on this many worker processes, one sharded_generation_job run a day "
+        "(default: one run over the whole range, in this process)",
+    )
+    parser.add_argument("--shards", type=int, help="shards per day with --workers (default: about one per 90 stores)")
     parser.set_defaults(func=_command)

@@ -49,15 +49,24 @@ class BackfillProgress:
         """Record a finished day and return its progress line."""
         self.days_done += 1
         self.rows_done += rows
-        elapsed = self.clock() - self.started
-        rate = self.rows_done / elapsed if elapsed > 0 else 0.0
-        left = self.total_days - self.days_done
-        eta = elapsed / self.days_done * left
-        return (
-            f"backfill {self.days_done}/{self.total_days} days ({100 * self.days_done / self.total_days:.1f}%): "
-            f"{day.isoformat()} {rows:,} rows; {self.rows_done:,} rows at {rate:,.0f} rows/s; "
-            f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta) if left else 'done'}"
-        )
+        return progress_line(day, rows, self.days_done, self.total_days, self.rows_done, self.clock() - self.started)
+
+
+def progress_line(
+    day: date, rows: int, days_done: int, total_days: int, rows_done: int, elapsed: float, failed: int = 0
+) -> str:
+    """The one progress line, whoever counts: one run over a range (:class:`BackfillProgress`) or a
+    backfill of one run per day counted from its runs (``defs.generation.backfill_runs``). ``failed``
+    days are named so that a backfill that will not reach 100 % says so before its end."""
+    rate = rows_done / elapsed if elapsed > 0 else 0.0
+    left = max(0, total_days - days_done - failed)
+    eta = elapsed / days_done * left if days_done else 0.0
+    failures = f", {failed} failed" if failed else ""
+    return (
+        f"backfill {days_done}/{total_days} days ({100 * days_done / total_days:.1f}%{failures}): "
+        f"{day.isoformat()} {rows:,} rows; {rows_done:,} rows at {rate:,.0f} rows/s; "
+        f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta) if left else 'done'}"
+    )
 
 
 def progress_logger() -> logging.Logger:

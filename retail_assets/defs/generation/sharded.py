@@ -22,6 +22,7 @@ from dagster_duckdb import DuckDBResource
 
 from retail_assets import pipeline, sharded_pipeline
 from retail_assets.contract.tables import FACT_TABLES
+from retail_assets.defs.generation import backfill_runs
 from retail_assets.defs.generation.assets import ledger_for, resolve_settings
 from retail_assets.defs.generation.one_at_a_time import GENERATION_POOL, ledger_owner, refusal
 from retail_assets.defs.keys import BRONZE_BATCH_KEYS
@@ -146,6 +147,19 @@ def commit_shards(
         f"{day}: {sum(counts.values()):,} rows of {len(FACT_TABLES)} tables committed from "
         f"{len(shard_outputs)} shards; largest worker peak RSS {peak:,.0f} MiB"
     )
+    _log_backfill_progress(context, day, sum(counts.values()))
+
+
+def _log_backfill_progress(context: dg.OpExecutionContext, day: date, rows: int) -> None:
+    """The backfill's progress line (days done, rows/s, ETA) when this run is one day of one; the
+    day is committed by then, so a failure here is a warning, never the run's failure."""
+    try:
+        line = backfill_runs.record_day(context.instance, context.run, day, rows)
+    except Exception as exc:  # the instance briefly unreachable: the day itself has landed
+        context.log.warning(f"no backfill progress for {day}: {exc!r}")
+        return
+    if line is not None:
+        context.log.info(line)
 
 
 # Default run config (editable in the Launchpad): workers are forked from a server that has already
