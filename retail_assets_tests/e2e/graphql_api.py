@@ -288,6 +288,18 @@ class DagsterAPI:
                 out.append(f"[{ev.get('stepKey')}] {ev['message']}")
         return out
 
+    def run_messages(self, run_id: str, limit: int = 400) -> list[str]:
+        """Every message of one run's log (what the run page shows), oldest first."""
+        data = self.query(
+            """query($id: ID!, $n: Int) { logsForRun(runId: $id, limit: $n) { __typename
+                 ... on EventConnection { events { ... on MessageEvent { message } } } } }""",
+            {"id": run_id, "n": limit},
+        )
+        conn = data["logsForRun"]
+        if conn["__typename"] != "EventConnection":
+            raise RuntimeError(f"the logs of run {run_id} are unavailable: {conn['__typename']}")
+        return [ev["message"] for ev in conn["events"] if ev.get("message")]
+
     def failure_report(self, limit: int = 5) -> str:
         """Recent failed runs with their errors: the text a failing e2e step appends."""
         failed = self.runs(statuses=["FAILURE"], limit=limit)

@@ -181,6 +181,11 @@ def backfill_sharded_days(api: DagsterAPI, repo: RepoSelector) -> list[dict[str,
     assert second["startTime"] >= first["endTime"], (
         f"{SHARDED_DAYS[1]} started at {second['startTime']} while {SHARDED_DAYS[0]} ran until {first['endTime']}"
     )
+    # Each run's log shows the backfill's progress, counted from the backfill's runs.
+    for n, day in enumerate(SHARDED_DAYS, start=1):
+        lines = [m for m in api.run_messages(runs[day]["runId"]) if m.startswith("backfill ")]
+        expected = f"backfill {n}/{len(SHARDED_DAYS)} days ({100 * n / len(SHARDED_DAYS):.1f}%): {day} "
+        assert len(lines) == 1 and lines[0].startswith(expected), f"{day}: progress {lines}, expected {expected}…"
     return [first, second]
 
 
