@@ -64,6 +64,17 @@ def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
     return " | ".join(messages) or "see the run in the UI"
 
 
+def _fail_runs_of_killed_backfills(instance: dg.DagsterInstance) -> None:
+    """An earlier ``--workers`` backfill killed mid-day (SIGKILL, a reboot) left its run STARTED, and
+    the UI would show it running for ever: mark it failed now that its process is gone."""
+    from retail_assets.defs.orphaned_runs import fail_orphaned_runs
+
+    failed = fail_orphaned_runs(instance, time.time(), grace_seconds=0, cli_runs_only=True)
+    if failed:
+        print(f"marked failed {len(failed)} run(s) of an earlier backfill whose process is gone: {', '.join(failed)}",
+              flush=True)  # fmt: skip
+
+
 def run_sharded_backfill(start: date, end: date, workers: int, shards: int | None) -> int:
     """Run the days ``start``..``end`` one sharded run each, in date order; 0 when all succeeded."""
     from retail_assets.config import HomeSettings
@@ -83,6 +94,7 @@ def run_sharded_backfill(start: date, end: date, workers: int, shards: int | Non
     progress = BackfillProgress(total_days=len(days))
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
+        _fail_runs_of_killed_backfills(instance)
         for day in days:
             result = dg.execute_job(
                 dg.reconstructable(resolved_sharded_job),

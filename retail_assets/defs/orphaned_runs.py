@@ -32,6 +32,7 @@ from pathlib import Path
 import dagster as dg
 
 from retail_assets.code_location_runs import LOCATION_NAME
+from retail_assets.defs.generation.backfill_runs import CLI_BACKFILL_TAG
 from retail_assets.streaming.lease_owner import process_start_token
 
 ORPHANED_RUN_SENSOR = "orphaned_run_sensor"
@@ -77,20 +78,29 @@ def worker_is_gone(pid: int, run_started_at: float) -> bool:
     return started is None or started > run_started_at + 1.0
 
 
-def _own_started_runs(instance: dg.DagsterInstance) -> Iterable[dg.RunRecord]:
+def _own_started_runs(instance: dg.DagsterInstance, cli_runs_only: bool) -> Iterable[dg.RunRecord]:
+    """STARTED runs of this code location, and those ``retail-assets backfill --workers`` executed in
+    its own process (no code location; the pid recorded is the command's, on this machine)."""
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=200):
-        origin = record.dagster_run.remote_job_origin
-        if origin is not None and origin.location_name == LOCATION_NAME:
+        run = record.dagster_run
+        origin = run.remote_job_origin
+        from_cli = origin is None and CLI_BACKFILL_TAG in run.tags
+        from_location = origin is not None and origin.location_name == LOCATION_NAME
+        if from_cli or (from_location and not cli_runs_only):
             yield record
 
 
-def fail_orphaned_runs(instance: dg.DagsterInstance, now: float) -> list[str]:
-    """Mark failed this code location's STARTED runs whose worker is gone; their ids."""
+def fail_orphaned_runs(
+    instance: dg.DagsterInstance, now: float, grace_seconds: float = GRACE_SECONDS, cli_runs_only: bool = False
+) -> list[str]:
+    """Mark failed this code location's STARTED runs whose worker is gone; their ids. ``cli_runs_only``:
+    only the runs of ``retail-assets backfill --workers`` (whose pids are this machine's whatever the
+    instance's run launcher)."""
     failed = []
-    for record in _own_started_runs(instance):
+    for record in _own_started_runs(instance, cli_runs_only):
         run = record.dagster_run
         started = record.start_time
-        if started is None or now - started < GRACE_SECONDS or not _PROC.is_dir():
+        if started is None or now - started < grace_seconds or not _PROC.is_dir():
             continue
         pid = worker_pid(instance, run.run_id)
         if pid is None or not worker_is_gone(pid, started):
@@ -101,8 +111,9 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, now: float) -> list[str]:
         instance.report_run_failed(
             current,
             f"its run worker (pid {pid}) is gone while the run still said STARTED: Dagster stopped with it "
-            f"(a restart of `dagster dev`, a reboot). Marked failed by {ORPHANED_RUN_SENSOR}, so that the "
-            "runs queued behind it can start; re-execute it if its work is still wanted.",
+            f"(a restart of `dagster dev`, a reboot, a killed `retail-assets backfill`). Marked failed by "
+            f"{ORPHANED_RUN_SENSOR}, so that the runs queued behind it can start; re-execute it if its work "
+            "is still wanted.",
         )
         failed.append(run.run_id)
     return failed

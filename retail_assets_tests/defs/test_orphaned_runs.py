@@ -19,6 +19,7 @@ from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobO
 from dagster._core.test_utils import create_run_for_test
 
 from retail_assets.code_location_runs import LOCATION_NAME
+from retail_assets.defs.generation.backfill_runs import CLI_BACKFILL_TAG
 from retail_assets.defs.orphaned_runs import (
     fail_orphaned_runs,
     orphaned_run_sensor,
@@ -36,9 +37,15 @@ def _sleeper() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
 
 
-def _started_run(instance: dg.DagsterInstance, pid: int, location: str = LOCATION_NAME) -> str:
-    """A run as Dagster records one whose worker ``pid`` started: the pid event, then RUN_START."""
-    run = create_run_for_test(instance, job_name="sharded_generation_job", remote_job_origin=_origin(location))
+def _started_run(
+    instance: dg.DagsterInstance, pid: int, location: str | None = LOCATION_NAME, tags: dict[str, str] | None = None
+) -> str:
+    """A run as Dagster records one whose worker ``pid`` started: the pid event, then RUN_START.
+    ``location`` None: a run executed in a process of its own (``execute_job``), with no code location."""
+    run = create_run_for_test(
+        instance, job_name="sharded_generation_job", remote_job_origin=_origin(location) if location else None,
+        tags=tags,
+    )  # fmt: skip
     instance.report_engine_event(
         "Started process for run", run, EngineEventData(metadata={"pid": dg.MetadataValue.text(str(pid))})
     )
@@ -91,6 +98,23 @@ def test_runs_of_other_code_locations_are_not_touched(instance):
     other = _started_run(instance, gone.pid, location="someone_elses_location")
     assert fail_orphaned_runs(instance, now=time.time() + 60) == []
     assert instance.get_run_by_id(other).status == dg.DagsterRunStatus.STARTED
+
+
+def test_runs_of_a_killed_cli_backfill_are_failed_by_the_next_one_and_other_runs_are_left(instance):
+    """``retail-assets backfill --workers`` runs in its own process (no code location): killed, its run
+    said STARTED for ever. The next such command fails it at once (no grace: its pid is this machine's
+    and was recorded before the run started); a run of the code location or anyone's run without the
+    command's tag is left to the sensor, or alone."""
+    gone = _sleeper()
+    gone.kill()
+    gone.wait()
+    cli = _started_run(instance, gone.pid, location=None, tags={CLI_BACKFILL_TAG: "cli-1"})
+    script = _started_run(instance, gone.pid, location=None)
+    daemon = _started_run(instance, gone.pid)
+    assert fail_orphaned_runs(instance, now=time.time(), grace_seconds=0, cli_runs_only=True) == [cli]
+    assert instance.get_run_by_id(cli).status == dg.DagsterRunStatus.FAILURE
+    assert fail_orphaned_runs(instance, now=time.time() + 60) == [daemon]  # the sensor's pass
+    assert instance.get_run_by_id(script).status == dg.DagsterRunStatus.STARTED
 
 
 def test_the_sensor_runs_by_default_and_says_what_it_did(instance):
