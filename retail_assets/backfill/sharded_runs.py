@@ -55,12 +55,15 @@ def default_shards(workers: int) -> int:
 
 
 def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The failed steps' messages, without the exception's class name (``dagster…Failure: ``)."""
+    """The failed steps' messages, without the exception's class name (``dagster…Failure: ``); else
+    the run's own failure (an interrupt: no step failed, the run did)."""
     messages = [
         re.sub(r"^[\w.]+: ", "", event.dagster_event.step_failure_data.error.message.strip())
         for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         if event.dagster_event and event.dagster_event.step_failure_data.error
     ]
+    if not messages:
+        messages = [event.user_message for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
     return " | ".join(messages) or "see the run in the UI"
 
 
