@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from retail_assets.defs.partition_tags import PARTITION_TAG
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_YAML = REPO_ROOT / "workspace.yaml"
 LOCATION_NAME = "retail_assets"
@@ -206,7 +208,7 @@ class CodeLocationLauncher:
         """Submit one run through the code location and wait until it has finished."""
         all_tags = dict(tags or {})
         if partition_key is not None:
-            all_tags["dagster/partition"] = partition_key
+            all_tags[PARTITION_TAG] = partition_key
         run_id = self._client.submit_job_execution(
             job_name,
             repository_location_name=LOCATION_NAME,

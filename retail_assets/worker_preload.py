@@ -22,7 +22,9 @@ from retail_assets.definitions import defs
 defs().get_repository_def()
 """Resolved here, not only built: a step worker rebuilds its job from the repository, and resolving
 it (binding resources, wrapping every sensor and schedule) is cached on the definitions object, so
-each forked worker inherits it instead of resolving the whole code location again."""
+each forked worker inherits it. Measured: a step's start did not change (0.32 vs 0.38 s median, in
+the noise); what changed is that Dagster's own warning while resolving (its sensor decorator's beta
+``owners`` parameter) is printed once per forkserver, not by every step (16 times for 4 days)."""
 
 
 def _import_the_instance_storage() -> None:

@@ -16,6 +16,7 @@ import time
 from datetime import date, timedelta
 
 from retail_assets.backfill.progress import PROGRESS_LOGGER
+from retail_assets.backfill.run_failure import failure_text
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Dagster's console logger shows warnings and errors only; progress comes from our own lines."""
@@ -98,9 +99,7 @@ def run_backfill(start: date, end: date) -> int:
     if result.success:
         print(f"run {result.run_id} succeeded: {days} day(s) in {wall:.1f} s", flush=True)
         return 0
-    failures = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events() if e.step_failure_data.error]
-    print(f"error: run {result.run_id} failed after {wall:.1f} s: {' | '.join(failures) or 'see the run in the UI'}",
-          file=sys.stderr, flush=True)
+    print(f"error: run {result.run_id} failed after {wall:.1f} s: {failure_text(result)}", file=sys.stderr, flush=True)
     return 1
 
 

@@ -11,7 +11,6 @@ fails stops the backfill: every later day needs its carried state.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import uuid
@@ -20,7 +19,10 @@ from datetime import date, timedelta
 import dagster as dg
 
 from retail_assets.backfill.progress import BackfillProgress
+from retail_assets.backfill.run_failure import failure_text
+from retail_assets.config import HomeSettings
 from retail_assets.defs.generation.backfill_runs import CLI_BACKFILL_DAYS_TAG, CLI_BACKFILL_TAG, ROWS_TAG
+from retail_assets.defs.partition_tags import PARTITION_TAG
 
 QUIET_LOGGERS = {"console": {"config": {"log_level": "CRITICAL"}}}
 """Dagster's console logger stays silent: a day that fails is reported once, by the line that says
@@ -46,25 +48,12 @@ def sharded_run_config(shards: int, workers: int) -> dict:
     }
 
 
-def default_shards(workers: int) -> int:
+def default_shards(home: HomeSettings, workers: int) -> int:
     """About one shard per 90 stores (``sharded_pipeline.day_shard_count``), and at least one per worker."""
     from retail_assets import sharded_pipeline
-    from retail_assets.config import DatasetSettings, HomeSettings
+    from retail_assets.config import DatasetSettings
 
-    return max(workers, sharded_pipeline.day_shard_count(HomeSettings.from_env(), DatasetSettings.from_env(whole_day=False), None))
-
-
-def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The failed steps' messages, without the exception's class name (``dagster…Failure: ``); else
-    the run's own failure (an interrupt: no step failed, the run did)."""
-    messages = [
-        re.sub(r"^[\w.]+: ", "", event.dagster_event.step_failure_data.error.message.strip())
-        for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-        if event.dagster_event and event.dagster_event.step_failure_data.error
-    ]
-    if not messages:
-        messages = [event.user_message for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
-    return " | ".join(messages) or "see the run in the UI"
+    return max(workers, sharded_pipeline.day_shard_count(home, DatasetSettings.from_env(whole_day=False), None))
 
 
 def _fail_runs_of_killed_backfills(instance: dg.DagsterInstance) -> None:
@@ -80,15 +69,14 @@ def _fail_runs_of_killed_backfills(instance: dg.DagsterInstance) -> None:
 
 def run_sharded_backfill(start: date, end: date, workers: int, shards: int | None) -> int:
     """Run the days ``start``..``end`` one sharded run each, in date order; 0 when all succeeded."""
-    from retail_assets.config import HomeSettings
+    from retail_assets.defs.generation.sharded import ShardPlanConfig, shard_count
     from retail_assets.demo import ensure_dagster_home
 
-    dagster_home = ensure_dagster_home(HomeSettings.from_env())
+    home = HomeSettings.from_env()
+    dagster_home = ensure_dagster_home(home)
     days = [start + timedelta(n) for n in range((end - start).days + 1)]
     backfill_id = f"cli-{uuid.uuid4().hex[:8]}"
-    from retail_assets.defs.generation.sharded import ShardPlanConfig, shard_count
-
-    shards = shard_count(ShardPlanConfig(shards=shards or default_shards(workers), steps=workers))
+    shards = shard_count(ShardPlanConfig(shards=shards or default_shards(home, workers), steps=workers))
     print(
         f"retail-assets backfill: {len(days)} day(s) {start}..{end}, one sharded_generation_job run each, "
         f"{shards} shards on {workers} worker process(es) (backfill {backfill_id}, Dagster instance {dagster_home})",
@@ -104,7 +92,7 @@ def run_sharded_backfill(start: date, end: date, workers: int, shards: int | Non
                 instance=instance,
                 run_config=sharded_run_config(shards, workers),
                 tags={
-                    "dagster/partition": day.isoformat(),
+                    PARTITION_TAG: day.isoformat(),
                     CLI_BACKFILL_TAG: backfill_id,
                     CLI_BACKFILL_DAYS_TAG: str(len(days)),
                 },
@@ -112,7 +100,7 @@ def run_sharded_backfill(start: date, end: date, workers: int, shards: int | Non
             if not result.success:
                 print(
                     f"error: {day} failed (run {result.run_id}) after {time.perf_counter() - started:.1f} s: "
-                    f"{_failure(instance, result.run_id)}; the days after it were not started (each needs the "
+                    f"{failure_text(result)}; the days after it were not started (each needs the "
                     f"day before). Fix the cause, then run again from --start {day}.",
                     file=sys.stderr,
                     flush=True,

@@ -18,13 +18,12 @@ from retail_assets import pipeline
 from retail_assets.backfill.progress import progress_line
 from retail_assets.contract.tables import FACT_TABLES
 from retail_assets.defs.generation.backfill_runs import (
-    BACKFILL_TAG,
     CLI_BACKFILL_DAYS_TAG,
     CLI_BACKFILL_TAG,
-    PARTITION_TAG,
     ROWS_TAG,
     record_day,
 )
+from retail_assets.defs.partition_tags import BACKFILL_TAG, PARTITION_TAG
 from retail_assets.lake import delta
 from retail_assets.lake.paths import table_uri
 from retail_assets_tests.conftest import TEST_START_DATE

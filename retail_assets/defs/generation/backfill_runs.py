@@ -16,6 +16,7 @@ from datetime import date
 import dagster as dg
 
 from retail_assets.backfill.progress import progress_line
+from retail_assets.defs.partition_tags import BACKFILL_TAG, PARTITION_TAG
 
 ROWS_TAG = "retail_assets/rows"
 """Rows a run committed (all Bronze batch tables of its day): what later runs of its backfill add up."""
@@ -24,8 +25,6 @@ CLI_BACKFILL_TAG = "retail_assets/backfill"
 ``dagster/backfill`` tag marks the runs of a backfill the daemon launched)."""
 CLI_BACKFILL_DAYS_TAG = "retail_assets/backfill_days"
 """The number of days of that CLI backfill."""
-BACKFILL_TAG = "dagster/backfill"
-PARTITION_TAG = "dagster/partition"
 
 _FINISHED_BADLY = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
