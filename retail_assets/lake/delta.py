@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from retail_assets.lake import file_stats, lake_errors, table_handles
+from retail_assets.lake import day_layout, file_stats, lake_errors, staging_fs, table_handles
 from retail_assets.lake.lake_errors import LakeError, MissingTableError
 
 CONFLICT_ATTEMPTS = 5
@@ -92,10 +92,22 @@ def _open_unchecked(uri: str) -> DeltaTable:
 
 
 def _write_target(uri: str) -> DeltaTable | str:
-    """What ``write_deltalake`` writes through: this thread's up-to-date handle of an existing local
-    table (``lake.table_handles``: no re-open of an aged table per commit), else the URI."""
-    handle = open_if_exists(uri) if is_local(uri) else None
+    """What ``write_deltalake`` writes through: the existing table opened (locally this thread's
+    up-to-date handle, ``lake.table_handles``: no re-open of an aged table per commit; its layout
+    decides the write's ``partition_by``, ``lake.day_layout``), else the URI of a table to create."""
+    handle = open_if_exists(uri)
     return uri if handle is None else handle
+
+
+def _layout(target: DeltaTable | str, data: pa.Table, day_col: str | None) -> tuple[list[str] | None, dict[str, str] | None]:
+    """``partition_by`` and ``configuration`` of a write of ``data`` through ``target``: an existing
+    table keeps its own partitioning (a table partitioned by day before the day-clustered layout stays
+    so); a new dated table is created day-clustered, with its statistics and layout properties."""
+    if isinstance(target, DeltaTable):
+        partition_by = day_layout.partition_by(target, day_col) if day_col else None
+    else:
+        partition_by = None
+    return partition_by, file_stats.table_properties(data.schema, partition_by or [], day_col) or None
 
 
 def _wrote(uri: str, target: DeltaTable | str) -> None:
@@ -240,21 +252,29 @@ def replace_partition(
             raise LakeError(f"refusing to write {uri}: rows outside {partition_col}={partition_value}.")
     _ensure_writable(uri)
     with _diagnosed(uri, "writing", _partition(partition_col, partition_value), data.nbytes):
+        existing = open_if_exists(uri)
+        if staging_fs.stages(uri) and (existing is None or day_layout.is_day_clustered(existing, partition_col)):
+            from retail_assets.lake import day_commit  # it builds on this module
+
+            added = day_commit.write_day_files(uri, data, schema, partition_col, partition_value, "w")
+            day_commit.commit_day(uri, schema, partition_col, partition_value, added)
+            return
         _overwrite_partition(uri, data, partition_value, partition_col)
 
 
 def _overwrite_partition(uri: str, data: pa.Table, partition_value: date, partition_col: str) -> None:
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         target = _write_target(uri)
+        partition_by, configuration = _layout(target, data, partition_col)
         try:
             write_deltalake(
                 target,
                 data,
                 mode="overwrite",
-                partition_by=[partition_col],
+                partition_by=partition_by,
                 predicate=f"{partition_col} = '{partition_value.isoformat()}'",
                 storage_options=storage_options(),
-                configuration=file_stats.table_properties(data.schema, [partition_col]),  # at creation only
+                configuration=configuration,  # at creation only
             )
             _wrote(uri, target)
             return
@@ -296,6 +316,15 @@ def replace_table(
 
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 """Commit operations that change how a table is stored, never what it holds (``lake.maintenance``)."""
+MAINTENANCE_COMMIT_KEY = "lake_maintenance"
+"""Commit-info key of maintenance's own commits whose operation is a plain WRITE (the compaction of a
+day-clustered table, ``lake.month_compaction``). Outside ``retail_assets.``, the prefix of the tags
+carried into table properties."""
+
+
+def is_maintenance_commit(commit: dict[str, object]) -> bool:
+    """A commit (a ``DeltaTable.history`` entry) that changed how the table is stored, not its rows."""
+    return commit.get("operation") in MAINTENANCE_OPERATIONS or MAINTENANCE_COMMIT_KEY in commit
 
 _HISTORY_PAGE = 50
 
@@ -315,7 +344,7 @@ def last_commit_metadata(uri: str) -> dict[str, str]:
         while True:
             history = table.history(limit)
             for commit in history:
-                if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+                if not is_maintenance_commit(commit):
                     return {k: v for k, v in commit.items() if isinstance(v, str)}
             if len(history) < limit:
                 break
@@ -336,16 +365,16 @@ def append(uri: str, data: pa.Table, schema: pa.Schema, partition_col: str | Non
     """Append rows in one commit (event landing, rejected events)."""
     data = _conform(data, schema, uri)
     _ensure_writable(uri)
-    partition_cols = [partition_col] if partition_col else []
     with _diagnosed(uri, "appending to", _appended_partitions(data, partition_col), data.nbytes):
         target = _write_target(uri)
+        partition_by, configuration = _layout(target, data, partition_col)
         write_deltalake(
             target,
             data,
             mode="append",
-            partition_by=partition_cols or None,
+            partition_by=partition_by,
             storage_options=storage_options(),
-            configuration=file_stats.table_properties(data.schema, partition_cols) or None,  # at creation only
+            configuration=configuration,  # at creation only
         )
         _wrote(uri, target)
 
@@ -423,9 +452,11 @@ def partition_row_counts(
     Why: this runs after every landing and before every generated day; scanning a table's date
     column made it cost as much as the table's size, so the per-day cost grew with the lake's age.
     The log already holds each data file's ``num_records`` (delta-rs writes file statistics), so a
-    count is a sum over the snapshot's add actions. Files without statistics (written by another
-    engine with stats off) are counted by a scan of their partitions only, never of the whole table.
-    Partitions with no rows are left out, as a scan would.
+    count is a sum over the snapshot's add actions: of a day's partition for a table partitioned by
+    day, of its one-day files for a day-clustered one, whose compacted multi-day files answer from
+    their Parquet footers (a row group per day, ``lake.day_layout``). Files without statistics
+    (written by another engine with stats off) are counted by a scan of their partitions (or row
+    groups) only, never of the whole table. Days with no rows are left out, as a scan would.
     """
     with _diagnosed(uri, "reading", _partition(partition_col, partition_value)):
         opened = open_if_exists(uri)
@@ -433,9 +464,13 @@ def partition_row_counts(
             return {}
         actions = pa.table(opened.get_add_actions(flatten=True))
         key = f"partition.{partition_col}"
-        if key not in actions.column_names:  # not a partition column: count by a (filtered) scan
-            return _scanned_counts(opened, uri, partition_col, None if partition_value is None else [partition_value])
-        return _counts_from_log(opened, uri, actions, key, partition_col, partition_value)
+        if key in actions.column_names:  # a table partitioned by day (created before the clustered layout)
+            return _counts_from_log(opened, uri, actions, key, partition_col, partition_value)
+        if f"min.{partition_col}" in actions.column_names:  # day-clustered: the log, then footers
+            files = day_layout.files_of(actions, partition_col)
+            return day_layout.day_counts(snapshot_dataset(opened, uri), files, partition_col, partition_value)
+        # no statistics of the day column (another writer's table): count by a (filtered) scan
+        return _scanned_counts(opened, uri, partition_col, None if partition_value is None else [partition_value])
 
 
 def partition_row_count(uri: str, partition_value: date, partition_col: str = "event_date") -> int:

@@ -1,4 +1,4 @@
-"""Which columns a partitioned table keeps per-file statistics for: its first timestamp column only.
+"""Which columns a dated table keeps per-file statistics for: its day column and its first timestamp.
 
 Why: delta-rs (1.6) rebuilds a table's list of live files, with every file's statistics parsed from
 the log, on each open and each commit. With daily partitions a table gains a live file a day for
@@ -34,12 +34,32 @@ def stats_column(schema: pa.Schema, partition_cols: Sequence[str]) -> str | None
     return None
 
 
-def table_properties(schema: pa.Schema, partition_cols: Sequence[str]) -> dict[str, str]:
-    """The statistics properties of a table (none for an unpartitioned one: a dimension is replaced
-    whole, a few files that never accumulate)."""
-    if not partition_cols:
+def stats_columns(schema: pa.Schema, partition_cols: Sequence[str], day_col: str | None) -> list[str]:
+    """Every column whose per-file statistics the table keeps, the day column first."""
+    clustered = day_col is not None and day_col not in partition_cols
+    column = stats_column(schema, [*partition_cols, *([day_col] if clustered else [])])
+    return [c for c in ((day_col if clustered else None), column) if c is not None]
+
+
+def table_properties(schema: pa.Schema, partition_cols: Sequence[str], day_col: str | None = None) -> dict[str, str]:
+    """The statistics properties of a table: none for an undated one (a dimension is replaced whole,
+    a few files that never accumulate). A day-clustered table's list starts with its day column, which
+    is how its layout is told from its Delta metadata (:func:`day_column`)."""
+    clustered = day_col is not None and day_col not in partition_cols
+    if not partition_cols and not clustered:
         return {}
-    column = stats_column(schema, partition_cols)
-    if column is None:
+    columns = stats_columns(schema, partition_cols, day_col)
+    if not columns:
         return {NO_INDEXED_COLUMNS_PROPERTY: "0"}
-    return {STATS_COLUMNS_PROPERTY: column}
+    return {STATS_COLUMNS_PROPERTY: ",".join(columns)}
+
+
+def day_column(schema: pa.Schema, partition_cols: Sequence[str], configuration: dict[str, str]) -> str | None:
+    """The day column of a day-clustered table, from its Delta metadata alone: an unpartitioned table
+    whose statistics columns start with a DATE column (contract §2); None for any other table."""
+    if partition_cols:
+        return None
+    first = (configuration.get(STATS_COLUMNS_PROPERTY) or "").split(",")[0].strip()
+    if first and first in schema.names and pa.types.is_date32(schema.field(first).type):
+        return first
+    return None

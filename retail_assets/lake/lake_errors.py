@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 
 class LakeError(RuntimeError):
@@ -185,13 +186,42 @@ def _missing_file(exc: BaseException, f: Failure) -> LakeError:
     m = _PARQUET.search(str(exc))
     file = m["file"] if m else "a data file"
     part = re.search(r"/(\w+=[^/]+)/[^/]+\.parquet", file)
-    partition = part[1] if part else (f.partition or "unknown partition")
+    partition = part[1] if part else (_days_of_file(f.uri, file) or f.partition or "unknown partition")
+    if ".." in partition:  # a compacted month of a day-clustered table: no day's replace can read it
+        return MissingDataFileError(
+            f"{f.action} {f.where} failed: the Delta log references {file}, which is no longer on disk (deleted "
+            f"or moved outside Delta). It holds {partition}; the other days are intact. {_kept(f)} Fix: put the "
+            f"file back from a backup, or drop the reference (`DeltaTable('{f.uri}').repair(dry_run=False)`) and "
+            "re-materialize those days."
+        )
     return MissingDataFileError(
         f"{f.action} {f.where} failed: the Delta log references {file}, which is no longer on disk (deleted or "
         f"moved outside Delta). It belongs to partition {partition}; the other partitions are intact. "
         f"{_kept(f)} Fix: re-materialize partition {partition} of this table (its replace drops the reference), "
         "or put the file back from a backup."
     )
+
+
+def _days_of_file(uri: str, file: str) -> str | None:
+    """``event_date=D`` (or ``event_date=A..B``) of a day-clustered table's file, from its add action."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from retail_assets.lake import day_layout, delta, file_stats
+
+    try:
+        table = DeltaTable(uri, storage_options=delta.storage_options())
+        metadata = table.metadata()
+        day_col = file_stats.day_column(pa.schema(table.schema().to_arrow()), metadata.partition_columns, metadata.configuration)
+        if day_col is None:
+            return None
+        for f in day_layout.dated_files(table, day_col):
+            if file.endswith("/" + unquote(f.path)) and f.first_day is not None:
+                last = "" if f.one_day else f"..{f.last_day}"
+                return f"{day_col}={f.first_day}{last}"
+    except Exception:
+        return None
+    return None
 
 
 def _text(exc: BaseException) -> str:

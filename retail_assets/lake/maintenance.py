@@ -28,8 +28,9 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from retail_assets.lake import delta, file_stats
+from retail_assets.lake import day_layout, delta, file_stats
 from retail_assets.lake.lake_errors import LakeError
+from retail_assets.lake.month_compaction import compact_months
 
 MIN_SAFE_RETENTION = timedelta(hours=24)
 """Below this a vacuum can delete files that a reader or writer started a day ago still needs."""
@@ -179,11 +180,17 @@ def _data_commits_since(table: DeltaTable, version: int) -> list[int] | None:
     commits = [c for c in table.history(newer) if int(c.get("version", -1)) > version]
     if len(commits) < newer:  # a checkpoint and a short log retention dropped some commit files
         return None
-    return sorted(int(c["version"]) for c in commits if c.get("operation") not in delta.MAINTENANCE_OPERATIONS)
+    return sorted(int(c["version"]) for c in commits if not delta.is_maintenance_commit(c))
 
 
 def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
-    """Rows per partition ("" for an unpartitioned table) from the files' ``num_records``."""
+    """Rows per partition ("" for an unpartitioned table) from the files' ``num_records``; per day for
+    a day-clustered table (its multi-day files' footers read, ``lake.day_layout``)."""
+    day_col = day_column(table)
+    if day_col is not None and f"min.{day_col}" in actions.column_names:
+        files = day_layout.files_of(actions, day_col)
+        counts = day_layout.day_counts(delta.snapshot_dataset(table, table.table_uri), files, day_col)
+        return {d.isoformat(): n for d, n in counts.items()}
     partition_cols = table.metadata().partition_columns
     if actions.num_rows and pc.any(pc.is_null(actions.column("num_records"))).as_py():
         # A file without statistics: count by reading (maintenance is weekly, so a scan is affordable).
@@ -240,7 +247,9 @@ def apply_properties(table: DeltaTable, policy: MaintenancePolicy, tags: dict[st
     (``lake.file_stats``) reach tables created before they existed. True when a commit was made.
     """
     metadata = table.metadata()
-    stats = file_stats.table_properties(pa.schema(table.schema().to_arrow()), metadata.partition_columns)
+    stats = file_stats.table_properties(
+        pa.schema(table.schema().to_arrow()), metadata.partition_columns, day_column(table)
+    )
     wanted = policy.table_properties() | stats | tags
     current = metadata.configuration
     if all(current.get(k) == v for k, v in wanted.items()):
@@ -303,6 +312,27 @@ def _check_live_files(
         )
 
 
+def day_column(table: DeltaTable) -> str | None:
+    """The day column of a day-clustered table (``lake.day_layout``), None for any other table."""
+    metadata = table.metadata()
+    schema = pa.schema(table.schema().to_arrow())
+    return file_stats.day_column(schema, metadata.partition_columns, metadata.configuration)
+
+
+def _compact(uri: str, table: DeltaTable, policy: MaintenancePolicy) -> tuple[int, int, int | None]:
+    """Files merged away, files written, and the compaction's version (None: nothing to merge). A
+    day-clustered table merges a month's files (``lake.month_compaction``); any other table bins a
+    partition's small files (delta-rs ``optimize.compact``)."""
+    day_col = day_column(table)
+    if day_col is not None:
+        done = compact_months(uri, table, day_col, policy.target_file_bytes)
+        return done.files_removed, done.files_added, done.version
+    compacted = table.optimize.compact(target_size=policy.target_file_bytes)
+    removed, added = int(compacted.get("numFilesRemoved", 0)), int(compacted.get("numFilesAdded", 0))
+    # delta-rs leaves the table at the version its compaction committed, whatever others committed
+    return removed, added, table.version() if removed or added else None
+
+
 def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> MaintenanceReport:
     """Properties, compaction, vacuum, checkpoint and log clean-up of one table, guarded.
 
@@ -327,10 +357,8 @@ def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> Mainten
     # post-commit hook properties say), and that version could no longer be read afterwards.
     start = table.version()
     start_shape = before if start == version_before else table_shape(table, refresh=False)
-    compacted = table.optimize.compact(target_size=policy.target_file_bytes)
-    if int(compacted.get("numFilesRemoved", 0)) or int(compacted.get("numFilesAdded", 0)):
-        # delta-rs leaves the table at the version its compaction committed, whatever others committed
-        compaction_version = table.version()
+    removed_files, added_files, compaction_version = _compact(uri, table, policy)
+    if compaction_version is not None:
         _check_compaction(uri, table, compaction_version, start_shape if compaction_version == start + 1 else None)
     # Vacuum judges "unreferenced" by this object's snapshot: bring it up to date, or a file another
     # writer committed since would look unreferenced (only a retention shorter than that file's age
@@ -354,7 +382,7 @@ def maintain_table(uri: str, policy: MaintenancePolicy | None = None) -> Mainten
         uri=uri,
         before=before,
         after=after,
-        files_compacted_away=int(compacted.get("numFilesRemoved", 0)) - int(compacted.get("numFilesAdded", 0)),
+        files_compacted_away=removed_files - added_files,
         tombstones_removed=len(removed),
         properties_set=properties_set,
         seconds=time.perf_counter() - started,

@@ -7,9 +7,15 @@ directory and reports it as a ``StagedFile``; the coordinator then replaces the 
 exactly those files in one ``create_write_transaction``. A crash before that commit leaves the
 table as it was (the staged files are not in the log; ``vacuum`` removes them later).
 
-Files carry ``numRecords`` (``delta.partition_row_counts`` sums it) and the null count of the one
-column the table keeps statistics for (``lake.file_stats``); min/max are left out, so engines do not
-skip these files by value — they are read by partition anyway. Files are written through pyarrow's
+A day-clustered table (``lake.day_layout``; every dated table created since) has no partition to
+replace: the commit removes the live files that hold the day (a one-day file) and, for a compacted
+file that holds other days too, adds a copy of it without the day (``_without_day``), then adds the
+shards' files — all one transaction. A table still partitioned by day gets the partition replace.
+
+Files carry ``numRecords`` (``delta.partition_row_counts`` sums it), min/max of the day column when
+the table is day-clustered, and the null count of the columns the table keeps statistics for
+(``lake.file_stats``); the timestamp's min/max are left out, so engines do not skip these files by
+that value. Files are written through pyarrow's
 filesystem for the lake root (``lake.staging_fs``): local or Azure (a cluster's workers stage into the
 shared lake); other stores are refused with the fix (one process per day, ``delta.replace_partition``).
 """
@@ -31,7 +37,8 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
-from retail_assets.lake import delta, file_stats
+from retail_assets.lake import day_commit, day_layout, delta, file_stats
+from retail_assets.lake.dated_file_writer import write_dated_file
 from retail_assets.lake.lake_errors import LakeError
 from retail_assets.lake.staging_fs import StagingTarget, stages, staging_target
 
@@ -40,11 +47,12 @@ from retail_assets.lake.staging_fs import StagingTarget, stages, staging_target
 class StagedFile:
     """One shard's rows of one table-day, written but not yet committed."""
 
-    path: str  # relative to the table root, e.g. "event_date=2024-12-22/part-s003-….parquet"
+    path: str  # relative to the table root, e.g. "part-2024-12-22-s003-….parquet"
     size: int
     rows: int
-    partition_value: str
+    partition_value: str  # the day the file holds
     stats: str  # Delta file statistics (JSON)
+    in_partition: bool = False  # True: under "event_date=2024-12-22/" of a table partitioned by day
 
 
 def _target(uri: str) -> StagingTarget:
@@ -59,8 +67,8 @@ def check_stageable(uri: str) -> None:
 def stage_partition(
     uri: str, data: pa.Table, schema: pa.Schema, partition_col: str, partition_value: date, tag: str
 ) -> StagedFile | None:
-    """Write ``data`` (all rows in ``partition_value``) as one Parquet file under the partition
-    directory; None when there are no rows (an empty shard adds no file)."""
+    """Write ``data`` (all rows in ``partition_value``) as one Parquet file of the table; None when
+    there are no rows (an empty shard adds no file)."""
     target = _target(uri)
     data = delta._conform(data, schema, uri)
     if data.num_rows == 0:
@@ -68,10 +76,18 @@ def stage_partition(
     col = data.column(partition_col)
     if not pc.all(pc.equal(col, pa.scalar(partition_value, col.type))).as_py():
         raise LakeError(f"refusing to stage {uri}: rows outside {partition_col}={partition_value}.")
-    body = data.drop_columns([partition_col]).combine_chunks()  # the value lives in the path (Delta)
     part = f"{partition_col}={partition_value.isoformat()}"
-    rel = f"{part}/part-{tag}-{uuid.uuid4().hex}.parquet"
+    existing = delta.open_if_exists(uri)
+    in_partition = existing is not None and not day_layout.is_day_clustered(existing, partition_col)
     with delta._diagnosed(uri, "staging", part, data.nbytes):
+        if not in_partition:
+            stats_cols = file_stats.stats_columns(schema, [], partition_col)
+            rel = f"part-{partition_value.isoformat()}-{tag}-{uuid.uuid4().hex}.parquet"
+            added = write_dated_file(target, rel, schema, partition_col, stats_cols, [data.combine_chunks()])
+            assert added is not None  # the rows are not empty
+            return StagedFile(rel, added.size, data.num_rows, partition_value.isoformat(), added.stats)
+        body = data.drop_columns([partition_col]).combine_chunks()  # the value lives in the path (Delta)
+        rel = f"{part}/part-{tag}-{uuid.uuid4().hex}.parquet"
         target.prepare_directory(rel)
         pq.write_table(
             body, target.path(rel), filesystem=target.filesystem, compression="snappy", coerce_timestamps="us",
@@ -82,37 +98,42 @@ def stage_partition(
     column = file_stats.stats_column(data.schema, [partition_col])
     if column is not None:  # the one column the table keeps statistics for (lake.file_stats)
         stats["nullCount"] = {column: body.column(column).null_count}
-    return StagedFile(rel, size, body.num_rows, partition_value.isoformat(), json.dumps(stats))
+    return StagedFile(rel, size, body.num_rows, partition_value.isoformat(), json.dumps(stats), in_partition=True)
 
 
 def commit_partition(
     uri: str, schema: pa.Schema, partition_col: str, partition_value: date, files: Sequence[StagedFile]
 ) -> int:
-    """Replace the partition with exactly ``files`` in one Delta commit; returns the rows committed.
+    """Replace the day with exactly ``files`` in one Delta commit; returns the rows committed.
 
-    Files are added in the order given (the caller sorts them by shard), so the partition's rows
-    read back in shard order whatever order the shards finished in.
+    Files are added in the order given (the caller sorts them by shard), so the day's rows read back
+    in shard order whatever order the shards finished in.
     """
-    now = int(time.time() * 1000)
-    actions = [
-        AddAction(f.path, f.size, {partition_col: f.partition_value}, now, True, f.stats) for f in files
-    ]
     wrong = [f.path for f in files if f.partition_value != partition_value.isoformat()]
     if wrong:
         raise LakeError(f"refusing to commit {uri}: files {wrong[:3]} are not in {partition_col}={partition_value}.")
     part = f"{partition_col}={partition_value.isoformat()}"
+    now = int(time.time() * 1000)
+    actions = [
+        AddAction(f.path, f.size, {partition_col: f.partition_value} if f.in_partition else {}, now, True, f.stats)
+        for f in files
+    ]
+    in_partition = {f.in_partition for f in files}
     with delta._diagnosed(uri, "committing", part):
-        if not delta.table_exists(uri):
-            create_table_with_add_actions(
-                uri,
-                DeltaSchema.from_arrow(schema),
-                actions,
-                mode="append",
-                partition_by=[partition_col],
-                configuration=file_stats.table_properties(schema, [partition_col]),
-                storage_options=delta.storage_options(),
-            )
+        existing = delta.open_if_exists(uri)
+        if existing is None or day_layout.is_day_clustered(existing, partition_col):
+            if True in in_partition:  # staged for a table partitioned by day that is gone or was re-created
+                raise LakeError(
+                    f"refusing to commit {uri} ({part}): its files were staged for a table partitioned by day, "
+                    "which is no longer; re-run the day."
+                )
+            day_commit.commit_day(uri, schema, partition_col, partition_value, actions)
             return sum(f.rows for f in files)
+        if False in in_partition:
+            raise LakeError(
+                f"refusing to commit {uri} ({part}): its files were staged for a day-clustered table, and the "
+                "table is partitioned by day (it was re-created meanwhile); re-run the day."
+            )
         for attempt in range(1, delta.CONFLICT_ATTEMPTS + 1):
             try:
                 DeltaTable(uri, storage_options=delta.storage_options()).create_write_transaction(

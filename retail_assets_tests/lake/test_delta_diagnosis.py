@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from retail_assets.lake import delta
+from retail_assets.lake import day_layout, delta
 from retail_assets.lake.lake_errors import CorruptTableError, LakeError, LakeFullError, MissingDataFileError
 
 SCHEMA = pa.schema([("event_date", pa.date32()), ("n", pa.int64()), ("text", pa.string())])
@@ -84,7 +84,7 @@ def test_damaged_commit_that_is_not_the_newest_is_not_advised_to_be_dropped(tmp_
 def test_deleted_data_file_names_its_partition_and_rematerializing_it_heals(tmp_path: Path) -> None:
     uri = str(tmp_path / "cusn" / "fact_receipts")
     two_days(uri)
-    (victim,) = (Path(uri) / "event_date=2024-01-02").glob("*.parquet")
+    (victim,) = [Path(uri) / f.path for f in day_layout.dated_files(delta.open_table(uri), "event_date") if f.holds(DAY2)]
     victim.unlink()
 
     with pytest.raises(MissingDataFileError) as info:
@@ -135,7 +135,7 @@ import json, resource, signal, sys
 from datetime import date
 sys.path.insert(0, sys.argv[2])
 from retail_assets_tests.lake.test_delta_diagnosis import SCHEMA, rows
-from retail_assets.lake import delta
+from retail_assets.lake import day_layout, delta
 uri = sys.argv[1]
 delta.replace_partition(uri, rows(date(2024, 1, 1)), SCHEMA, date(2024, 1, 1))
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed

@@ -51,6 +51,12 @@ def test_the_rule_picks_the_first_timestamp_that_is_not_a_partition_column() -> 
     no_time = pa.schema([("id", pa.string()), ("event_date", pa.date32())])
     assert file_stats.table_properties(no_time, ["event_date"]) == {file_stats.NO_INDEXED_COLUMNS_PROPERTY: "0"}
     assert file_stats.table_properties(schema, []) == {}, "an unpartitioned table keeps Delta's default"
+    clustered = file_stats.table_properties(schema, [], "event_date")
+    assert clustered == {file_stats.STATS_COLUMNS_PROPERTY: "event_date,at"}, "a day-clustered table: its day first"
+    assert file_stats.day_column(schema, [], clustered) == "event_date"
+    assert file_stats.day_column(schema, ["event_date"], clustered) is None, "partitioned by day: not clustered"
+    assert file_stats.day_column(schema, [], {file_stats.STATS_COLUMNS_PROPERTY: "at"}) is None, "not a DATE first"
+    assert file_stats.table_properties(no_time, [], "event_date") == {file_stats.STATS_COLUMNS_PROPERTY: "event_date"}
 
 
 def test_every_partitioned_table_of_a_generated_day_keeps_its_time_column_statistics_only(
@@ -64,17 +70,18 @@ def test_every_partitioned_table_of_a_generated_day_keeps_its_time_column_statis
         if spec.qualified_name not in tables or not spec.partition_by:
             continue
         uri = tables[spec.qualified_name]
-        wanted = file_stats.table_properties(spec.arrow_schema, [spec.partition_by])
+        wanted = file_stats.table_properties(spec.arrow_schema, [], spec.partition_by)
         configuration = delta.open_table(uri).metadata().configuration
         assert {k: configuration.get(k) for k in wanted} == wanted, spec.qualified_name
-        column = file_stats.stats_column(spec.arrow_schema, [spec.partition_by])
-        allowed = set() if column is None else {f"min.{column}", f"max.{column}", f"null_count.{column}"}
+        assert delta.open_table(uri).metadata().partition_columns == [], "day-clustered, not partitioned"
+        columns = file_stats.stats_columns(spec.arrow_schema, [], spec.partition_by)
+        allowed = {f"{kind}.{c}" for c in columns for kind in ("min", "max", "null_count")}
         assert statistics_columns(uri) <= allowed, spec.qualified_name
         assert delta.partition_row_counts(uri, spec.partition_by) == scanned_counts(uri, spec.partition_by)
         checked += 1
     assert checked >= 18, f"only {checked} partitioned tables were written"
     receipts = tables["cusn.fact_receipts"]
-    assert statistics_columns(receipts) == {"min.event_ts", "max.event_ts", "null_count.event_ts"}
+    assert statistics_columns(receipts) == {f"{k}.{c}" for c in ("event_date", "event_ts") for k in ("min", "max", "null_count")}
 
 
 def test_an_appended_table_keeps_row_counts_and_its_time_column(tmp_path: Path) -> None:
@@ -82,13 +89,13 @@ def test_an_appended_table_keeps_row_counts_and_its_time_column(tmp_path: Path) 
     uri = str(tmp_path / "events")
     for block in range(3):
         delta.append(uri, _rows(events, 5, offset=block * 5), events)
-    assert statistics_columns(uri) == {"min.ingest_timestamp", "max.ingest_timestamp", "null_count.ingest_timestamp"}
+    assert statistics_columns(uri) == {f"{k}.{c}" for c in ("event_date", "ingest_timestamp") for k in ("min", "max", "null_count")}
     assert delta.partition_row_count(uri, DAY) == 15
 
     no_time = pa.schema([("n", pa.int64()), ("event_date", pa.date32())])
     plain = str(tmp_path / "plain")
     delta.replace_partition(plain, _rows(no_time, 7), no_time, DAY)
-    assert statistics_columns(plain) == set()
+    assert statistics_columns(plain) == {"min.event_date", "max.event_date", "null_count.event_date"}
     actions = pa.table(delta.open_table(plain).get_add_actions(flatten=True))
     assert actions.column("num_records").to_pylist() == [7], "numRecords is kept: counts come from the log"
 
@@ -103,11 +110,12 @@ def test_a_sharded_commit_creates_the_table_with_the_same_statistics(tmp_path: P
         ]
         assert staged.commit_partition(uri, schema, "event_date", day, [f for f in files if f]) == 8
     configuration = delta.open_table(uri).metadata().configuration
-    assert configuration.get(file_stats.STATS_COLUMNS_PROPERTY) == "event_ts"
-    assert statistics_columns(uri) == {"min.event_ts", "max.event_ts", "null_count.event_ts"}
+    assert configuration.get(file_stats.STATS_COLUMNS_PROPERTY) == "event_date,event_ts"
+    assert statistics_columns(uri) == {f"{k}.{c}" for c in ("event_date", "event_ts") for k in ("min", "max", "null_count")}
     actions = pa.table(delta.open_table(uri).get_add_actions(flatten=True))
     assert actions.column("null_count.event_ts").to_pylist() == [0] * 4
-    assert actions.column("min.event_ts").null_count == 4, "staged files carry no min/max (lake.staged)"
+    assert actions.column("min.event_ts").null_count == 4, "staged files carry no time min/max (lake.staged)"
+    assert sorted(actions.column("min.event_date").to_pylist()) == [DAY, DAY, DAY + timedelta(days=1), DAY + timedelta(days=1)]
     assert delta.partition_row_counts(uri) == {DAY: 8, DAY + timedelta(days=1): 8}
 
 

@@ -82,11 +82,14 @@ def test_compaction_merges_small_files_and_keeps_rows(tmp_path: Path) -> None:
     before = full_content(uri)
     report = maintain_table(uri, THROWAWAY)
     assert report.before.files == 12
-    assert report.after.files == 2  # one per partition
-    assert report.files_compacted_away == 10
+    assert report.after.files == 1  # the month's files (both days) in one, a row group per day
+    assert report.files_compacted_away == 11
     assert report.tombstones_removed == 12  # the appended files, now unreferenced, deleted at retention 0
     assert full_content(uri).equals(before)
-    assert report.as_metadata()["files_after"] == 2
+    assert report.as_metadata()["files_after"] == 1
+    assert delta.partition_row_counts(uri) == scanned_counts(uri, "event_date") == {DAYS[0]: 42, DAYS[1]: 42}
+    (fragment,) = delta.dataset(uri).get_fragments()
+    assert [(g.statistics["event_date"]["min"], g.num_rows) for g in fragment.row_groups] == [(DAYS[0], 42), (DAYS[1], 42)]
 
 
 def test_a_second_maintenance_changes_nothing(tmp_path: Path) -> None:
@@ -123,7 +126,7 @@ def test_retention_below_24_hours_is_refused_unless_allowed(field: str) -> None:
 def test_default_policy_keeps_a_week_of_files(tmp_path: Path) -> None:
     uri = appended_table(tmp_path)
     report = maintain_table(uri)  # default: 7 days
-    assert report.after.files == 2
+    assert report.after.files == 1
     assert report.tombstones_removed == 0  # the compacted-away files are younger than the retention
     assert full_content(uri).num_rows == 12 * 7
 

@@ -141,7 +141,7 @@ def test_maintenance_removes_the_staged_files_of_a_day_that_never_committed(refe
     shards = sharded_pipeline.begin_day(home, SETTINGS, day, "test", 2, today=TODAY)
     sharded_pipeline.generate_shard(home, SETTINGS, day, shards[0])  # then the process dies: no commit
     uri = bronze_uri(home.lake_root, "fact_receipts")
-    orphans = sorted((Path(uri) / f"event_date={day.isoformat()}").glob("part-s0000-*.parquet"))
+    orphans = sorted(Path(uri).glob(f"part-{day.isoformat()}-s0000-*.parquet"))
     assert len(orphans) == 1
     before = _day_rows(home, "fact_receipts", START)
     policy = MaintenancePolicy(vacuum_retention=timedelta(0), log_retention=timedelta(0), allow_short_retention=True)

@@ -51,7 +51,7 @@ def test_another_writers_commits_are_seen(tmp_path: Path, opens: list[str]) -> N
     uri = str(tmp_path / "t")
     delta.append(uri, _rows(3), SCHEMA)
     assert delta.partition_row_count(uri, DAY) == 3
-    write_deltalake(uri, _rows(4, start=100), mode="append", partition_by=["event_date"])  # another process
+    write_deltalake(uri, _rows(4, start=100), mode="append")  # another process
     assert delta.partition_row_count(uri, DAY) == 7
     delta.replace_partition(uri, _rows(2), SCHEMA, DAY)
     assert delta.partition_row_count(uri, DAY) == 2
@@ -65,8 +65,8 @@ def test_a_table_written_anew_under_the_handle_is_opened_afresh(tmp_path: Path, 
     assert delta.partition_row_count(uri, DAY) == 6  # the kept handle is at version 1
     shutil.rmtree(uri)
     other = DAY + timedelta(days=3)
-    write_deltalake(uri, _rows(4, other), mode="append", partition_by=["event_date"])
-    write_deltalake(uri, _rows(4, other, 4), mode="append", partition_by=["event_date"])  # version 1 again
+    write_deltalake(uri, _rows(4, other), mode="append")
+    write_deltalake(uri, _rows(4, other, 4), mode="append")  # version 1 again
     assert delta.partition_row_counts(uri) == {other: 8}, "a stale handle would still see the old table"
     delta.replace_partition(uri, _rows(1, other), SCHEMA, other)
     assert delta.open_table(uri).to_pyarrow_table().num_rows == 1
@@ -76,7 +76,7 @@ def test_a_log_cleaned_past_the_handle_opens_afresh(tmp_path: Path, opens: list[
     uri = str(tmp_path / "t")
     delta.append(uri, _rows(3), SCHEMA)
     delta.append(uri, _rows(3, start=3), SCHEMA)  # the kept handle is at version 1
-    write_deltalake(uri, _rows(3, start=6), mode="append", partition_by=["event_date"])
+    write_deltalake(uri, _rows(3, start=6), mode="append")
     delta._open_unchecked(uri).create_checkpoint()
     opens.clear()
     for version in (0, 1):  # what log clean-up does to commits older than the retention
