@@ -93,6 +93,9 @@ def _partitions_of(actions: list[dict]) -> list[str]:
         for kind in ("add", "remove"):
             values = (action.get(kind) or {}).get("partitionValues") or {}
             found.update(f"{k}={v}" for k, v in values.items())
+        app_id = str((action.get("txn") or {}).get("appId") or "")
+        if app_id.startswith("retail_assets:"):  # the day a day-clustered table's commit replaced (lake.day_commit)
+            found.add(app_id.removeprefix("retail_assets:"))
         predicate = ((action.get("commitInfo") or {}).get("operationParameters") or {}).get("predicate") or ""
         found.update(f"event_date={d}" for d in re.findall(r"'(\d{4}-\d{2}-\d{2})'", predicate))
     return sorted(found)

@@ -20,7 +20,7 @@ import pyarrow as pa
 from retail_assets.contract.dimensions import DIMENSION_TABLES
 from retail_assets.contract.events import bronze_event_spec
 from retail_assets.contract.tables import CONTROL_TABLES, silver_spec
-from retail_assets.lake import delta
+from retail_assets.lake import day_layout, delta
 from retail_assets.lake.paths import bronze_uri, silver_uri
 from retail_assets.silver.build import SilverBuild
 from retail_assets.silver.reference import REFERENCE_CACHE, columns_reader, partition_reader
@@ -126,8 +126,11 @@ def resolve_relations(lake_root: str, build: SilverBuild, needs: set[str]) -> Re
             uri = bronze_uri(lake_root, name[3:])
             events = delta.open_if_exists(uri)
             if events is not None:
-                partitioned_by_day = "event_date" in events.metadata().partition_columns
-                if partitioned_by_day and not events.file_uris(file_pruning_predicate=[("event_date", "=", day)]):
+                if day_layout.is_day_clustered(events, "event_date"):
+                    # no file whose day range (its statistics) takes in D: no row of D
+                    if not any(f.holds(day) for f in day_layout.dated_files(events, "event_date")):
+                        out.empty_for_day.add(name)
+                elif not events.file_uris(file_pruning_predicate=[("event_date", "=", day)]):
                     out.empty_for_day.add(name)  # pruning on the partition column is exact: no file, no row of D
                 out.relations[name] = delta.snapshot_dataset(events, uri)
             else:

@@ -53,8 +53,8 @@ def test_days_made_in_shards_on_azurite_equal_the_local_one_process_days(
         assert sum(counts.values()) > 0
     _assert_same_days(local_days, home, [START, START + timedelta(days=1)])
     assert not (tmp_path / "home" / "lake").exists()  # every file went to blob storage
-    blobs = azurite.list_blobs(LAKE_CONTAINER, f"{prefix}/cusn/fact_receipts/event_date={START.isoformat()}/")
-    assert sum(1 for b in blobs if "/part-s0" in b and b.endswith(".parquet")) == 3  # a file per shard
+    blobs = azurite.list_blobs(LAKE_CONTAINER, f"{prefix}/cusn/fact_receipts/part-{START.isoformat()}-s0")
+    assert sum(1 for b in blobs if b.endswith(".parquet")) == 3  # a file per shard (day-clustered: at the root)
 
 
 def test_the_dimension_step_on_azurite_commits_the_customers_in_order(
