@@ -24,11 +24,13 @@ What this module answers, for the other lake modules:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -159,11 +161,9 @@ def day_runs(batch: pa.Table, day_col: str) -> Iterator[pa.Table]:
         yield batch  # not a dated row: left as it is (the contract forbids it; nothing to cut on)
         return
     values = days.cast(pa.int32()).to_numpy(zero_copy_only=False)
-    start = 0
-    for i in range(1, len(values) + 1):
-        if i == len(values) or values[i] != values[start]:
-            yield batch.slice(start, i - start)
-            start = i
+    cuts = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), len(values)]
+    for start, end in itertools.pairwise(cuts):
+        yield batch.slice(start, end - start)
 
 
 __all__ = ["DatedFile", "dated_files", "day_counts", "day_runs", "files_of", "is_day_clustered", "partition_by"]
