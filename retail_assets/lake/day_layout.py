@@ -46,6 +46,7 @@ class DatedFile:
     rows: int | None  # numRecords (None: written without statistics)
     first_day: date | None  # min of the day column (None: no statistics)
     last_day: date | None
+    committed_ms: int = 0  # the add action's modificationTime: the order the files were added in
 
     @property
     def one_day(self) -> bool:
@@ -85,10 +86,19 @@ def files_of(actions: pa.Table, day_col: str) -> list[DatedFile]:
     rows = actions.column("num_records").to_pylist() if "num_records" in names else [None] * len(paths)
     firsts = actions.column(low).to_pylist() if low in names else [None] * len(paths)
     lasts = actions.column(high).to_pylist() if high in names else [None] * len(paths)
+    times = [_as_ms(t) for t in actions.column("modification_time").to_pylist()]
     return [
-        DatedFile(p, int(s), None if r is None else int(r), _as_date(f), _as_date(la))
-        for p, s, r, f, la in zip(paths, sizes, rows, firsts, lasts, strict=True)
+        DatedFile(p, int(s), None if r is None else int(r), _as_date(f), _as_date(la), t)
+        for p, s, r, f, la, t in zip(paths, sizes, rows, firsts, lasts, times, strict=True)
     ]
+
+
+def _as_ms(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    return int(value.timestamp() * 1000)  # a datetime
 
 
 def _as_date(value: object) -> date | None:

@@ -3,8 +3,8 @@
 Why not delta-rs's ``optimize.compact``: it bins any small files of a partition together, and a
 day-clustered table has no partitions — it would merge days of different months in any order, and
 the files would no longer say which days they hold. Here only files of one month are merged, read day
-by day (a day's row groups in the order its files were committed, so each day reads back in the same
-row order), written as row groups of one day each (``lake.dated_file_writer``), and committed as one
+by day (a day's row groups in the order its files were added — their ``modificationTime``, then
+their names, which number a sharded day's shards — so each day reads back in the order it landed), written as row groups of one day each (``lake.dated_file_writer``), and committed as one
 transaction that removes the merged files and adds the new ones, both marked ``dataChange=false`` as
 delta-rs's own compaction marks them. A concurrent commit that removed one of the merged files
 (a re-run of one of the days) makes this commit fail with a conflict; nothing is lost either way.
@@ -102,7 +102,7 @@ def _bins(files: Sequence[day_layout.DatedFile], target_bytes: int) -> list[list
     for month in sorted(months):
         current: list[day_layout.DatedFile] = []
         size = 0
-        for f in sorted(months[month], key=lambda f: (f.first_day, f.path)):
+        for f in sorted(months[month], key=lambda f: (f.first_day, f.committed_ms, f.path)):
             if current and size + f.size > target_bytes:
                 bins.append(current)
                 current, size = [], 0

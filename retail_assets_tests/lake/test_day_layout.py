@@ -138,3 +138,23 @@ def test_a_table_partitioned_by_day_keeps_its_layout_through_writes_and_maintena
     assert table.metadata().partition_columns == ["event_date"]
     assert delta.partition_row_counts(uri) == {JAN[0]: 10, JAN[1]: 13, JAN[2]: 8}
     assert (Path(uri) / f"event_date={JAN[2]}").is_dir()
+
+
+def test_compaction_keeps_a_days_appends_in_the_order_they_landed(tmp_path: Path) -> None:
+    """An event table's day lands in many appends, some holding two days; merged, a day reads back
+    oldest append first (delta-rs lists a table's files newest first, so the read order before the
+    merge is not the landing order)."""
+    uri = str(tmp_path / "events")
+    landed: dict[date, list[int]] = {FEB[0]: [], FEB[1]: []}
+    for i in range(9):
+        days = [FEB[0]] * 3 + [FEB[1]] * 2 if i % 3 else [FEB[0]] * 4
+        ns = [i * 10 + j for j in range(len(days))]
+        for d, n in zip(days, ns, strict=True):
+            landed[d].append(n)
+        block = pa.table({"id": [str(n) for n in ns], "event_ts": rows(FEB[0], len(ns)).column("event_ts"), "n": ns, "event_date": days}, SCHEMA)
+        delta.append(uri, block, SCHEMA)
+    maintain_table(uri, THROWAWAY)
+    assert len(delta.open_table(uri).file_uris()) == 1
+    for d, ns in landed.items():
+        assert day_rows(uri, d).column("n").to_pylist() == ns, d
+    assert delta.partition_row_counts(uri) == {d: len(ns) for d, ns in landed.items()}
