@@ -24,6 +24,8 @@ import pyarrow as pa
 
 STATS_COLUMNS_PROPERTY = "delta.dataSkippingStatsColumns"
 NO_INDEXED_COLUMNS_PROPERTY = "delta.dataSkippingNumIndexedCols"
+TXN_RETENTION_PROPERTY = "delta.setTransactionRetentionDuration"
+TXN_RETENTION = "interval 86400 seconds"
 
 
 def stats_column(schema: pa.Schema, partition_cols: Sequence[str]) -> str | None:
@@ -49,9 +51,11 @@ def table_properties(schema: pa.Schema, partition_cols: Sequence[str], day_col: 
     if not partition_cols and not clustered:
         return {}
     columns = stats_columns(schema, partition_cols, day_col)
+    # a day's commit leaves an application transaction (``lake.day_commit``); kept a day, not a day per day for ever
+    layout = {TXN_RETENTION_PROPERTY: TXN_RETENTION} if clustered else {}
     if not columns:
-        return {NO_INDEXED_COLUMNS_PROPERTY: "0"}
-    return {STATS_COLUMNS_PROPERTY: ",".join(columns)}
+        return {NO_INDEXED_COLUMNS_PROPERTY: "0"} | layout
+    return {STATS_COLUMNS_PROPERTY: ",".join(columns)} | layout
 
 
 def day_column(schema: pa.Schema, partition_cols: Sequence[str], configuration: dict[str, str]) -> str | None:

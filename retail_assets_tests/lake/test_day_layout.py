@@ -158,3 +158,16 @@ def test_compaction_keeps_a_days_appends_in_the_order_they_landed(tmp_path: Path
     for d, ns in landed.items():
         assert day_rows(uri, d).column("n").to_pylist() == ns, d
     assert delta.partition_row_counts(uri) == {d: len(ns) for d, ns in landed.items()}
+
+
+def test_the_days_application_transactions_expire_instead_of_piling_up(tmp_path: Path) -> None:
+    uri = lake_of(tmp_path, JAN[:2])
+    table = delta.open_table(uri)
+    assert table.transaction_version(f"retail_assets:event_date={JAN[1]}") is not None  # a fresh one is there
+    stale = f"retail_assets:event_date={JAN[0]}"
+    from deltalake import CommitProperties
+    from deltalake.transaction import Transaction
+
+    old_ms = 1_000_000_000_000  # 2001: far beyond the table's one-day retention
+    table.create_write_transaction([], "append", table.schema(), commit_properties=CommitProperties(app_transactions=[Transaction(stale, 1, old_ms)]))
+    assert DeltaTable(uri).transaction_version(stale) is None

@@ -52,11 +52,12 @@ def test_the_rule_picks_the_first_timestamp_that_is_not_a_partition_column() -> 
     assert file_stats.table_properties(no_time, ["event_date"]) == {file_stats.NO_INDEXED_COLUMNS_PROPERTY: "0"}
     assert file_stats.table_properties(schema, []) == {}, "an unpartitioned table keeps Delta's default"
     clustered = file_stats.table_properties(schema, [], "event_date")
-    assert clustered == {file_stats.STATS_COLUMNS_PROPERTY: "event_date,at"}, "a day-clustered table: its day first"
+    assert clustered[file_stats.STATS_COLUMNS_PROPERTY] == "event_date,at", "a day-clustered table: its day first"
+    assert clustered[file_stats.TXN_RETENTION_PROPERTY] == file_stats.TXN_RETENTION
     assert file_stats.day_column(schema, [], clustered) == "event_date"
     assert file_stats.day_column(schema, ["event_date"], clustered) is None, "partitioned by day: not clustered"
     assert file_stats.day_column(schema, [], {file_stats.STATS_COLUMNS_PROPERTY: "at"}) is None, "not a DATE first"
-    assert file_stats.table_properties(no_time, [], "event_date") == {file_stats.STATS_COLUMNS_PROPERTY: "event_date"}
+    assert file_stats.table_properties(no_time, [], "event_date")[file_stats.STATS_COLUMNS_PROPERTY] == "event_date"
 
 
 def test_every_partitioned_table_of_a_generated_day_keeps_its_time_column_statistics_only(
