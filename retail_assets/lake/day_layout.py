@@ -25,7 +25,7 @@ What this module answers, for the other lake modules:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import unquote
@@ -110,12 +110,13 @@ def _as_date(value: object) -> date | None:
 
 
 def day_counts(
-    dataset: pads.Dataset, files: Sequence[DatedFile], day_col: str, day: date | None = None
+    dataset: Callable[[], pads.Dataset], files: Sequence[DatedFile], day_col: str, day: date | None = None
 ) -> dict[date, int]:
     """Rows per day (only ``day``'s when given) of ``files``, days without rows left out.
 
     One-day files answer from the log; the others from their Parquet footers, a row group at a time
-    (``dataset``: the snapshot's pyarrow dataset, whose fragments are the files).
+    (``dataset`` makes the snapshot's pyarrow dataset, whose fragments are the files: only when a
+    footer is needed, since building it costs a little per live file).
     """
     counts: dict[date, int] = {}
     footers: list[DatedFile] = []
@@ -128,7 +129,7 @@ def day_counts(
         else:
             footers.append(f)
     if footers:
-        for d, n in _footer_counts(dataset, footers, day_col, day):
+        for d, n in _footer_counts(dataset(), footers, day_col, day):
             counts[d] = counts.get(d, 0) + n
     return {d: n for d, n in counts.items() if n and (day is None or d == day)}
 

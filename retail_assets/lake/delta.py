@@ -468,7 +468,7 @@ def partition_row_counts(
             return _counts_from_log(opened, uri, actions, key, partition_col, partition_value)
         if f"min.{partition_col}" in actions.column_names:  # day-clustered: the log, then footers
             files = day_layout.files_of(actions, partition_col)
-            return day_layout.day_counts(snapshot_dataset(opened, uri), files, partition_col, partition_value)
+            return day_layout.day_counts(lambda: snapshot_dataset(opened, uri), files, partition_col, partition_value)
         # no statistics of the day column (another writer's table): count by a (filtered) scan
         return _scanned_counts(opened, uri, partition_col, None if partition_value is None else [partition_value])
 

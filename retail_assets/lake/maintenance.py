@@ -189,7 +189,7 @@ def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
     day_col = day_column(table)
     if day_col is not None and f"min.{day_col}" in actions.column_names:
         files = day_layout.files_of(actions, day_col)
-        counts = day_layout.day_counts(delta.snapshot_dataset(table, table.table_uri), files, day_col)
+        counts = day_layout.day_counts(lambda: delta.snapshot_dataset(table, table.table_uri), files, day_col)
         return {d.isoformat(): n for d, n in counts.items()}
     partition_cols = table.metadata().partition_columns
     if actions.num_rows and pc.any(pc.is_null(actions.column("num_records"))).as_py():
