@@ -9,9 +9,11 @@ per table, four tables at a time). Here the day is a real generated day at ``--s
 How the old days are made (a synthetic log, as the issue allows), for each of the two layouts:
 
 * ``clustered`` (the layout of every dated table since issue 9's day-clustering, ``lake.day_layout``):
-  each table gets the real day once, written by the project's write path; the older days are one file
-  per month, as the weekly upkeep leaves them (a row group per day, 64 rows of the real day re-dated to
-  each day), committed as add actions with their statistics, 100 files to a commit;
+  each table gets the real day once, written by the project's write path; the older days are as the
+  weekly upkeep leaves them: a table whose day file is small (what ``lake.month_compaction`` merges)
+  gets one file per month (a row group per day, 64 rows of the real day re-dated to each day), a table
+  whose day file is larger keeps a file per day (the real day's file hard-linked, with that day's
+  statistics); committed as add actions, 100 files to a commit;
 * ``partitioned`` (the layout before: a Delta partition per day): the real day's partition, then that
   partition's data file hard-linked under each older day and committed as add actions with the same
   statistics, 100 days to a commit. Writes into such a table keep its layout (``lake.delta``).
@@ -54,6 +56,7 @@ from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
 from retail_assets.lake import delta, file_stats
 from retail_assets.lake.dated_file_writer import write_dated_file
 from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
+from retail_assets.lake.month_compaction import SMALL_FILE_DIVISOR
 from retail_assets.lake.paths import bronze_uri
 from retail_assets.lake.staging_fs import staging_target
 
@@ -107,6 +110,9 @@ def _clustered_table(uri: str, spec, rows: pa.Table, days: int) -> None:
     if rows.num_rows == 0:
         return
     table = DeltaTable(uri)
+    (first,) = _add_actions_of(uri)
+    if first["size_bytes"] >= UPKEEP.target_file_bytes // SMALL_FILE_DIVISOR:
+        return _day_files_kept(uri, table, spec.partition_by, first, days)  # upkeep leaves large days alone
     target = staging_target(uri)
     stats_cols = file_stats.stats_columns(spec.arrow_schema, [], spec.partition_by)
     sample = rows.slice(0, OLD_DAY_ROWS)
@@ -124,6 +130,23 @@ def _clustered_table(uri: str, spec, rows: pa.Table, days: int) -> None:
     for start in range(0, len(actions), COMMIT_DAYS):
         table.create_write_transaction(actions[start : start + COMMIT_DAYS], "append", table.schema())
         table.update_incremental()
+
+
+def _day_files_kept(uri: str, table: DeltaTable, col: str, first: dict, days: int) -> None:
+    """Old days of a table whose day files are too large to merge: the real day's file hard-linked
+    once per older day, each added with that day's statistics (only the log is aged; no old row is read)."""
+    source = Path(uri) / first["path"]
+    actions: list[AddAction] = []
+    for n in range(1, days):
+        value = (START + timedelta(days=n)).isoformat()
+        rel = f"part-{value}-old-{Path(first['path']).name}"
+        os.link(source, Path(uri) / rel)
+        stats = json.dumps({"numRecords": first["num_records"], "minValues": {col: value}, "maxValues": {col: value}, "nullCount": {col: 0}})
+        actions.append(AddAction(rel, first["size_bytes"], {}, first["modification_time"], True, stats))
+        if len(actions) == COMMIT_DAYS or n == days - 1:
+            table.create_write_transaction(actions, "append", table.schema())
+            table.update_incremental()
+            actions = []
 
 
 def _partitioned_table(uri: str, spec, rows: pa.Table, days: int) -> None:
