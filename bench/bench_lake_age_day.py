@@ -56,7 +56,6 @@ from retail_assets.contract.tables import CONTROL_TABLES, FACT_TABLES
 from retail_assets.lake import delta, file_stats
 from retail_assets.lake.dated_file_writer import write_dated_file
 from retail_assets.lake.maintenance import MaintenancePolicy, maintain_table
-from retail_assets.lake.month_compaction import SMALL_FILE_DIVISOR
 from retail_assets.lake.paths import bronze_uri
 from retail_assets.lake.staging_fs import staging_target
 
@@ -111,7 +110,7 @@ def _clustered_table(uri: str, spec, rows: pa.Table, days: int) -> None:
         return
     table = DeltaTable(uri)
     (first,) = _add_actions_of(uri)
-    if first["size_bytes"] >= UPKEEP.target_file_bytes // SMALL_FILE_DIVISOR:
+    if first["size_bytes"] >= UPKEEP.small_file_bytes:
         return _day_files_kept(uri, table, spec.partition_by, first, days)  # upkeep leaves large days alone
     target = staging_target(uri)
     stats_cols = file_stats.stats_columns(spec.arrow_schema, [], spec.partition_by)

@@ -52,6 +52,12 @@ class MaintenancePolicy:
     * ``checkpoint_interval``: a checkpoint every N commits bounds the JSON replay of every open to
       N commits (delta-rs writes it after the commit that reaches the interval).
     * ``target_file_bytes``: compaction bins a partition's small files into files of about this size.
+    * ``small_file_bytes``: a day-clustered table merges only files smaller than this (a month at a
+      time, ``lake.month_compaction``). Why not every file: a merge rewrites each byte it takes, and a
+      live file costs each later commit of its table only ≈ 4 µs, so a day file of a few MiB (whose
+      own write costs tens of ms) is cheaper left alone: at 1,000 such files the commit's extra
+      ≈ 4 ms stays within a fifth of the day's write. Merging every file rewrote each day of a sf-1
+      lake (1–4 MiB a table-day) once and more than doubled a backfill with weekly upkeep.
     * ``vacuum_retention``: a file removed from the table is deleted only after this long, so a
       reader of a version that old (time travel, a long Silver build) still finds its files.
     * ``log_retention``: log files older than this (and before the newest checkpoint) are deleted.
@@ -60,6 +66,7 @@ class MaintenancePolicy:
 
     checkpoint_interval: int = 10
     target_file_bytes: int = 64 * 1024 * 1024
+    small_file_bytes: int = 1024 * 1024
     vacuum_retention: timedelta = timedelta(days=7)
     log_retention: timedelta = timedelta(days=30)
     allow_short_retention: bool = False
@@ -325,7 +332,7 @@ def _compact(uri: str, table: DeltaTable, policy: MaintenancePolicy) -> tuple[in
     partition's small files (delta-rs ``optimize.compact``)."""
     day_col = day_column(table)
     if day_col is not None:
-        done = compact_months(uri, table, day_col, policy.target_file_bytes)
+        done = compact_months(uri, table, day_col, policy.target_file_bytes, policy.small_file_bytes)
         return done.files_removed, done.files_added, done.version
     compacted = table.optimize.compact(target_size=policy.target_file_bytes)
     removed, added = int(compacted.get("numFilesRemoved", 0)), int(compacted.get("numFilesAdded", 0))

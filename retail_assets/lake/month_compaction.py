@@ -34,13 +34,6 @@ from retail_assets.lake.dated_file_writer import DatedFileWriter
 from retail_assets.lake.staging_fs import stages, staging_target
 
 COMMIT_ID_KEY = "lake_maintenance_id"
-SMALL_FILE_DIVISOR = 8
-"""Only files under an eighth of the target size are merged. Why: a merge rewrites every byte it
-takes, and a file of a few MiB or more already costs a commit little against the day it holds (at
-sf 1 a day's largest tables are 15–40 MiB a file; merging them weekly rewrote every day of the lake
-once and made weekly upkeep ~20× dearer, measured with ``bench/bench_backfill.py --maintain``).
-Small files — a sf-0.1 day, the appends of an event day, the small tables of any day — are what
-piles up, and a merged file stops being a candidate once it is past this size."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +45,12 @@ class MonthCompaction:
     version: int | None
 
 
-def compact_months(uri: str, table: DeltaTable, day_col: str, target_bytes: int) -> MonthCompaction:
-    """Merge each month's small files (``SMALL_FILE_DIVISOR``) into files of about ``target_bytes``."""
+def compact_months(uri: str, table: DeltaTable, day_col: str, target_bytes: int, small_bytes: int) -> MonthCompaction:
+    """Merge each month's files under ``small_bytes`` into files of at most ``target_bytes``
+    (``MaintenancePolicy.small_file_bytes`` says why only those)."""
     if not stages(uri):  # an object store pyarrow cannot write to here (S3, GCS): files stay as they are
         return MonthCompaction(0, 0, None)
-    small = [f for f in day_layout.dated_files(table, day_col) if f.size < target_bytes // SMALL_FILE_DIVISOR]
+    small = [f for f in day_layout.dated_files(table, day_col) if f.size < small_bytes]
     bins = _bins(small, target_bytes)
     if not bins:
         return MonthCompaction(0, 0, None)

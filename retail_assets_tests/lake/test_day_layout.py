@@ -171,3 +171,14 @@ def test_the_days_application_transactions_expire_instead_of_piling_up(tmp_path:
     old_ms = 1_000_000_000_000  # 2001: far beyond the table's one-day retention
     table.create_write_transaction([], "append", table.schema(), commit_properties=CommitProperties(app_transactions=[Transaction(stale, 1, old_ms)]))
     assert DeltaTable(uri).transaction_version(stale) is None
+
+
+def test_only_files_under_the_small_file_size_are_merged(tmp_path: Path) -> None:
+    uri = lake_of(tmp_path, JAN)
+    sizes = sorted(f.size for f in day_layout.dated_files(delta.open_table(uri), "event_date"))
+    between = MaintenancePolicy(
+        vacuum_retention=timedelta(0), log_retention=timedelta(0), allow_short_retention=True, small_file_bytes=sizes[2] + 1
+    )
+    report = maintain_table(uri, between)  # the three smallest days merge; the two larger stay a file each
+    assert (report.before.files, report.after.files) == (5, 3)
+    assert delta.partition_row_counts(uri) == {d: 10 + i for i, d in enumerate(JAN)}

@@ -32,10 +32,11 @@ CONFLICT_ATTEMPTS = 3
 
 
 class MaintenanceConfig(dg.Config):
-    """The :class:`MaintenancePolicy` as run config (defaults: 10 / 64 MiB / 7 days / 30 days)."""
+    """The :class:`MaintenancePolicy` as run config (defaults: 10 / 64 MiB / 1 MiB / 7 days / 30 days)."""
 
     checkpoint_interval: int = 10
     target_file_mib: int = 64
+    small_file_mib: float = 1.0
     vacuum_retention_hours: float = 7 * 24
     log_retention_hours: float = 30 * 24
     allow_short_retention: bool = False
@@ -44,6 +45,7 @@ class MaintenanceConfig(dg.Config):
         return MaintenancePolicy(
             checkpoint_interval=self.checkpoint_interval,
             target_file_bytes=self.target_file_mib * 1024 * 1024,
+            small_file_bytes=int(self.small_file_mib * 1024 * 1024),
             vacuum_retention=timedelta(hours=self.vacuum_retention_hours),
             log_retention=timedelta(hours=self.log_retention_hours),
             allow_short_retention=self.allow_short_retention,
