@@ -129,8 +129,7 @@ def _without_day(
     stats_cols: list[str],
 ) -> AddAction | None:
     """A copy of ``file`` without ``day``'s rows (None when it held no other day), in the file's order."""
-    wanted = unquote(file.path)
-    (fragment,) = [f for f in dataset.get_fragments() if f.path.lstrip("/") == wanted]
+    fragment = day_layout.fragments_by_path(dataset)[unquote(file.path)]
     rows = fragment.to_table(schema=fragment.physical_schema).select(schema.names).cast(schema)
     rows = rows.filter(pc.not_equal(rows.column(day_col), pa.scalar(day, rows.schema.field(day_col).type)))
     if rows.num_rows == 0:

@@ -36,6 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from deltalake import DeltaTable
 
+from retail_assets.lake import file_stats
+
 
 @dataclass(frozen=True)
 class DatedFile:
@@ -66,6 +68,13 @@ def partition_by(table: DeltaTable | None, day_col: str) -> list[str] | None:
         return None
     columns = list(table.metadata().partition_columns)
     return columns or None
+
+
+def day_column_of(table: DeltaTable) -> str | None:
+    """The day column of a day-clustered table, from its Delta metadata alone (``file_stats.day_column``);
+    None for any other table."""
+    metadata = table.metadata()
+    return file_stats.day_column(pa.schema(table.schema().to_arrow()), metadata.partition_columns, metadata.configuration)
 
 
 def is_day_clustered(table: DeltaTable, day_col: str) -> bool:
@@ -137,29 +146,37 @@ def day_counts(
 def _footer_counts(
     dataset: pads.Dataset, files: Sequence[DatedFile], day_col: str, day: date | None
 ) -> Iterator[tuple[date, int]]:
-    wanted = {unquote(f.path) for f in files}
-    for fragment in dataset.get_fragments():
-        if _relative(fragment.path) not in wanted:
-            continue
-        fragment.ensure_complete_metadata()
-        for group in fragment.row_groups:
-            stats = (group.statistics or {}).get(day_col) or {}
-            low, high = _as_date(stats.get("min")), _as_date(stats.get("max"))
+    fragments = fragments_by_path(dataset)
+    for f in files:
+        fragment = fragments[unquote(f.path)]
+        for group_id, rows, low, high in row_group_days(fragment, day_col):
             if low is not None and low == high:
                 if day is None or low == day:
-                    yield low, group.num_rows
+                    yield low, rows
                 continue
             if day is not None and low is not None and high is not None and not low <= day <= high:
                 continue
-            column = fragment.subset(row_group_ids=[group.id]).to_table(columns=[day_col]).column(day_col)
+            column = fragment.subset(row_group_ids=[group_id]).to_table(columns=[day_col]).column(day_col)
             for item in pc.value_counts(column).to_pylist():
                 if item["values"] is not None:
                     yield item["values"], item["counts"]
 
 
-def _relative(path: str) -> str:
-    """A fragment's path as the log names the file (fragments of a local table are rooted at it)."""
-    return path.lstrip("/")
+def fragments_by_path(dataset: pads.Dataset) -> dict[str, pads.ParquetFileFragment]:
+    """A snapshot dataset's fragments by the file's path as the log names it, unquoted (fragments of a
+    table are rooted at it)."""
+    return {fragment.path.lstrip("/"): fragment for fragment in dataset.get_fragments()}
+
+
+def row_group_days(fragment: pads.ParquetFileFragment, day_col: str) -> list[tuple[int, int, date | None, date | None]]:
+    """(id, rows, first day, last day) of each row group of a file, from its footer (days None: no
+    statistics)."""
+    fragment.ensure_complete_metadata()
+    bounds = []
+    for group in fragment.row_groups:
+        stats = (group.statistics or {}).get(day_col) or {}
+        bounds.append((group.id, group.num_rows, _as_date(stats.get("min")), _as_date(stats.get("max"))))
+    return bounds
 
 
 def day_runs(batch: pa.Table, day_col: str) -> Iterator[pa.Table]:
@@ -177,4 +194,7 @@ def day_runs(batch: pa.Table, day_col: str) -> Iterator[pa.Table]:
         yield batch.slice(start, end - start)
 
 
-__all__ = ["DatedFile", "dated_files", "day_counts", "day_runs", "files_of", "is_day_clustered", "partition_by"]
+__all__ = [
+    "DatedFile", "dated_files", "day_column_of", "day_counts", "day_runs", "files_of", "fragments_by_path",
+    "is_day_clustered", "partition_by", "row_group_days",
+]  # fmt: skip

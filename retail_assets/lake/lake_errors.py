@@ -207,15 +207,13 @@ def _missing_file(exc: BaseException, f: Failure) -> LakeError:
 
 def _days_of_file(uri: str, file: str) -> str | None:
     """``event_date=D`` (or ``event_date=A..B``) of a day-clustered table's file, from its add action."""
-    import pyarrow as pa
     from deltalake import DeltaTable
 
-    from retail_assets.lake import day_layout, delta, file_stats
+    from retail_assets.lake import day_layout, delta
 
     try:
         table = DeltaTable(uri, storage_options=delta.storage_options())
-        metadata = table.metadata()
-        day_col = file_stats.day_column(pa.schema(table.schema().to_arrow()), metadata.partition_columns, metadata.configuration)
+        day_col = day_layout.day_column_of(table)
         if day_col is None:
             return None
         for f in day_layout.dated_files(table, day_col):

@@ -193,7 +193,7 @@ def _data_commits_since(table: DeltaTable, version: int) -> list[int] | None:
 def _rows_per_partition(table: DeltaTable, actions: pa.Table) -> dict[str, int]:
     """Rows per partition ("" for an unpartitioned table) from the files' ``num_records``; per day for
     a day-clustered table (its multi-day files' footers read, ``lake.day_layout``)."""
-    day_col = day_column(table)
+    day_col = day_layout.day_column_of(table)
     if day_col is not None and f"min.{day_col}" in actions.column_names:
         files = day_layout.files_of(actions, day_col)
         counts = day_layout.day_counts(lambda: delta.snapshot_dataset(table, table.table_uri), files, day_col)
@@ -255,7 +255,7 @@ def apply_properties(table: DeltaTable, policy: MaintenancePolicy, tags: dict[st
     """
     metadata = table.metadata()
     stats = file_stats.table_properties(
-        pa.schema(table.schema().to_arrow()), metadata.partition_columns, day_column(table)
+        pa.schema(table.schema().to_arrow()), metadata.partition_columns, day_layout.day_column_of(table)
     )
     wanted = policy.table_properties() | stats | tags
     current = metadata.configuration
@@ -319,18 +319,11 @@ def _check_live_files(
         )
 
 
-def day_column(table: DeltaTable) -> str | None:
-    """The day column of a day-clustered table (``lake.day_layout``), None for any other table."""
-    metadata = table.metadata()
-    schema = pa.schema(table.schema().to_arrow())
-    return file_stats.day_column(schema, metadata.partition_columns, metadata.configuration)
-
-
 def _compact(uri: str, table: DeltaTable, policy: MaintenancePolicy) -> tuple[int, int, int | None]:
     """Files merged away, files written, and the compaction's version (None: nothing to merge). A
     day-clustered table merges a month's files (``lake.month_compaction``); any other table bins a
     partition's small files (delta-rs ``optimize.compact``)."""
-    day_col = day_column(table)
+    day_col = day_layout.day_column_of(table)
     if day_col is not None:
         done = compact_months(uri, table, day_col, policy.target_file_bytes, policy.small_file_bytes)
         return done.files_removed, done.files_added, done.version

@@ -57,7 +57,7 @@ def compact_months(uri: str, table: DeltaTable, day_col: str, target_bytes: int,
     schema = pa.schema(table.schema().to_arrow())
     stats_cols = file_stats.stats_columns(schema, [], day_col)
     dataset = delta.snapshot_dataset(table, uri)
-    fragments = {f.path.lstrip("/"): f for f in dataset.get_fragments()}
+    fragments = day_layout.fragments_by_path(dataset)
     target = staging_target(uri, delta.storage_options())
     now = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = []
@@ -121,10 +121,7 @@ def _day_ordered(
     groups: list[tuple[pads.ParquetFileFragment, int, date | None, date | None]] = []
     for f in files:
         fragment = fragments[unquote(f.path)]
-        fragment.ensure_complete_metadata()
-        for group in fragment.row_groups:
-            stats = (group.statistics or {}).get(day_col) or {}
-            groups.append((fragment, group.id, _day(stats.get("min")), _day(stats.get("max"))))
+        groups.extend((fragment, gid, low, high) for gid, _, low, high in day_layout.row_group_days(fragment, day_col))
     days = sorted({d for f in files for d in _days(f)})
     for day in days:
         for fragment, group_id, low, high in groups:
@@ -144,12 +141,6 @@ def _days(f: day_layout.DatedFile) -> Iterator[date]:
     while day <= f.last_day:
         yield day
         day = date.fromordinal(day.toordinal() + 1)
-
-
-def _day(value: object) -> date | None:
-    if value is None:
-        return None
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def _version_of(table: DeltaTable, read_version: int, commit_id: str) -> int | None:
